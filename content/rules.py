@@ -1,0 +1,246 @@
+"""Content rules: HTML sanitising, personalization tokens, module codes, content sha256.
+
+Plain functions, called by the model layer (so the admin, API, shell and tasks all obey
+them) and by the workflow before a version goes to review.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+
+import html2text
+import nh3
+from django.core.exceptions import ValidationError
+
+# --- Personalization tokens -------------------------------------------------------------
+
+# The only fields a module may personalise with, as {{ recipient.<field> }}.
+RECIPIENT_FIELDS: tuple[str, ...] = (
+    "title", "first_name", "last_name", "specialty", "practice_name", "city",
+)
+TOKEN_RE = re.compile(r"\{\{\s*recipient\.([a-z_]+)\s*\}\}")
+# Anything that looks like template syntax; each match must be a well-formed known token.
+TEMPLATE_SYNTAX_RE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}|\{\{|\{%|\{#", re.DOTALL)
+
+
+def find_tokens(text: str) -> list[str]:
+    """The recipient fields a text uses, in order of first appearance."""
+    seen: dict[str, None] = {}
+    for match in TOKEN_RE.finditer(text or ""):
+        seen.setdefault(match.group(1), None)
+    return list(seen)
+
+
+def token_errors(text: str) -> list[str]:
+    """Every unknown or malformed token in `text`, each named in words."""
+    errors = []
+    for match in TEMPLATE_SYNTAX_RE.finditer(text or ""):
+        snippet = match.group(0)
+        token = TOKEN_RE.fullmatch(snippet)
+        if token is None:
+            errors.append(
+                f"Malformed token {snippet[:60]!r}: use {{{{ recipient.<field> }}}} with one of "
+                f"{', '.join(RECIPIENT_FIELDS)}."
+            )
+        elif token.group(1) not in RECIPIENT_FIELDS:
+            errors.append(
+                f"Unknown token {snippet!r}: recipient.{token.group(1)} is not an allowed field "
+                f"({', '.join(RECIPIENT_FIELDS)})."
+            )
+    return errors
+
+
+# --- HTML sanitising --------------------------------------------------------------------
+
+ALLOWED_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "col", "colgroup", "dd",
+    "div", "dl", "dt", "em", "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr",
+    "i", "img", "li", "ol", "p", "small", "span", "strong", "sub", "sup", "table", "tbody",
+    "td", "tfoot", "th", "thead", "tr", "u", "ul",
+}
+ALLOWED_ATTRIBUTES = {
+    "*": {"class", "lang", "title"},
+    "a": {"href"},
+    "img": {"src", "alt", "width", "height"},
+    "td": {"colspan", "rowspan", "align"},
+    "th": {"colspan", "rowspan", "align", "scope"},
+    "col": {"span"},
+    "ol": {"start"},
+}
+URL_SCHEMES = {"https", "http", "mailto", "tel"}
+# Tags whose whole content is dropped, not just the tag.
+DROPPED_WITH_CONTENT = {"script", "style", "iframe", "object", "embed", "noscript", "template"}
+
+
+@dataclass
+class SanitiseReport:
+    html: str
+    removed: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.removed)
+
+    def message(self) -> str:
+        return "Removed from the HTML for safety: " + "; ".join(self.removed) + "."
+
+
+class _MarkupCensus(HTMLParser):
+    """Lists the tags and attributes the sanitiser is going to drop, to tell the author."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.removed: dict[str, None] = {}
+
+    def handle_starttag(self, tag, attrs):
+        if tag not in ALLOWED_TAGS:
+            self.removed.setdefault(f"<{tag}> element", None)
+            return
+        allowed = ALLOWED_ATTRIBUTES.get(tag, set()) | ALLOWED_ATTRIBUTES["*"]
+        for name, value in attrs:
+            if name not in allowed:
+                self.removed.setdefault(f"{name} attribute on <{tag}>", None)
+            elif name in {"href", "src"} and value and ":" in value.split("/")[0]:
+                scheme = value.split(":", 1)[0].strip().lower()
+                if scheme not in URL_SCHEMES:
+                    self.removed.setdefault(f"{scheme}: link on <{tag}>", None)
+
+    handle_startendtag = handle_starttag
+
+    def handle_comment(self, data):
+        self.removed.setdefault("HTML comment", None)
+
+
+def sanitise_html(raw: str) -> SanitiseReport:
+    """Clean HTML against the allowlist with nh3 and say what was removed."""
+    census = _MarkupCensus()
+    census.feed(raw or "")
+    census.close()
+    cleaned = nh3.clean(
+        raw or "",
+        tags=ALLOWED_TAGS,
+        clean_content_tags=DROPPED_WITH_CONTENT,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=URL_SCHEMES,
+        link_rel="noopener noreferrer",
+        strip_comments=True,
+    )
+    return SanitiseReport(html=cleaned, removed=list(census.removed))
+
+
+def html_to_text(html: str) -> str:
+    converter = html2text.HTML2Text()
+    converter.body_width = 0
+    converter.ignore_images = True
+    converter.ignore_emphasis = True
+    return converter.handle(html or "").strip()
+
+
+# --- Module codes -----------------------------------------------------------------------
+
+MODULE_CODE_RE = re.compile(r"^[A-Z0-9]+(?:-[A-Z0-9]+)*$")
+
+
+def validate_module_code(code: str) -> None:
+    if not MODULE_CODE_RE.fullmatch(code or ""):
+        raise ValidationError(
+            {"code": f"{code!r} is not a valid module code: use capital letters, digits and "
+                     "dashes, e.g. CZN-EFF-001."}
+        )
+
+
+# --- Versions ---------------------------------------------------------------------------
+
+
+def prepare_version_content(version) -> None:
+    """Sanitise, derive plain text and check tokens before an editable version is saved.
+
+    Raises ValidationError naming every bad token; leaves the sanitiser's report on
+    `version.sanitise_report` so the admin can tell the author what was removed.
+    """
+    report = sanitise_html(version.body_html)
+    version.body_html = report.html
+    version.sanitise_report = report
+    if not (version.body_text or "").strip() and version.body_html:
+        version.body_text = html_to_text(version.body_html)
+    errors: dict[str, list[str]] = {}
+    for name in ("subject", "body_html", "body_text"):
+        found = token_errors(getattr(version, name))
+        if found:
+            errors[name] = found
+    fallbacks = version.token_fallbacks or {}
+    if not isinstance(fallbacks, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in fallbacks.items()
+    ):
+        errors["token_fallbacks"] = ['Fallbacks must be an object of text values, e.g. {"first_name": "Doctor"}.']
+    else:
+        unknown = sorted(set(fallbacks) - set(RECIPIENT_FIELDS))
+        if unknown:
+            errors["token_fallbacks"] = [f"Fallback for unknown field(s): {', '.join(unknown)}."]
+        for value in fallbacks.values():
+            if TEMPLATE_SYNTAX_RE.search(value) or "<" in value:
+                errors.setdefault("token_fallbacks", []).append(
+                    f"Fallback {value!r} must be plain text without markup or tokens."
+                )
+    if errors:
+        raise ValidationError(errors)
+
+
+def review_readiness_errors(version) -> list[str]:
+    """What keeps a saved version from going to review (rules that need its tags)."""
+    problems = []
+    module = version.module
+    if module.kind == "claim" and not version.citations.exists():
+        problems.append(f"{module.code} is a claim: it must cite at least one reference.")
+    if not version.jurisdictions.exists():
+        problems.append("Tag at least one jurisdiction (market) the version is for.")
+    if not version.channels.exists():
+        problems.append("Tag at least one channel.")
+    if not version.audiences.exists():
+        problems.append("Tag at least one audience.")
+    if module.kind == "image" and version.asset_id is None:
+        problems.append("An image module needs an asset.")
+    if module.kind != "image" and not (version.body_html or version.subject).strip():
+        problems.append("The version has no content.")
+    return problems
+
+
+def validate_version(version) -> None:
+    """Model-form validation (clean): token rules plus what the sanitiser would do."""
+    prepare_version_content(version)
+
+
+def compute_sha256(version) -> str:
+    """sha256 over a canonical JSON of everything a reviewer signs for.
+
+    Covers module identity, number, locale, texts, asset bytes, fallbacks, validity start
+    and all tags and citations (sorted codes), so a signature binds the exact version.
+    """
+    payload: dict = {
+        "module": version.module.code if version.module_id else None,
+        "number": version.number,
+        "locale": version.locale.code if version.locale_id else None,
+        "subject": version.subject,
+        "body_html": version.body_html,
+        "body_text": version.body_text,
+        "asset": version.asset.content_sha256 if version.asset_id else None,
+        "token_fallbacks": version.token_fallbacks or {},
+        "valid_from": version.valid_from.isoformat() if version.valid_from else None,
+    }
+    if version.pk:
+        payload.update(
+            audiences=sorted(version.audiences.values_list("code", flat=True)),
+            specialties=sorted(version.specialties.values_list("code", flat=True)),
+            stages=sorted(f"{a}:{s}" for a, s in version.stages.values_list("audience__code", "code")),
+            jurisdictions=sorted(version.jurisdictions.values_list("code", flat=True)),
+            channels=sorted(version.channels.values_list("code", flat=True)),
+            citations=sorted(
+                f"{c}:{t}" for c, t in version.citations.values_list("code", "citation")
+            ),
+        )
+    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()

@@ -1,0 +1,28 @@
+"""Keep tags of frozen versions frozen, and the sha256 of editable ones current."""
+
+from django.db.models.signals import m2m_changed
+
+from .models import ImmutableVersionError, ModuleVersion
+
+VERSION_M2M = ("audiences", "specialties", "stages", "jurisdictions", "channels", "citations")
+
+
+def _guard_version_tags(sender, instance, action, reverse, **kwargs):
+    if reverse or not isinstance(instance, ModuleVersion):
+        return
+    if action in {"pre_add", "pre_remove", "pre_clear"}:
+        stored_state = ModuleVersion.objects.filter(pk=instance.pk).values_list("state", flat=True).first()
+        if stored_state is not None and stored_state not in {"draft", "changes_requested"}:
+            raise ImmutableVersionError(
+                f"{instance} is {stored_state.replace('_', ' ')}: its tags and citations cannot "
+                "change. Create a new version instead."
+            )
+    elif action in {"post_add", "post_remove", "post_clear"}:
+        instance.refresh_sha256()
+
+
+def connect():
+    for name in VERSION_M2M:
+        through = getattr(ModuleVersion, name).through
+        m2m_changed.connect(_guard_version_tags, sender=through,
+                            dispatch_uid=f"tessera-version-{name}")

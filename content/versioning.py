@@ -1,0 +1,40 @@
+"""Creating versions: the only way to change approved content is a new version."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Max
+
+from .models import ContentModule, ModuleVersion, VersionState
+
+COPIED_FIELDS = ("locale_id", "subject", "body_html", "body_text", "asset_id",
+                 "token_fallbacks", "valid_from")
+COPIED_M2M = ("audiences", "specialties", "stages", "jurisdictions", "channels", "citations")
+
+
+@transaction.atomic
+def new_version(module: ContentModule, *, author) -> ModuleVersion:
+    """Copy the newest version of `module` into a draft numbered one higher.
+
+    The module row is locked so concurrent calls get distinct numbers. Refused while an
+    open version (draft, in review, changes requested) exists: edit that one instead.
+    """
+    ContentModule.objects.select_for_update().filter(pk=module.pk).first()
+    latest = module.versions.order_by("-number").first()
+    if latest is None:
+        raise ValidationError(f"{module.code} has no version to copy; create version 1 first.")
+    if latest.state not in {VersionState.APPROVED, VersionState.EXPIRED, VersionState.WITHDRAWN}:
+        raise ValidationError(
+            f"{latest} is still {latest.get_state_display().lower()}: edit it instead of "
+            "starting another version."
+        )
+    number = (module.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+    draft = ModuleVersion(module=module, number=number, created_by=author,
+                          state=VersionState.DRAFT,
+                          **{name: getattr(latest, name) for name in COPIED_FIELDS})
+    draft.save()
+    for name in COPIED_M2M:
+        getattr(draft, name).set(getattr(latest, name).all())
+    draft.refresh_sha256()
+    return draft

@@ -1,0 +1,35 @@
+"""Suite-wide fixtures and the service markers.
+
+Tests marked `postgres`, `redis` or `worker` need the services profile; they are skipped,
+with the reason, when the environment does not point at those services.
+"""
+
+import os
+import shutil
+
+import pytest
+from django.conf import settings
+
+
+def pytest_collection_modifyitems(config, items):
+    engine = settings.DATABASES["default"]["ENGINE"]
+    broker = os.environ.get("CELERY_BROKER_URL", "")
+    reasons = {
+        "postgres": None if "postgresql" in engine else
+        "needs PostgreSQL: set DATABASE_URL=postgres://... (make test-services)",
+        "redis": None if broker.startswith("redis") else
+        "needs Redis: set CELERY_BROKER_URL=redis://... (make test-services)",
+        "worker": None if broker.startswith(("redis", "amqp")) else
+        "needs a broker for a real Celery worker: set CELERY_BROKER_URL (make test-services)",
+        "browser": None if shutil.which("chromium") else
+        "needs Debian's chromium at /usr/bin/chromium (apt-get install chromium; .ci/run does)",
+    }
+    for item in items:
+        for marker, reason in reasons.items():
+            if reason and item.get_closest_marker(marker):
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(autouse=True)
+def _media_in_tmp(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
