@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "content",
     "approvals",
     "journeys",
+    "delivery",
 ]
 
 MIDDLEWARE = [

@@ -10,6 +10,7 @@ api_v1 = [
     path("", include("content.api.urls")),
     path("", include("approvals.api.urls")),
     path("", include("journeys.api.urls")),
+    path("", include("delivery.api.urls")),
 ]
 
 urlpatterns = [

@@ -16,43 +16,7 @@ import html2text
 import nh3
 from django.core.exceptions import ValidationError
 
-# --- Personalization tokens -------------------------------------------------------------
-
-# The only fields a module may personalise with, as {{ recipient.<field> }}.
-RECIPIENT_FIELDS: tuple[str, ...] = (
-    "title", "first_name", "last_name", "specialty", "practice_name", "city",
-)
-TOKEN_RE = re.compile(r"\{\{\s*recipient\.([a-z_]+)\s*\}\}")
-# Anything that looks like template syntax; each match must be a well-formed known token.
-TEMPLATE_SYNTAX_RE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}|\{\{|\{%|\{#", re.DOTALL)
-
-
-def find_tokens(text: str) -> list[str]:
-    """The recipient fields a text uses, in order of first appearance."""
-    seen: dict[str, None] = {}
-    for match in TOKEN_RE.finditer(text or ""):
-        seen.setdefault(match.group(1), None)
-    return list(seen)
-
-
-def token_errors(text: str) -> list[str]:
-    """Every unknown or malformed token in `text`, each named in words."""
-    errors = []
-    for match in TEMPLATE_SYNTAX_RE.finditer(text or ""):
-        snippet = match.group(0)
-        token = TOKEN_RE.fullmatch(snippet)
-        if token is None:
-            errors.append(
-                f"Malformed token {snippet[:60]!r}: use {{{{ recipient.<field> }}}} with one of "
-                f"{', '.join(RECIPIENT_FIELDS)}."
-            )
-        elif token.group(1) not in RECIPIENT_FIELDS:
-            errors.append(
-                f"Unknown token {snippet!r}: recipient.{token.group(1)} is not an allowed field "
-                f"({', '.join(RECIPIENT_FIELDS)})."
-            )
-    return errors
-
+from .tokens import RECIPIENT_FIELDS, TEMPLATE_SYNTAX_RE, token_errors
 
 # --- HTML sanitising --------------------------------------------------------------------
 

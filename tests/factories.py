@@ -4,7 +4,15 @@ import factory
 from django.contrib.auth import get_user_model
 
 from content.models import (
-    Audience, Brand, Channel, ContentModule, Jurisdiction, Locale, ModuleVersion, Reference, Stage,
+    Audience,
+    Brand,
+    Channel,
+    ContentModule,
+    Jurisdiction,
+    Locale,
+    ModuleVersion,
+    Reference,
+    Stage,
 )
 
 

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class DeliveryConfig(AppConfig):
+    """Channel tokens, batch assembly jobs, the delivery log and webhooks."""
+
+    name = "delivery"
+    default_auto_field = "django.db.models.BigAutoField"
