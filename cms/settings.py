@@ -160,19 +160,32 @@ CELERY_BEAT_SCHEDULE: dict = {}
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "delivery.tokens.ChannelTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
+    "DEFAULT_PARSER_CLASSES": ["cms.api_errors.LimitedJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "cms.api_errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["delivery.tokens.ChannelTokenRateThrottle"],
+    # Per channel token unless the token sets its own rate_limit.
+    "DEFAULT_THROTTLE_RATES": {"channel_token": os.environ.get("TESSERA_TOKEN_RATE", "1200/min")},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tessera API",
     "DESCRIPTION": "Compliant, personalised content for pharma channels.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
 }
+# Batch assembly: recipients and results are purged this long after the job (or at once
+# when the results have been fetched).
+TESSERA_BATCH_RETENTION_HOURS = env_int("TESSERA_BATCH_RETENTION_HOURS", 24)
+TESSERA_BATCH_MAX_RECIPIENTS = 10_000
+TESSERA_BATCH_CHUNK_SIZE = env_int("TESSERA_BATCH_CHUNK_SIZE", 200)
 
 LOG_LEVEL = os.environ.get("TESSERA_LOG_LEVEL", "INFO")
 LOGGING = {
