@@ -26,3 +26,9 @@ urlpatterns = [
     re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}),
     path("", include("content.urls")),
 ]
+
+# JSON error bodies for /api/ paths outside DRF views; Django's pages elsewhere.
+handler400 = "cms.api_errors.handler400"
+handler403 = "cms.api_errors.handler403"
+handler404 = "cms.api_errors.handler404"
+handler500 = "cms.api_errors.handler500"
