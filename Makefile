@@ -33,9 +33,11 @@ test: install lint
 	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 # The same suite against the local PostgreSQL and Redis (the services profile).
+# Ordinary tests stay eager; tests marked `worker` get a real Celery worker (tests/services.py).
 test-services: install
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} \
 	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-redis://127.0.0.1:6379/0} \
+	CELERY_TASK_ALWAYS_EAGER=true \
 	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: migrate

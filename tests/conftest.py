@@ -10,6 +10,9 @@ import shutil
 import pytest
 from django.conf import settings
 
+# Real services: per-session PostgreSQL test database, the Celery worker fixture.
+pytest_plugins = ["tests.services"]
+
 
 def pytest_collection_modifyitems(config, items):
     engine = settings.DATABASES["default"]["ENGINE"]
