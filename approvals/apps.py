@@ -4,3 +4,13 @@ from django.apps import AppConfig
 class ApprovalsConfig(AppConfig):
     name = "approvals"
     default_auto_field = "django.db.models.BigAutoField"
+    verbose_name = "Approvals (MLR review)"
+
+    def ready(self):
+        from django.contrib.auth import get_user_model
+        from django.db.models.signals import pre_delete
+
+        from .guards import refuse_user_deletion
+
+        pre_delete.connect(refuse_user_deletion, sender=get_user_model(),
+                           dispatch_uid="tessera-refuse-user-deletion")

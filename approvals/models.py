@@ -1,1 +1,227 @@
-from django.db import models  # noqa: F401
+"""Records of the review workflow: rounds, signatures, comments, signing state, audit trail.
+
+Signatures and audit entries are append-only at every layer: model `save()`/`delete()`,
+queryset writes, and on PostgreSQL a trigger (migration 0002) refusing UPDATE and DELETE.
+They point at an immutable `ModuleVersion` and carry its sha256, never the live module.
+Users are referenced with PROTECT: a person who signed is deactivated, never deleted.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+from .roles import Role
+
+
+class AppendOnlyError(Exception):
+    """Raised on any attempt to change or delete an append-only record."""
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AppendOnlyError(f"{self.model.__name__} rows are append-only: they cannot be updated")
+
+    def bulk_update(self, *args, **kwargs):
+        raise AppendOnlyError(f"{self.model.__name__} rows are append-only: they cannot be updated")
+
+    def delete(self):
+        raise AppendOnlyError(f"{self.model.__name__} rows are append-only: they cannot be deleted")
+
+
+AppendOnlyManager = models.Manager.from_queryset(AppendOnlyQuerySet)
+
+
+class AppendOnlyModel(models.Model):
+    objects = AppendOnlyManager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not self._state.adding:
+            raise AppendOnlyError(f"{type(self).__name__} {self.pk} is append-only: it cannot change")
+        kwargs.pop("force_update", None)
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError(f"{type(self).__name__} {self.pk} is append-only: it cannot be deleted")
+
+
+class Meaning(models.TextChoices):
+    """What a signature means (21 CFR 11.50(a)(3))."""
+
+    APPROVE = "approve", "Approved"
+    REQUEST_CHANGES = "request_changes", "Changes requested"
+    WITHDRAW = "withdraw", "Withdrawn"
+
+
+DECISION_MEANINGS = (Meaning.APPROVE, Meaning.REQUEST_CHANGES)
+
+
+class ReviewRound(models.Model):
+    """One submission of a version to MLR review; a resubmission opens the next round."""
+
+    class Outcome(models.TextChoices):
+        OPEN = "open", "Open"
+        APPROVED = "approved", "Approved"
+        CHANGES_REQUESTED = "changes_requested", "Changes requested"
+
+    version = models.ForeignKey("content.ModuleVersion", on_delete=models.PROTECT,
+                                related_name="review_rounds")
+    number = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64, help_text="The version's sha256 when submitted")
+    submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                     related_name="submitted_rounds")
+    submitted_at = models.DateTimeField()
+    due_at = models.DateTimeField()
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.OPEN)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["version_id", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "number"], name="review_round_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version} round {self.number}"
+
+
+class Signature(AppendOnlyModel):
+    """An electronic signature: who (printed name + user), when (UTC), what it means, on which
+    exact bytes (sha256) and in which review round. Never edited, never deleted."""
+
+    version = models.ForeignKey("content.ModuleVersion", on_delete=models.PROTECT,
+                                related_name="signatures")
+    round = models.PositiveIntegerField(help_text="Review round; withdrawal signs the last one")
+    signer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                               related_name="signatures")
+    printed_name = models.CharField(max_length=300)
+    role = models.CharField(max_length=20, choices=Role.choices)
+    meaning = models.CharField(max_length=20, choices=Meaning.choices)
+    comment = models.TextField(blank=True)
+    sha256 = models.CharField(max_length=64)
+    signed_at = models.DateTimeField()
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["version_id", "round", "signed_at", "id"]
+        constraints = [
+            # The database itself refuses a second decision for a role, or by a person, in
+            # one round: a double click or a race loses the second insert.
+            models.UniqueConstraint(
+                fields=["version", "round", "role"],
+                condition=models.Q(meaning__in=["approve", "request_changes"]),
+                name="signature_one_decision_per_role_per_round",
+            ),
+            models.UniqueConstraint(
+                fields=["version", "round", "signer"],
+                condition=models.Q(meaning__in=["approve", "request_changes"]),
+                name="signature_one_role_per_signer_per_round",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.printed_name} ({self.role}) {self.get_meaning_display().lower()} {self.version}"
+
+    def manifest_dict(self) -> dict:
+        return {
+            "signer_id": self.signer_id,
+            "printed_name": self.printed_name,
+            "role": self.role,
+            "meaning": self.meaning,
+            "signed_at": self.signed_at.astimezone(_utc()).isoformat().replace("+00:00", "Z"),
+            "sha256": self.sha256,
+            "round": self.round,
+        }
+
+
+class Comment(models.Model):
+    """A reviewer's remark anchored to one version (and the sha256 it was made on)."""
+
+    class Anchor(models.TextChoices):
+        GENERAL = "general", "General"
+        SUBJECT = "subject", "Subject"
+        BODY = "body", "Body"
+        REFERENCES = "references", "References"
+        TAGS = "tags", "Tags"
+        COMPANIONS = "companions", "Companions / exclusions"
+
+    version = models.ForeignKey("content.ModuleVersion", on_delete=models.PROTECT,
+                                related_name="review_comments")
+    sha256 = models.CharField(max_length=64)
+    round = models.PositiveIntegerField(default=0)
+    anchor = models.CharField(max_length=20, choices=Anchor.choices, default=Anchor.GENERAL)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                               related_name="review_comments")
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Comment by {self.author} on {self.version}"
+
+
+class SigningState(models.Model):
+    """Consecutive wrong signing passwords of one user; locked after the configured count."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                related_name="signing_state")
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+    locked_at = models.DateTimeField(null=True, blank=True)
+
+    history = HistoricalRecords()
+
+    def __str__(self) -> str:
+        return f"Signing state of {self.user}"
+
+    @property
+    def is_locked(self) -> bool:
+        return self.locked_at is not None
+
+
+class AuditEntry(AppendOnlyModel):
+    """One workflow event in a hash chain: `hash` = sha256(canonical entry + `prev_hash`).
+
+    Written only by `approvals.audit.record`; `verify_audit` recomputes the chain.
+    """
+
+    seq = models.PositiveBigIntegerField(unique=True)
+    created_at = models.DateTimeField()
+    event = models.CharField(max_length=60, db_index=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True,
+                              blank=True, related_name="audit_entries")
+    actor_name = models.CharField(max_length=300, blank=True)
+    target_type = models.CharField(max_length=100, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    target_repr = models.CharField(max_length=300, blank=True)
+    module_code = models.CharField(max_length=40, blank=True, db_index=True)
+    data = models.JSONField(default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64, unique=True)
+    hash = models.CharField(max_length=64, unique=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["seq"]
+        verbose_name_plural = "audit entries"
+        indexes = [models.Index(fields=["target_type", "target_id"])]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.event} {self.target_repr}"
+
+
+def _utc():
+    from datetime import UTC
+
+    return UTC

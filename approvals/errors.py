@@ -1,0 +1,56 @@
+"""Domain errors of the review workflow: a machine-readable code and a human message.
+
+Views turn them into form errors / HTTP 4xx, the API into `{"code", "detail"}`, commands into
+a non-zero exit; nothing catches them as a 500.
+"""
+
+from __future__ import annotations
+
+
+class ApprovalError(Exception):
+    """A refused workflow action. `code` is stable (clients branch on it); `message` says why."""
+
+    # Refusals that are security events: they are written to the audit trail even though the
+    # action itself is rolled back.
+    SECURITY_CODES = frozenset({
+        "wrong_password", "signing_locked", "role_not_held", "own_version", "second_role",
+        "not_permitted", "credentials_required",
+    })
+
+    def __init__(self, code: str, message: str, *, details: list[str] | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = list(details or [])
+
+    @property
+    def is_security_event(self) -> bool:
+        return self.code in self.SECURITY_CODES
+
+    def as_dict(self) -> dict:
+        data = {"code": self.code, "detail": self.message}
+        if self.details:
+            data["details"] = self.details
+        return data
+
+    def __repr__(self) -> str:
+        return f"ApprovalError({self.code!r}, {self.message!r})"
+
+
+# The codes, named so callers need not spell strings.
+OWN_VERSION = "own_version"
+ROLE_NOT_HELD = "role_not_held"
+ALREADY_DECIDED = "already_decided"
+SECOND_ROLE = "second_role"
+STALE_VERSION = "stale_version"
+WRONG_PASSWORD = "wrong_password"
+SIGNING_LOCKED = "signing_locked"
+CREDENTIALS_REQUIRED = "credentials_required"
+REASON_REQUIRED = "reason_required"
+COMMENT_REQUIRED = "comment_required"
+INVALID_STATE = "invalid_state"
+NOT_READY = "not_ready"
+NOT_PERMITTED = "not_permitted"
+UNKNOWN_ROLE = "unknown_role"
+UNKNOWN_DECISION = "unknown_decision"
+INACTIVE_USER = "inactive_user"
