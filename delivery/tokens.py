@@ -205,3 +205,28 @@ class ChannelTokenRateThrottle(throttling.SimpleRateThrottle):
     def parse_rate(self, rate):
         num, period = rate.split("/")
         return int(num), {"s": 1, "m": 60, "h": 3600, "d": 86400}[period[0]]
+
+
+def ensure_in_scope(user, *, channel: str | None = None, jurisdiction: str | None = None) -> None:
+    """403 with a reason code when a channel token acts outside its scope (people pass)."""
+    if not isinstance(user, ChannelClient):
+        return
+    if channel is not None and channel not in user.channels:
+        raise exceptions.PermissionDenied(
+            f"This token may not act for channel {channel!r} (it covers "
+            f"{', '.join(sorted(user.channels))}).", code="channel_out_of_scope")
+    if jurisdiction is not None and jurisdiction.upper() not in user.jurisdictions:
+        raise exceptions.PermissionDenied(
+            f"This token may not act for jurisdiction {jurisdiction!r} (it covers "
+            f"{', '.join(sorted(user.jurisdictions))}).", code="jurisdiction_out_of_scope")
+
+
+def people_only(user) -> None:
+    """403 for channel tokens on endpoints meant for staff (authors, reviewers)."""
+    if isinstance(user, ChannelClient):
+        raise exceptions.PermissionDenied("This endpoint is for signed-in people, not channel "
+                                          "tokens.", code="people_only")
+
+
+def owner_key(user) -> str:
+    return user.owner_key if isinstance(user, ChannelClient) else f"user:{user.pk}"
