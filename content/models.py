@@ -43,6 +43,22 @@ class AuditedQuerySet(models.QuerySet):
                 deleted += 1
         return deleted, {self.model._meta.label: deleted}
 
+    def for_user(self, user):
+        """The rows `user` may see, by brand (see `content.permissions`).
+
+        Superusers and MLR reviewers see every brand, authors the brands they hold
+        `content.author_brand` on, anyone else nothing. The model names the path to its
+        brand in `brand_lookup`.
+        """
+        from .permissions import authored_brands, sees_all_brands
+
+        if sees_all_brands(user):
+            return self.all()
+        if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+            return self.none()
+        lookup = self.model.brand_lookup
+        return self.filter(**{f"{lookup}__in": authored_brands(user).values("pk")})
+
 
 AuditedManager = models.Manager.from_queryset(AuditedQuerySet)
 
@@ -69,7 +85,9 @@ class Brand(models.Model):
         help_text="Days before expiry the owners are notified; empty = the site default.",
     )
 
+    objects = AuditedManager()
     history = HistoricalRecords()
+    brand_lookup = "pk"
 
     class Meta:
         ordering = ["name"]
@@ -195,7 +213,9 @@ class Reference(models.Model):
     url = models.URLField(blank=True)
     label_section = models.CharField(max_length=80, blank=True)
 
+    objects = AuditedManager()
     history = HistoricalRecords()
+    brand_lookup = "brand"
 
     class Meta:
         ordering = ["brand__name", "code"]
@@ -248,6 +268,7 @@ class ContentModule(models.Model):
 
     objects = AuditedManager()
     history = HistoricalRecords(m2m_fields=[requires, excludes])
+    brand_lookup = "brand"
 
     class Meta:
         ordering = ["code"]
@@ -338,6 +359,7 @@ class ModuleVersion(models.Model):
     history = HistoricalRecords(
         m2m_fields=[audiences, specialties, stages, jurisdictions, channels, citations]
     )
+    brand_lookup = "module__brand"
 
     class Meta:
         ordering = ["module__code", "number"]
@@ -432,6 +454,7 @@ class Asset(models.Model):
 
     objects = AuditedManager()
     history = HistoricalRecords()
+    brand_lookup = "brand"
 
     class Meta:
         ordering = ["-created_at"]

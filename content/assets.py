@@ -1,0 +1,208 @@
+"""Image uploads: validate through Pillow, re-encode, store, and queue the renditions.
+
+Every upload is decoded and written again by Pillow, so what we store is an image and
+nothing else: trailing bytes (a PNG header followed by HTML), metadata (EXIF, XMP, text
+chunks, ICC profiles) and unknown chunks are gone. The pixel count is checked from the
+header before anything is decoded, so a small file claiming a huge canvas (a decompression
+bomb) costs nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.db import transaction
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP", "GIF")
+EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif"}
+CONTENT_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}
+# name → target width in px; never upscaled.
+RENDITION_WIDTHS = {"email": 600, "email_2x": 1200, "thumbnail": 200}
+
+
+class ImageRejected(ValidationError):
+    """An upload that is not an acceptable image; the message says what and why."""
+
+
+@dataclass(frozen=True)
+class CleanImage:
+    data: bytes
+    format: str
+    width: int
+    height: int
+    sha256: str
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f} MB"
+
+
+def _read_limited(upload, limit: int) -> bytes:
+    size = getattr(upload, "size", None)
+    if size is not None and size > limit:
+        raise ImageRejected(
+            f"The file is {_megabytes(size)}; images may be at most {_megabytes(limit)}.",
+            code="too_large",
+        )
+    if hasattr(upload, "seek"):
+        upload.seek(0)
+    data = upload.read(limit + 1)
+    if len(data) > limit:
+        raise ImageRejected(f"The file is larger than {_megabytes(limit)}, the limit for images.",
+                            code="too_large")
+    return data
+
+
+def _open_checked(data: bytes) -> Image.Image:
+    """Open (header only) and check format and pixel count; nothing is decoded yet."""
+    max_pixels = settings.TESSERA_IMAGE_MAX_PIXELS
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageRejected(
+            f"The image claims more pixels than the limit of {max_pixels:,}; refused as a "
+            "possible decompression bomb.", code="too_many_pixels")
+    except UnidentifiedImageError:
+        raise ImageRejected(
+            "The file is not an image Tessera can read: upload a PNG, JPEG, WebP or GIF.",
+            code="not_an_image")
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageRejected(f"The image is damaged and cannot be read ({exc}).", code="damaged")
+    if image.format not in ALLOWED_FORMATS:
+        raise ImageRejected(
+            f"{image.format} images are not accepted: upload a PNG, JPEG, WebP or GIF.",
+            code="format_not_allowed")
+    width, height = image.size
+    if width <= 0 or height <= 0:
+        raise ImageRejected("The image has no pixels.", code="damaged")
+    if width * height > max_pixels:
+        raise ImageRejected(
+            f"The image is {width:,} × {height:,} px ({width * height:,} pixels); the limit is "
+            f"{max_pixels:,} pixels.", code="too_many_pixels")
+    return image
+
+
+def validate_and_reencode(upload) -> CleanImage:
+    """Check an uploaded file and return it re-encoded by Pillow, metadata stripped.
+
+    Raises `ImageRejected` (a ValidationError) with a message saying what is wrong.
+    """
+    data = _read_limited(upload, settings.TESSERA_IMAGE_MAX_BYTES)
+    if not data:
+        raise ImageRejected("The file is empty.", code="empty")
+    image = _open_checked(data)
+    fmt = image.format
+    try:
+        image.verify()  # structure and checksums, without decoding pixels
+        image = _open_checked(data)  # verify() leaves the object unusable
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image.load()
+    except ImageRejected:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageRejected("The image expands beyond the pixel limit; refused as a possible "
+                            "decompression bomb.", code="too_many_pixels")
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise ImageRejected(f"The image is truncated or damaged and cannot be decoded ({exc}).",
+                            code="damaged")
+    return _reencode(image, fmt)
+
+
+def _reencode(image: Image.Image, fmt: str) -> CleanImage:
+    # Apply the EXIF orientation before the EXIF block is dropped, then rebuild the pixels.
+    image = ImageOps.exif_transpose(image)
+    has_alpha = image.mode in ("RGBA", "LA", "PA") or (
+        image.mode == "P" and "transparency" in image.info)
+    if fmt == "JPEG" or not has_alpha:
+        clean = image.convert("RGB")
+    else:
+        clean = image.convert("RGBA")
+    clean.info = {}  # no EXIF, XMP, ICC, text chunks or comments are carried over
+    out = io.BytesIO()
+    if fmt == "JPEG":
+        clean.save(out, "JPEG", quality=88, optimize=True)
+    elif fmt == "PNG":
+        clean.save(out, "PNG", optimize=True)
+    elif fmt == "WEBP":
+        clean.save(out, "WEBP", quality=88)
+    else:  # GIF: the first frame only; animation is not part of the email-safe subset
+        clean.save(out, "GIF")
+    data = out.getvalue()
+    return CleanImage(data=data, format=fmt, width=clean.width, height=clean.height,
+                      sha256=hashlib.sha256(data).hexdigest())
+
+
+def store_asset(*, brand, title: str, alt_text: str, upload, uploaded_by, asset=None):
+    """Validate, re-encode and save an uploaded image as an Asset; queue its renditions.
+
+    With `asset` given, replaces that asset's image (same checks). The renditions task runs
+    once the transaction commits (eagerly in the embedded profile), as `uploaded_by`.
+    """
+    from .models import Asset
+
+    alt_text = (alt_text or "").strip()
+    if not alt_text:
+        raise ValidationError({"alt_text": "Alt text is required: say what the image shows, "
+                                           "for readers who cannot see it."})
+    clean = validate_and_reencode(upload)
+    with transaction.atomic():
+        asset = asset or Asset(brand=brand)
+        asset.brand = brand
+        asset.title = title
+        asset.alt_text = alt_text
+        asset.format = clean.format
+        asset.content_sha256 = clean.sha256
+        asset.uploaded_by = uploaded_by
+        asset.renditions = {}
+        asset.image.save(f"{clean.sha256}.{EXTENSIONS[clean.format]}", ContentFile(clean.data),
+                         save=False)
+        # Known from the re-encode; the field's own probe may see a closed file here.
+        asset.width, asset.height = clean.width, clean.height
+        asset._history_user = uploaded_by
+        asset.save()
+        asset_id, user_id = asset.pk, uploaded_by.pk
+        transaction.on_commit(lambda: queue_renditions(asset_id, user_id))
+    return asset
+
+
+def queue_renditions(asset_id: int, acting_user_id: int) -> None:
+    from .tasks import make_asset_renditions
+
+    make_asset_renditions.delay(asset_id, acting_user_id)
+
+
+def make_renditions(asset, *, acting_user) -> dict[str, str]:
+    """Write the resized copies of an asset next to it and record their paths."""
+    storage = asset.image.storage
+    with asset.image.open("rb") as fh:
+        source = Image.open(io.BytesIO(fh.read()))
+        source.load()
+    paths = {}
+    for name, width in RENDITION_WIDTHS.items():
+        copy = source.copy()
+        if copy.width > width:
+            height = max(1, round(copy.height * width / copy.width))
+            copy = copy.resize((width, height), Image.Resampling.LANCZOS)
+        copy.info = {}
+        out = io.BytesIO()
+        save_kwargs = {"quality": 88} if asset.format in ("JPEG", "WEBP") else {}
+        copy.save(out, asset.format, **save_kwargs)
+        path = (f"assets/{asset.brand_id}/renditions/{asset.content_sha256}-{name}."
+                f"{EXTENSIONS[asset.format]}")
+        if storage.exists(path):
+            storage.delete(path)
+        paths[name] = storage.save(path, ContentFile(out.getvalue()))
+    asset.renditions = paths
+    asset._history_user = acting_user
+    asset.save(update_fields=["renditions"])
+    return paths

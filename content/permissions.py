@@ -1,0 +1,114 @@
+"""Who may see and write which brand's content (django-guardian object permissions).
+
+One rule, used by the admin, the API, the reviewer screens and the demo alike:
+- superusers and MLR reviewers (members of the `mlr-*` groups) see every brand;
+- an author sees, and writes, only brands they hold `content.author_brand` on
+  (a guardian object permission on the `Brand`, given to the user or to one of their groups);
+- everyone else sees nothing.
+
+The querysets in `content.models` expose it as `<Model>.objects.for_user(user)`.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import Group, Permission
+from django.db.models import QuerySet
+from guardian.shortcuts import assign_perm, get_objects_for_user, remove_perm
+
+AUTHOR_BRAND_PERM = "content.author_brand"
+AUTHORS_GROUP = "authors"
+REVIEWER_GROUPS = ("mlr-medical", "mlr-legal", "mlr-regulatory")
+
+# Model-level permissions each group needs to reach the admin pages at all; which rows
+# they then see and change is decided per brand below.
+AUTHOR_MODEL_PERMS = (
+    "add_contentmodule", "change_contentmodule", "view_contentmodule",
+    "add_moduleversion", "change_moduleversion", "view_moduleversion", "delete_moduleversion",
+    "add_reference", "change_reference", "view_reference",
+    "add_asset", "change_asset", "view_asset",
+    "view_brand", "view_audience", "view_specialty", "view_stage", "view_jurisdiction",
+    "view_channel", "view_locale",
+)
+REVIEWER_MODEL_PERMS = (
+    "view_contentmodule", "view_moduleversion", "view_reference", "view_asset", "view_brand",
+    "view_audience", "view_specialty", "view_stage", "view_jurisdiction", "view_channel",
+    "view_locale",
+)
+
+
+def _is_active(user) -> bool:
+    return bool(user is not None and getattr(user, "is_authenticated", False) and user.is_active)
+
+
+def is_reviewer(user) -> bool:
+    """A member of one of the MLR role groups."""
+    if not _is_active(user):
+        return False
+    cached = getattr(user, "_tessera_is_reviewer", None)
+    if cached is None:
+        cached = user.groups.filter(name__in=REVIEWER_GROUPS).exists()
+        user._tessera_is_reviewer = cached
+    return cached
+
+
+def sees_all_brands(user) -> bool:
+    return _is_active(user) and (user.is_superuser or is_reviewer(user))
+
+
+def authored_brands(user) -> QuerySet:
+    """Brands `user` may write content for (superusers: all)."""
+    from .models import Brand
+
+    if not _is_active(user):
+        return Brand.objects.none()
+    if user.is_superuser:
+        return Brand.objects.all()
+    return get_objects_for_user(user, AUTHOR_BRAND_PERM, klass=Brand,
+                                accept_global_perms=False, with_superuser=False)
+
+
+def visible_brands(user) -> QuerySet:
+    """Brands whose content `user` may see: all for superusers and reviewers."""
+    from .models import Brand
+
+    if sees_all_brands(user):
+        return Brand.objects.all()
+    return authored_brands(user)
+
+
+def can_author_brand(user, brand) -> bool:
+    """True when `user` may create or change content of `brand` (a Brand or its id)."""
+    if not _is_active(user) or brand is None:
+        return False
+    if user.is_superuser:
+        return True
+    from .models import Brand
+
+    if not isinstance(brand, Brand):
+        brand = Brand.objects.filter(pk=brand).first()
+        if brand is None:
+            return False
+    return user.has_perm(AUTHOR_BRAND_PERM, brand)
+
+
+def grant_author_brand(user_or_group, brand) -> None:
+    """Let a user (or every member of a group) author `brand`."""
+    assign_perm(AUTHOR_BRAND_PERM, user_or_group, brand)
+
+
+def revoke_author_brand(user_or_group, brand) -> None:
+    remove_perm(AUTHOR_BRAND_PERM, user_or_group, brand)
+
+
+def ensure_group_permissions(**kwargs) -> None:
+    """post_migrate: give the role groups the model permissions the admin needs.
+
+    Runs after every migrate (permissions only exist once post_migrate created them);
+    it only adds what is missing and never removes what an administrator added.
+    """
+    wanted = {AUTHORS_GROUP: AUTHOR_MODEL_PERMS}
+    wanted.update({name: REVIEWER_MODEL_PERMS for name in REVIEWER_GROUPS})
+    for group_name, codenames in wanted.items():
+        group, _ = Group.objects.get_or_create(name=group_name)
+        perms = Permission.objects.filter(content_type__app_label="content", codename__in=codenames)
+        group.permissions.add(*perms)
