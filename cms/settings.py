@@ -10,6 +10,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from cms.logging import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -58,6 +60,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "cms.middleware.RequestIdMiddleware",
+    "cms.logging.RequestLogMiddleware",
     "cms.middleware.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -196,17 +199,13 @@ TESSERA_BATCH_RETENTION_HOURS = env_int("TESSERA_BATCH_RETENTION_HOURS", 24)
 TESSERA_BATCH_MAX_RECIPIENTS = 10_000
 TESSERA_BATCH_CHUNK_SIZE = env_int("TESSERA_BATCH_CHUNK_SIZE", 200)
 
+# Logs: JSON lines (TESSERA_LOG_FORMAT=json, the default under gunicorn and `make serve`) or
+# plain lines (development); request ids on every line, recipient data redacted (cms/logging.py).
 LOG_LEVEL = os.environ.get("TESSERA_LOG_LEVEL", "INFO")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-    },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+LOG_FORMAT = os.environ.get("TESSERA_LOG_FORMAT", "plain")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=LOG_LEVEL)
+# Celery workers log through the same handler and format instead of their own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # Tessera business settings.
 TESSERA_APPROVAL_VALIDITY_DAYS = env_int("TESSERA_APPROVAL_VALIDITY_DAYS", 365)
