@@ -1,0 +1,410 @@
+"""Writes of the review workflow. Views, admin, API, tasks and the demo all call these.
+
+Each service is keyword-only and atomic, locks the version row (`select_for_update`) before
+reading the facts it decides on, applies `approvals.workflow`, writes the signature and the
+audit entry, and queues notifications and signals with `transaction.on_commit`. Refusals
+are `ApprovalError`s (code + message); those that are security events are audited after
+the refused transaction rolled back, so the refusal is on record and nothing else changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, MutableMapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from content.models import ModuleVersion, VersionState
+from content.rules import review_readiness_errors
+
+from . import audit, errors, workflow
+from . import signals as workflow_signals
+from .errors import ApprovalError
+from .models import Comment, Meaning, ReviewRound, Signature
+from .roles import REQUIRED_ROLES, reviewers_for, roles_of
+from .signing import Credentials, verify_signer
+from .workflow import Action, Decision
+
+COMMENT_MAX_LENGTH = 5000
+REASON_MAX_LENGTH = 2000
+
+
+def review_due_days() -> int:
+    return getattr(settings, "TESSERA_REVIEW_DUE_DAYS", 5)
+
+
+@dataclass(frozen=True)
+class DecisionResult:
+    version: ModuleVersion
+    signature: Signature
+    outcome: workflow.RoundOutcome
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def _locked(version_id: int) -> ModuleVersion:
+    return (ModuleVersion.objects.select_for_update()
+            .select_related("module__brand", "module__owner", "created_by")
+            .get(pk=version_id))
+
+
+def _current_round(version: ModuleVersion) -> ReviewRound | None:
+    return version.review_rounds.order_by("-number").first()
+
+
+def _round_decisions(version: ModuleVersion, round_number: int) -> list[Decision]:
+    return [
+        Decision(role=s.role, meaning=s.meaning, signer_id=s.signer_id, sha256=s.sha256)
+        for s in Signature.objects.filter(version=version, round=round_number,
+                                          meaning__in=[Meaning.APPROVE, Meaning.REQUEST_CHANGES])
+    ]
+
+
+def _move(version: ModuleVersion, action: str, *, actor=None, **fields) -> None:
+    """Apply a table transition and save only workflow fields (content stays frozen)."""
+    if actor is not None:
+        version._history_user = actor  # the history row names who acted, even from a task
+    version.state = workflow.next_state(version.state, action)
+    for name, value in fields.items():
+        setattr(version, name, value)
+    version.save(update_fields=["state", "updated_at", *fields])
+
+
+def _audited_refusal(fn: Callable, *, actor, target, event: str):
+    """Run `fn`; when it raises a security-event refusal, audit it after the rollback."""
+    try:
+        return fn()
+    except ApprovalError as refusal:
+        if refusal.is_security_event and refusal.code not in {errors.WRONG_PASSWORD,
+                                                              errors.SIGNING_LOCKED}:
+            # wrong_password / signing_locked are audited by signing.verify_signer itself.
+            audit.record(event, actor=actor, target=target,
+                         data={"code": refusal.code, "detail": refusal.message})
+        raise
+
+
+def _emails(users) -> list[str]:
+    return [u.email for u in users if u.email]
+
+
+def _queue_mail(to: list[str], subject: str, body: str) -> None:
+    from .tasks import send_notification
+
+    if to:
+        transaction.on_commit(lambda: send_notification.delay(to, subject, body))
+
+
+def _notify_reviewers(version: ModuleVersion, round_: ReviewRound, roles, *, exclude_ids) -> None:
+    from .notifications import review_url
+
+    people = [u for u in reviewers_for(roles) if u.pk not in exclude_ids]
+    _queue_mail(
+        _emails(people),
+        f"[Tessera] Review needed: {version.module.code} v{version.number}",
+        f"{version.module.code} v{version.number} ({version.module.title}) waits for your MLR "
+        f"review (round {round_.number}, due {round_.due_at:%Y-%m-%d}).\n\n"
+        f"Open it: {review_url(version.pk)}\n",
+    )
+
+
+def _notify_owner(version: ModuleVersion, subject: str, body: str) -> None:
+    from .notifications import review_url
+
+    people = {version.module.owner, version.created_by}
+    _queue_mail(_emails(people), f"[Tessera] {version.module.code} v{version.number}: {subject}",
+                f"{body}\n\nDetails: {review_url(version.pk)}\n")
+
+
+def may_submit(user, version: ModuleVersion) -> bool:
+    """Authors of the brand (guardian `content.author_brand`), the version's author, the
+    module's owner and superusers may submit."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    return (user.is_superuser or user.pk in {version.created_by_id, version.module.owner_id}
+            or user.has_perm("content.author_brand", version.module.brand))
+
+
+# --- submission ------------------------------------------------------------------------
+
+
+def submit_for_review(*, version: ModuleVersion, actor) -> ReviewRound:
+    """Send a draft (or a version returned for changes) to MLR review as a new round.
+
+    Refuses with `not_ready` listing every problem (claims without references, no tags...),
+    `invalid_state` from other states, `not_permitted` for users outside the brand.
+    """
+    def run():
+        with transaction.atomic():
+            locked = _locked(version.pk)
+            if not may_submit(actor, locked):
+                raise ApprovalError(errors.NOT_PERMITTED,
+                                    "Only an author of this brand may submit its content for review.")
+            workflow.next_state(locked.state, Action.SUBMIT)
+            problems = review_readiness_errors(locked)
+            if problems:
+                raise ApprovalError(errors.NOT_READY,
+                                    "This version is not ready for review: " + " ".join(problems),
+                                    details=problems)
+            locked.refresh_sha256()  # bind the round to the exact bytes now frozen
+            previous = _current_round(locked)
+            now = timezone.now()
+            round_ = ReviewRound.objects.create(
+                version=locked, number=(previous.number + 1) if previous else 1,
+                sha256=locked.sha256, submitted_by=actor, submitted_at=now,
+                due_at=now + timedelta(days=review_due_days()),
+            )
+            _move(locked, Action.SUBMIT, actor=actor)
+            audit.record("submitted", actor=actor, target=locked,
+                         data={"round": round_.number, "sha256": locked.sha256})
+            _notify_reviewers(locked, round_, REQUIRED_ROLES,
+                              exclude_ids={actor.pk, locked.created_by_id})
+            return round_
+
+    round_ = _audited_refusal(run, actor=actor, target=version, event="submission_refused")
+    version.refresh_from_db()
+    return round_
+
+
+# --- decisions -------------------------------------------------------------------------
+
+
+def _check(locked: ModuleVersion, round_: ReviewRound | None, *, actor, role, decision,
+           comment, expected_sha256) -> None:
+    author_ids = {locked.created_by_id}
+    if round_ is not None:
+        author_ids.add(round_.submitted_by_id)
+    workflow.check_decision(
+        state=locked.state, current_sha256=locked.sha256, expected_sha256=expected_sha256 or "",
+        author_ids=author_ids, actor_id=actor.pk, actor_roles=roles_of(actor), role=role,
+        meaning=decision, comment=comment,
+        round_decisions=_round_decisions(locked, round_.number) if round_ else [],
+    )
+
+
+def decide(*, version: ModuleVersion, actor, role: str, decision: str, expected_sha256: str,
+           credentials: Credentials | None, comment: str = "",
+           session: MutableMapping | None = None) -> DecisionResult:
+    """Sign one MLR decision (`approve` or `request_changes`) for `role` on the version's
+    current round, bound to `expected_sha256` (the bytes the reviewer saw).
+
+    Order: the rules are checked first (so a person who may not decide does not spend a
+    password attempt), then the signer re-authenticates, then under the row lock the rules
+    are checked again and the signature written. A "changes requested" sends the version
+    back to its author; the third approval on the same sha256 approves it, setting
+    `approved_at` and `expires_at` (the brand's validity).
+    """
+    comment = (comment or "").strip()
+    if len(comment) > COMMENT_MAX_LENGTH:
+        raise ApprovalError(errors.COMMENT_REQUIRED,
+                            f"Keep the comment under {COMMENT_MAX_LENGTH} characters.")
+
+    def precheck():
+        fresh = ModuleVersion.objects.select_related("module").get(pk=version.pk)
+        _check(fresh, _current_round(fresh), actor=actor, role=role, decision=decision,
+               comment=comment, expected_sha256=expected_sha256)
+
+    _audited_refusal(precheck, actor=actor, target=version, event="decision_refused")
+    verify_signer(user=actor, credentials=credentials, session=session, target=version)
+
+    def run():
+        with transaction.atomic():
+            locked = _locked(version.pk)
+            round_ = _current_round(locked)
+            _check(locked, round_, actor=actor, role=role, decision=decision, comment=comment,
+                   expected_sha256=expected_sha256)
+            now = timezone.now()
+            try:
+                with transaction.atomic():
+                    signature = Signature.objects.create(
+                        version=locked, round=round_.number, signer=actor,
+                        printed_name=audit.printed_name(actor), role=role, meaning=decision,
+                        comment=comment, sha256=locked.sha256, signed_at=now,
+                    )
+            except IntegrityError:
+                # Only reachable without row locks (SQLite) when two requests race: the
+                # database's unique constraints keep one decision per role and per person.
+                raise ApprovalError(errors.ALREADY_DECIDED,
+                                    f"The {role} decision for this round was just given by "
+                                    "someone else (or by your other click).")
+            audit.record("decided", actor=actor, target=locked, data={
+                "round": round_.number, "role": role, "meaning": decision,
+                "sha256": locked.sha256, "signature_id": signature.pk, "comment": comment,
+            })
+            outcome = workflow.round_outcome(_round_decisions(locked, round_.number),
+                                             sha256=locked.sha256)
+            if outcome.action == Action.REQUEST_CHANGES:
+                _close_round(round_, ReviewRound.Outcome.CHANGES_REQUESTED, now)
+                _move(locked, Action.REQUEST_CHANGES, actor=actor)
+                audit.record("changes_requested", actor=actor, target=locked,
+                             data={"round": round_.number, "role": role})
+                _notify_owner(locked, f"changes requested by {role}",
+                              f"{audit.printed_name(actor)} ({role}) requested changes:\n\n{comment}")
+            elif outcome.action == Action.APPROVE:
+                _approve(locked, round_, now=now, actor=actor)
+            return DecisionResult(version=locked, signature=signature, outcome=outcome)
+
+    result = _audited_refusal(run, actor=actor, target=version, event="decision_refused")
+    version.refresh_from_db()
+    return result
+
+
+def _close_round(round_: ReviewRound, outcome: str, now: datetime) -> None:
+    round_.outcome = outcome
+    round_.closed_at = now
+    round_.save(update_fields=["outcome", "closed_at"])
+
+
+def _approve(locked: ModuleVersion, round_: ReviewRound, *, now: datetime, actor) -> None:
+    validity = locked.module.brand.effective_validity_days
+    _close_round(round_, ReviewRound.Outcome.APPROVED, now)
+    _move(locked, Action.APPROVE, actor=actor, approved_at=now, expires_at=now + timedelta(days=validity),
+          expiry_notified_at=None)
+    audit.record("approved", actor=actor, target=locked, data={
+        "round": round_.number, "sha256": locked.sha256,
+        "expires_at": locked.expires_at.isoformat(),
+    })
+    transaction.on_commit(lambda: workflow_signals.version_approved.send(
+        sender=ModuleVersion, version=locked))
+    _notify_owner(locked, "approved",
+                  f"Approved by Medical, Legal and Regulatory; valid until "
+                  f"{locked.expires_at:%Y-%m-%d}.")
+
+
+# --- withdrawal ------------------------------------------------------------------------
+
+
+def withdraw(*, version: ModuleVersion, actor, reason: str, credentials: Credentials | None,
+             role: str | None = None, session: MutableMapping | None = None) -> Signature:
+    """Withdraw an approved version at once: a signed decision with a reason.
+
+    The version leaves every channel (assembly refuses withdrawn versions); receivers of
+    `version_withdrawn` (webhooks) run after commit.
+    """
+    reason = (reason or "").strip()
+    if len(reason) > REASON_MAX_LENGTH:
+        raise ApprovalError(errors.REASON_REQUIRED,
+                            f"Keep the reason under {REASON_MAX_LENGTH} characters.")
+    held = roles_of(actor)
+    role = role or (held[0] if held else "")
+
+    def precheck():
+        fresh = ModuleVersion.objects.get(pk=version.pk)
+        workflow.check_withdrawal(state=fresh.state, reason=reason, actor_roles=held, role=role)
+
+    _audited_refusal(precheck, actor=actor, target=version, event="withdrawal_refused")
+    verify_signer(user=actor, credentials=credentials, session=session, target=version)
+
+    def run():
+        with transaction.atomic():
+            locked = _locked(version.pk)
+            workflow.check_withdrawal(state=locked.state, reason=reason,
+                                      actor_roles=roles_of(actor), role=role)
+            now = timezone.now()
+            round_ = _current_round(locked)
+            signature = Signature.objects.create(
+                version=locked, round=round_.number if round_ else 0, signer=actor,
+                printed_name=audit.printed_name(actor), role=role, meaning=Meaning.WITHDRAW,
+                comment=reason, sha256=locked.sha256, signed_at=now,
+            )
+            _move(locked, Action.WITHDRAW, actor=actor, withdrawn_at=now, withdrawal_reason=reason)
+            audit.record("withdrawn", actor=actor, target=locked, data={
+                "role": role, "reason": reason, "sha256": locked.sha256,
+                "signature_id": signature.pk,
+            })
+            transaction.on_commit(lambda: workflow_signals.version_withdrawn.send(
+                sender=ModuleVersion, version=locked, reason=reason, actor=actor))
+            _notify_owner(locked, "withdrawn",
+                          f"Withdrawn by {audit.printed_name(actor)} ({role}). Reason: {reason}")
+            return signature
+
+    signature = _audited_refusal(run, actor=actor, target=version, event="withdrawal_refused")
+    version.refresh_from_db()
+    return signature
+
+
+# --- expiry ----------------------------------------------------------------------------
+
+
+def expire_due_versions(*, now: datetime | None = None, actor=None) -> list[ModuleVersion]:
+    """Expire every approved version whose `expires_at` has passed (beat runs this hourly).
+
+    Each version in its own transaction under its row lock, so one failure does not hold
+    back the others and a concurrent withdrawal wins cleanly.
+    """
+    now = now or timezone.now()
+    expired = []
+    due_ids = list(ModuleVersion.objects.filter(
+        state=VersionState.APPROVED, expires_at__lte=now).values_list("pk", flat=True))
+    for version_id in due_ids:
+        with transaction.atomic():
+            locked = _locked(version_id)
+            if locked.state != VersionState.APPROVED or locked.expires_at > now:
+                continue
+            _move(locked, Action.EXPIRE, actor=actor)
+            audit.record("expired", actor=actor, target=locked,
+                         data={"expires_at": locked.expires_at.isoformat()})
+            transaction.on_commit(lambda v=locked: workflow_signals.version_expired.send(
+                sender=ModuleVersion, version=v))
+            _notify_owner(locked, "expired",
+                          f"The approval expired on {locked.expires_at:%Y-%m-%d}; it is no longer "
+                          "delivered. Start a new version to re-certify it.")
+            expired.append(locked)
+    return expired
+
+
+def notify_expiring(*, now: datetime | None = None, actor=None) -> list[ModuleVersion]:
+    """Email owners once when an approved version enters its brand's notice window."""
+    now = now or timezone.now()
+    candidates = ModuleVersion.objects.filter(
+        state=VersionState.APPROVED, expires_at__gt=now, expiry_notified_at__isnull=True,
+    ).select_related("module__brand")
+    notified = []
+    for candidate in candidates:
+        notice = timedelta(days=candidate.module.brand.effective_notice_days)
+        if candidate.expires_at - now > notice:
+            continue
+        with transaction.atomic():
+            locked = _locked(candidate.pk)
+            if locked.state != VersionState.APPROVED or locked.expiry_notified_at is not None:
+                continue
+            locked.expiry_notified_at = now
+            locked.save(update_fields=["expiry_notified_at", "updated_at"])
+            audit.record("expiry_notice_sent", actor=actor, target=locked,
+                         data={"expires_at": locked.expires_at.isoformat()})
+            _notify_owner(locked, f"expires on {locked.expires_at:%Y-%m-%d}",
+                          "This approval expires soon. Start a new version and submit it for "
+                          "review to keep the content in use.")
+            notified.append(locked)
+    return notified
+
+
+# --- comments --------------------------------------------------------------------------
+
+
+def add_comment(*, version: ModuleVersion, actor, body: str,
+                anchor: str = Comment.Anchor.GENERAL) -> Comment:
+    """A remark on this exact version (kept with its sha256 and round)."""
+    body = (body or "").strip()
+    if not body:
+        raise ApprovalError(errors.COMMENT_REQUIRED, "Write the comment before saving it.")
+    if len(body) > COMMENT_MAX_LENGTH:
+        raise ApprovalError(errors.COMMENT_REQUIRED,
+                            f"Keep the comment under {COMMENT_MAX_LENGTH} characters.")
+    if anchor not in Comment.Anchor.values:
+        raise ApprovalError(errors.INVALID_STATE, f"Unknown comment anchor {anchor!r}.")
+    if not (roles_of(actor) or may_submit(actor, version) or actor.is_staff):
+        raise ApprovalError(errors.NOT_PERMITTED,
+                            "Only reviewers and authors of this brand may comment.")
+    with transaction.atomic():
+        round_ = _current_round(version)
+        comment = Comment.objects.create(
+            version=version, sha256=version.sha256, round=round_.number if round_ else 0,
+            anchor=anchor, author=actor, body=body,
+        )
+        audit.record("commented", actor=actor, target=version,
+                     data={"comment_id": comment.pk, "anchor": anchor})
+    return comment

@@ -1,0 +1,160 @@
+"""The review workflow as data and pure functions: no database, no clock, no request.
+
+`TRANSITIONS` is the whole table of allowed state moves; the rule checks take plain facts
+(ids, role names, hashes) and return the refusal, so they can be tested exhaustively and the
+services (`approvals/services.py`) only gather facts under a row lock and apply the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from content.models import VersionState
+
+from . import errors
+from .errors import ApprovalError
+from .models import DECISION_MEANINGS, Meaning
+from .roles import REQUIRED_ROLES
+
+
+class Action:
+    SUBMIT = "submit"
+    REQUEST_CHANGES = "request_changes"
+    APPROVE = "approve"          # the last required approval: the version becomes approved
+    EXPIRE = "expire"
+    WITHDRAW = "withdraw"
+
+
+# (state, action) -> next state. Anything not listed is refused with `invalid_state`.
+TRANSITIONS: Mapping[tuple[str, str], str] = {
+    (VersionState.DRAFT, Action.SUBMIT): VersionState.IN_REVIEW,
+    (VersionState.CHANGES_REQUESTED, Action.SUBMIT): VersionState.IN_REVIEW,
+    (VersionState.IN_REVIEW, Action.REQUEST_CHANGES): VersionState.CHANGES_REQUESTED,
+    (VersionState.IN_REVIEW, Action.APPROVE): VersionState.APPROVED,
+    (VersionState.APPROVED, Action.EXPIRE): VersionState.EXPIRED,
+    (VersionState.APPROVED, Action.WITHDRAW): VersionState.WITHDRAWN,
+}
+
+ACTION_VERBS = {
+    Action.SUBMIT: "submitted for review",
+    Action.REQUEST_CHANGES: "sent back for changes",
+    Action.APPROVE: "approved",
+    Action.EXPIRE: "expired",
+    Action.WITHDRAW: "withdrawn",
+}
+
+
+def allowed_actions(state: str) -> list[str]:
+    """The actions the table allows from `state`."""
+    return [action for (source, action) in TRANSITIONS if source == state]
+
+
+def next_state(state: str, action: str) -> str:
+    """The state after `action`, or ApprovalError(invalid_state) naming the current state."""
+    try:
+        return TRANSITIONS[(state, action)]
+    except KeyError:
+        label = VersionState(state).label.lower() if state in VersionState.values else state
+        raise ApprovalError(
+            errors.INVALID_STATE,
+            f"This version is {label}: it cannot be {ACTION_VERBS.get(action, action)}.",
+        )
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One signature already given in the current round (facts only)."""
+
+    role: str
+    meaning: str
+    signer_id: int
+    sha256: str
+
+
+def check_decision(
+    *,
+    state: str,
+    current_sha256: str,
+    expected_sha256: str,
+    author_ids: Iterable[int],
+    actor_id: int,
+    actor_roles: Iterable[str],
+    role: str,
+    meaning: str,
+    comment: str,
+    round_decisions: Iterable[Decision],
+) -> None:
+    """Raise the first reason a reviewer may not give this decision now; None if allowed.
+
+    Order matters for the message a person sees: the role and state first, then what they
+    signed for, then segregation of duties.
+    """
+    if role not in REQUIRED_ROLES:
+        raise ApprovalError(errors.UNKNOWN_ROLE,
+                            f"{role!r} is not an MLR role (medical, legal or regulatory).")
+    if meaning not in DECISION_MEANINGS:
+        raise ApprovalError(errors.UNKNOWN_DECISION,
+                            f"{meaning!r} is not a decision (approve or request_changes).")
+    if state != VersionState.IN_REVIEW:
+        next_state(state, meaning)  # raises invalid_state with the current state
+    if role not in set(actor_roles):
+        raise ApprovalError(errors.ROLE_NOT_HELD,
+                            f"You are not a member of the {role} reviewers: you cannot decide "
+                            f"for the {role} role.")
+    if actor_id in set(author_ids):
+        raise ApprovalError(errors.OWN_VERSION,
+                            "You wrote this version (or submitted it): an author may not review "
+                            "their own content.")
+    if expected_sha256 != current_sha256:
+        raise ApprovalError(errors.STALE_VERSION,
+                            "This version changed since you opened it (its sha256 differs from the "
+                            "one you reviewed). Reload it and review the current content.")
+    decisions = list(round_decisions)
+    for decision in decisions:
+        if decision.role == role:
+            raise ApprovalError(errors.ALREADY_DECIDED,
+                                f"The {role} decision for this review round has already been given.")
+    for decision in decisions:
+        if decision.signer_id == actor_id:
+            raise ApprovalError(errors.SECOND_ROLE,
+                                f"You already decided for the {decision.role} role on this version: "
+                                "one person may not sign for two roles.")
+    if meaning == Meaning.REQUEST_CHANGES and not (comment or "").strip():
+        raise ApprovalError(errors.COMMENT_REQUIRED,
+                            "Say what must change: a comment is required to request changes.")
+
+
+@dataclass(frozen=True)
+class RoundOutcome:
+    """Where a round stands after its decisions: the action to apply (if any) and who's missing."""
+
+    action: str | None
+    missing_roles: tuple[str, ...]
+
+
+def round_outcome(decisions: Iterable[Decision], *, sha256: str) -> RoundOutcome:
+    """Any "changes requested" sends the version back; all three roles approving the exact
+    `sha256` approves it; otherwise the round waits for the missing roles."""
+    decisions = list(decisions)
+    if any(d.meaning == Meaning.REQUEST_CHANGES for d in decisions):
+        return RoundOutcome(Action.REQUEST_CHANGES, ())
+    approved_roles = {d.role for d in decisions
+                      if d.meaning == Meaning.APPROVE and d.sha256 == sha256}
+    signers = {d.signer_id for d in decisions if d.meaning == Meaning.APPROVE}
+    missing = tuple(r for r in REQUIRED_ROLES if r not in approved_roles)
+    if not missing and len(signers) == len(REQUIRED_ROLES):
+        return RoundOutcome(Action.APPROVE, ())
+    return RoundOutcome(None, missing)
+
+
+def check_withdrawal(*, state: str, reason: str, actor_roles: Iterable[str], role: str) -> None:
+    """A withdrawal is an approved version, a reason, and a signer holding an MLR role."""
+    if not (reason or "").strip():
+        raise ApprovalError(errors.REASON_REQUIRED,
+                            "Give the reason for the withdrawal (e.g. label change, safety signal).")
+    if role not in REQUIRED_ROLES or role not in set(actor_roles):
+        raise ApprovalError(errors.ROLE_NOT_HELD,
+                            "Only a Medical, Legal or Regulatory reviewer may withdraw an approval, "
+                            "signing for a role they hold.")
+    next_state(state, Action.WITHDRAW)
