@@ -167,7 +167,11 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # Approvals: expire versions past their date hourly; warn owners before expiry daily.
+    "approvals-expire-due-versions": {"task": "approvals.expire_due_versions", "schedule": 3600.0},
+    "approvals-notify-expiring": {"task": "approvals.notify_expiring", "schedule": 86400.0},
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
