@@ -142,11 +142,13 @@ def _reencode(image: Image.Image, fmt: str) -> CleanImage:
                       sha256=hashlib.sha256(data).hexdigest())
 
 
-def store_asset(*, brand, title: str, alt_text: str, upload, uploaded_by, asset=None):
+def store_asset(*, brand, title: str, alt_text: str, upload, uploaded_by, asset=None,
+                clean: CleanImage | None = None):
     """Validate, re-encode and save an uploaded image as an Asset; queue its renditions.
 
-    With `asset` given, replaces that asset's image (same checks). The renditions task runs
-    once the transaction commits (eagerly in the embedded profile), as `uploaded_by`.
+    With `asset` given, replaces that asset's image (same checks). `clean` is an upload a
+    form already ran through `validate_and_reencode`. The renditions task runs once the
+    transaction commits (eagerly in the embedded profile), as `uploaded_by`.
     """
     from .models import Asset
 
@@ -154,7 +156,8 @@ def store_asset(*, brand, title: str, alt_text: str, upload, uploaded_by, asset=
     if not alt_text:
         raise ValidationError({"alt_text": "Alt text is required: say what the image shows, "
                                            "for readers who cannot see it."})
-    clean = validate_and_reencode(upload)
+    if clean is None:
+        clean = validate_and_reencode(upload)
     with transaction.atomic():
         asset = asset or Asset(brand=brand)
         asset.brand = brand
