@@ -178,4 +178,3 @@ def handler500(request):
     if _is_api(request):
         return _json_error(500, "server_error", "Something went wrong on our side; it is logged.")
     return defaults.server_error(request)
-

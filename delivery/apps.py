@@ -6,3 +6,8 @@ class DeliveryConfig(AppConfig):
 
     name = "delivery"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from .webhooks import connect_signals
+
+        connect_signals()

@@ -84,6 +84,8 @@ class AssemblyJob(models.Model):
     # Who may see the job and reuse an Idempotency-Key: "token:<id>" or "user:<id>".
     owner_key = models.CharField(max_length=40, editable=False)
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    # sha256 of the request, so a reused Idempotency-Key with another body is refused.
+    request_sha256 = models.CharField(max_length=64, blank=True, editable=False)
     journey_slug = models.CharField(max_length=80)
     step_key = models.CharField(max_length=80)
     channel = models.CharField(max_length=40)

@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, generics
+from rest_framework.exceptions import ErrorDetail
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -48,7 +49,10 @@ def _filtered_versions(request):
     filterset = ModuleVersionFilter(request.query_params,
                                     queryset=selectors.visible_versions(request.user))
     if not filterset.is_valid():
-        raise exceptions.ValidationError(filterset.errors)
+        raise exceptions.ValidationError({
+            name: [ErrorDetail(e["message"], code=e["code"]) for e in errors]
+            for name, errors in filterset.errors.get_json_data().items()
+        })
     return filterset.qs
 
 

@@ -1,3 +1,10 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from . import views
+
+urlpatterns = [
+    path("journeys/", views.JourneyListView.as_view(), name="api-journey-list"),
+    path("journeys/<slug:slug>/", views.JourneyDetailView.as_view(), name="api-journey-detail"),
+    path("journeys/<slug:slug>/steps/<str:key>/assemble/", views.AssembleView.as_view(),
+         name="api-assemble"),
+]

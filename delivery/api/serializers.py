@@ -1,0 +1,150 @@
+"""Request and response shapes of the delivery API (assembly, batch, events, webhooks)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from content.tokens import RECIPIENT_FIELDS
+
+from ..models import WebhookEvent
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses unknown top-level keys (a typo must not silently change the meaning)."""
+
+    def validate(self, attrs):
+        unknown = set(getattr(self, "initial_data", {}) or {}) - set(self.fields)
+        if unknown:
+            raise serializers.ValidationError(
+                {name: serializers.ErrorDetail("Unknown field.", code="unknown_field")
+                 for name in sorted(unknown)})
+        return attrs
+
+
+class RecipientSerializer(serializers.Serializer):
+    """The recipient: used to personalise, then forgotten (never stored or logged)."""
+
+    id = serializers.CharField(max_length=200, help_text="Your pseudonymous id for the person")
+    title = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    first_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    last_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    specialty = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    practice_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    city = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    consent = serializers.DictField(child=serializers.BooleanField(), required=False,
+                                    help_text='Per channel, e.g. {"email": true}')
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError(
+                serializers.ErrorDetail("Expected an object.", code="invalid"))
+        return super().to_internal_value(data)
+
+
+assert set(RECIPIENT_FIELDS) <= set(RecipientSerializer._declared_fields)
+
+
+class AssembleRequestSerializer(StrictSerializer):
+    channel = serializers.CharField(max_length=40)
+    jurisdiction = serializers.CharField(min_length=2, max_length=2)
+    locale = serializers.CharField(max_length=20)
+    recipient = RecipientSerializer()
+
+
+class AssemblyOutputSerializer(serializers.Serializer):
+    subject = serializers.CharField(allow_blank=True)
+    html = serializers.CharField(allow_blank=True)
+    text = serializers.CharField(allow_blank=True)
+    manifest = serializers.JSONField(help_text="Module versions with signatures and sha256, "
+                                               "layout, time, output and recipient sha256")
+
+
+class BatchRequestSerializer(StrictSerializer):
+    journey = serializers.SlugField(max_length=80)
+    step = serializers.CharField(max_length=80)
+    channel = serializers.CharField(max_length=40)
+    jurisdiction = serializers.CharField(min_length=2, max_length=2)
+    locale = serializers.CharField(max_length=20)
+    recipients = serializers.ListField(
+        child=serializers.JSONField(), allow_empty=False,
+        help_text="Up to 10,000 recipient objects (same shape as the single assembly)")
+
+
+class BatchCsvRequestSerializer(serializers.Serializer):
+    journey = serializers.SlugField(max_length=80)
+    step = serializers.CharField(max_length=80)
+    channel = serializers.CharField(max_length=40)
+    jurisdiction = serializers.CharField(min_length=2, max_length=2)
+    locale = serializers.CharField(max_length=20)
+    recipients = serializers.FileField(
+        help_text="CSV with a header row: id,title,first_name,last_name,specialty,"
+                  "practice_name,city and consent_<channel> columns (true/false)")
+
+
+class JobSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.CharField(help_text="queued, running, done or purged")
+    journey = serializers.CharField()
+    step = serializers.CharField()
+    channel = serializers.CharField()
+    jurisdiction = serializers.CharField()
+    locale = serializers.CharField()
+    total = serializers.IntegerField()
+    done = serializers.IntegerField(help_text="Recipients processed (assembled or refused)")
+    assembled = serializers.IntegerField()
+    failed = serializers.IntegerField(help_text="Recipients refused (codes in the results)")
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    expires_at = serializers.DateTimeField(help_text="Results are purged after this")
+    results = serializers.CharField(help_text="URL of the paginated results")
+
+
+class JobResultSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="Position in the submitted list (0-based)")
+    ok = serializers.BooleanField()
+    subject = serializers.CharField(required=False)
+    html = serializers.CharField(required=False)
+    text = serializers.CharField(required=False)
+    manifest = serializers.JSONField(required=False)
+    errors = serializers.ListField(child=serializers.DictField(), required=False)
+
+
+class EventSerializer(StrictSerializer):
+    journey = serializers.SlugField(max_length=80)
+    step = serializers.CharField(max_length=80)
+    recipient_id = serializers.CharField(max_length=200,
+                                         help_text="Your pseudonymous id for the person")
+    event = serializers.CharField(max_length=40, help_text="opened, clicked, downloaded, "
+                                  "ignored, declined, attended, no_engagement_for")
+    days = serializers.IntegerField(required=False, min_value=1, max_value=3650,
+                                    help_text="For no_engagement_for: days of silence")
+    occurred_at = serializers.DateTimeField(required=False)
+
+
+class EventResultSerializer(serializers.Serializer):
+    journey = serializers.CharField()
+    step = serializers.CharField(help_text="Where the event happened")
+    event = serializers.CharField()
+    moved = serializers.BooleanField(help_text="A transition fired")
+    paused = serializers.BooleanField()
+    next_step = serializers.DictField(allow_null=True,
+                                      help_text='{"key", "name", "channel"} or null while paused')
+
+
+class WebhookCreateSerializer(StrictSerializer):
+    url = serializers.URLField(max_length=500)
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=WebhookEvent.values), required=False,
+        allow_empty=False, help_text="Default: all events")
+
+
+class WebhookSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    url = serializers.URLField()
+    events = serializers.ListField(child=serializers.CharField())
+    active = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+
+
+class WebhookCreatedSerializer(WebhookSerializer):
+    secret = serializers.CharField(help_text="HMAC-SHA256 key; shown only in this response")

@@ -1,0 +1,347 @@
+"""Delivery API: batch assembly jobs, engagement events, webhook subscriptions."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, generics, status
+from rest_framework.parsers import MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from cms.api_errors import LimitedJSONParser, RequestTooLarge, Unprocessable, error
+from journeys.api.views import visible_journeys
+from journeys.models import EventType, Step, pseudonymous_id
+
+from .. import batch, webhooks
+from ..models import AssemblyJob, AssemblyJobResult, ChannelToken, JobStatus, WebhookSubscription
+from ..tokens import ChannelClient, ensure_in_scope, owner_key
+from .schema import unprocessable
+from .serializers import (
+    BatchCsvRequestSerializer,
+    BatchRequestSerializer,
+    EventResultSerializer,
+    EventSerializer,
+    JobResultSerializer,
+    JobSerializer,
+    RecipientSerializer,
+    WebhookCreatedSerializer,
+    WebhookCreateSerializer,
+    WebhookSerializer,
+)
+
+MAX_EVENTS = 1000
+
+
+def _step_or_422(user, journey_slug: str, step_key: str) -> Step:
+    journey = visible_journeys(user).filter(slug=journey_slug).first()
+    if journey is None:
+        raise Unprocessable([error("unknown_journey", f"No journey {journey_slug!r} you may use.")])
+    step = Step.objects.select_related("journey", "channel").filter(
+        journey=journey, key=step_key).first()
+    if step is None:
+        raise Unprocessable([error("unknown_step",
+                                   f"Journey {journey_slug!r} has no step {step_key!r}.")])
+    return step
+
+
+# --- batch assembly ------------------------------------------------------------------------
+
+def job_body(request, job: AssemblyJob) -> dict:
+    figures = batch.counts(job)
+    return {
+        "id": str(job.pk), "status": job.status, "journey": job.journey_slug,
+        "step": job.step_key, "channel": job.channel, "jurisdiction": job.jurisdiction,
+        "locale": job.locale, "total": job.total, **figures,
+        "created_at": job.created_at, "finished_at": job.finished_at,
+        "expires_at": batch.expires_at(job),
+        "results": request.build_absolute_uri(
+            reverse("api-assembly-results", kwargs={"job_id": job.pk})),
+    }
+
+
+BATCH_422 = ["too_many_recipients", "unknown_journey", "unknown_step", "idempotency_key_reused"]
+
+
+@extend_schema(
+    tags=["assembly"],
+    parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER,
+                                 description="Retrying a POST with the same key returns the "
+                                             "same job")],
+    request={"application/json": BatchRequestSerializer,
+             "multipart/form-data": BatchCsvRequestSerializer},
+    responses={
+        202: JobSerializer,
+        422: unprocessable(BATCH_422, "The batch was refused as a whole; no job was created."),
+    },
+)
+class AssemblyJobCreateView(APIView):
+    """Start a batch: one step for up to 10,000 recipients (JSON list or CSV upload).
+
+    Answers 202 with the job; poll `GET /api/v1/assemblies/{id}/`. In a CSV a bad row is
+    refused on its own (its row number is in the results) and the rest are assembled."""
+
+    parser_classes = [LimitedJSONParser, MultiPartParser]
+
+    def post(self, request):
+        key = request.headers.get("Idempotency-Key") or None
+        if key is not None and not (0 < len(key) <= 200 and key.isascii()):
+            raise exceptions.ValidationError(
+                {"Idempotency-Key": [exceptions.ErrorDetail("Use up to 200 ASCII characters.",
+                                                            code="invalid")]})
+        if request.content_type.startswith("multipart/"):
+            params, recipients, input_errors = self._from_csv(request)
+        else:
+            params, recipients, input_errors = self._from_json(request)
+        ensure_in_scope(request.user, channel=params["channel"],
+                        jurisdiction=params["jurisdiction"])
+        step = _step_or_422(request.user, params["journey"], params["step"])
+        try:
+            job, created = batch.create_job(
+                batch.JobRequest(step=step, channel=params["channel"],
+                                 jurisdiction=params["jurisdiction"].upper(),
+                                 locale=params["locale"], recipients=recipients,
+                                 input_errors=input_errors),
+                user=request.user, owner_key=owner_key(request.user), idempotency_key=key)
+        except batch.BatchError as exc:
+            raise _batch_exception(exc)
+        job.refresh_from_db()
+        response = Response(job_body(request, job), status=status.HTTP_202_ACCEPTED)
+        response["Location"] = reverse("api-assembly-detail", kwargs={"job_id": job.pk})
+        if not created:
+            response["Idempotent-Replayed"] = "true"
+        return response
+
+    def _from_json(self, request):
+        data = request.data
+        if isinstance(data, dict) and isinstance(data.get("recipients"), list):
+            try:
+                batch.check_count(len(data["recipients"]))
+            except batch.BatchError as exc:
+                raise _batch_exception(exc)
+        body = BatchRequestSerializer(data=data)
+        body.is_valid(raise_exception=True)
+        recipients = RecipientSerializer(data=body.validated_data["recipients"], many=True)
+        if not recipients.is_valid():
+            raise exceptions.ValidationError({"recipients": recipients.errors})
+        params = {k: v for k, v in body.validated_data.items() if k != "recipients"}
+        return params, [dict(r) for r in recipients.validated_data], {}
+
+    def _from_csv(self, request):
+        body = BatchCsvRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        upload = body.validated_data["recipients"]
+        if upload.size > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+            raise RequestTooLarge(f"The CSV is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} "
+                                  "bytes; split it into several jobs.")
+        params = {k: v for k, v in body.validated_data.items() if k != "recipients"}
+        try:
+            recipients, errors = batch.parse_csv(upload.read(), channel=params["channel"])
+        except batch.BatchError as exc:
+            raise _batch_exception(exc)
+        return params, recipients, errors
+
+
+def _batch_exception(exc: batch.BatchError) -> exceptions.APIException:
+    if exc.status == 422:
+        return Unprocessable([error(exc.code, exc.detail, **exc.extra)])
+    return exceptions.ValidationError({"recipients": [exceptions.ErrorDetail(exc.detail,
+                                                                             code=exc.code)]})
+
+
+def _job_or_404(request, job_id) -> AssemblyJob:
+    return get_object_or_404(AssemblyJob, pk=job_id, owner_key=owner_key(request.user))
+
+
+@extend_schema(tags=["assembly"], responses={200: JobSerializer, 204: None})
+class AssemblyJobDetailView(APIView):
+    """A batch job's status and counts (done = assembled + failed); DELETE purges its
+    recipients and results at once."""
+
+    def get(self, request, job_id):
+        return Response(job_body(request, _job_or_404(request, job_id)))
+
+    def delete(self, request, job_id):
+        batch.purge(_job_or_404(request, job_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(tags=["assembly"])
+class AssemblyJobResultsView(generics.ListAPIView):
+    """Per-recipient results in submission order: content and manifest, or refusal codes.
+    Reading the last page of a finished job marks its results fetched; they are then
+    purged (with the recipients) by the next purge run."""
+
+    serializer_class = JobResultSerializer
+    filter_backends: list = []
+
+    def get_queryset(self):
+        return AssemblyJobResult.objects.none()
+
+    def list(self, request, *args, **kwargs):
+        job = _job_or_404(request, kwargs["job_id"])
+        results = (AssemblyJobResult.objects.filter(job=job).order_by("index")
+                   .values("index", "ok", "subject", "html", "text", "manifest", "errors"))
+        page = self.paginate_queryset(results)
+        items = []
+        for row in page:
+            if row["ok"]:
+                items.append({k: row[k] for k in ("index", "ok", "subject", "html", "text",
+                                                  "manifest")})
+            else:
+                items.append({"index": row["index"], "ok": False, "errors": row["errors"]})
+        response = self.get_paginated_response(items)
+        if job.status == JobStatus.DONE and response.data.get("next") is None:
+            batch.mark_fetched(job)
+        return response
+
+
+# --- engagement events -----------------------------------------------------------------------
+
+@extend_schema(
+    tags=["events"],
+    request=EventSerializer,
+    responses={
+        200: EventResultSerializer(many=True),
+        422: unprocessable(["unknown_journey", "unknown_step", "unknown_event_type",
+                            "too_many_events", "invalid_event"],
+                           "Nothing was recorded; `row` is the index in a list."),
+    },
+)
+class EventView(APIView):
+    """Record engagement events (one object or a list of up to 1,000) and get each
+    recipient's next step. All or nothing: one bad event records none."""
+
+    def post(self, request):
+        from journeys.engagement import record_event
+
+        data = request.data
+        many = isinstance(data, list)
+        items = data if many else [data]
+        if not items:
+            raise exceptions.ValidationError({"non_field_errors": [exceptions.ErrorDetail(
+                "Send an event or a non-empty list of events.", code="empty")]})
+        if len(items) > MAX_EVENTS:
+            raise Unprocessable([error("too_many_events",
+                                       f"{len(items)} events; send at most {MAX_EVENTS} per request.")])
+        parsed = EventSerializer(data=items, many=True)
+        if not parsed.is_valid():
+            raise exceptions.ValidationError(parsed.errors if many else parsed.errors[0])
+        journeys = {j.slug: j for j in visible_journeys(request.user).filter(
+            slug__in={e["journey"] for e in parsed.validated_data})}
+        steps = {(s.journey.slug, s.key): s for s in Step.objects.select_related(
+            "journey", "channel").filter(journey__in=journeys.values())}
+        problems = []
+        for row, event in enumerate(parsed.validated_data):
+            extra = {"row": row} if many else {}
+            if event["journey"] not in journeys:
+                problems.append(error("unknown_journey",
+                                      f"No journey {event['journey']!r} you may use.", **extra))
+            elif (event["journey"], event["step"]) not in steps:
+                problems.append(error("unknown_step", f"Journey {event['journey']!r} has no "
+                                      f"step {event['step']!r}.", **extra))
+            if event["event"] not in EventType.values:
+                problems.append(error("unknown_event_type", f"Unknown event type "
+                                      f"{event['event'][:40]!r}; use one of "
+                                      f"{', '.join(EventType.values)}.", **extra))
+        if problems:
+            raise Unprocessable(problems)
+        for event in parsed.validated_data:
+            ensure_in_scope(request.user,
+                            channel=steps[(event["journey"], event["step"])].channel.code)
+        outcomes = []
+        with transaction.atomic():  # all or nothing
+            for row, event in enumerate(parsed.validated_data):
+                step = steps[(event["journey"], event["step"])]
+                try:
+                    outcome = record_event(
+                        journeys[event["journey"]], step, pseudonymous_id(event["recipient_id"]),
+                        event["event"], days=event.get("days"),
+                        occurred_at=event.get("occurred_at"))
+                except DjangoValidationError as exc:
+                    raise Unprocessable([error("invalid_event", " ".join(exc.messages),
+                                               **({"row": row} if many else {}))])
+                outcomes.append(_outcome(event, outcome))
+        return Response(outcomes if many else outcomes[0])
+
+
+def _outcome(event: dict, outcome) -> dict:
+    nxt = outcome.next_step
+    return {
+        "journey": event["journey"], "step": event["step"], "event": event["event"],
+        "moved": outcome.moved, "paused": outcome.paused,
+        "next_step": None if nxt is None else {"key": nxt.key, "name": nxt.name,
+                                               "channel": nxt.channel.code},
+    }
+
+
+# --- webhooks ----------------------------------------------------------------------------------
+
+def _token_or_403(request) -> ChannelToken:
+    if not isinstance(request.user, ChannelClient):
+        raise exceptions.PermissionDenied(
+            "Webhooks belong to a channel token; call with Authorization: Token <key> "
+            "(people manage them in the admin).", code="channel_token_required")
+    return ChannelToken.objects.get(pk=request.user.token_id)
+
+
+def _webhook(subscription: WebhookSubscription, *, secret: bool = False) -> dict:
+    data = {"id": subscription.pk, "url": subscription.url, "events": subscription.events,
+            "active": subscription.active, "created_at": subscription.created_at}
+    if secret:
+        data["secret"] = subscription.secret
+    return data
+
+
+@extend_schema(tags=["webhooks"])
+class WebhookListView(generics.ListAPIView):
+    """Your token's webhook subscriptions; POST registers one (its secret is shown once).
+
+    Notifications (`version.withdrawn`, `version.expired`) are POSTed as JSON with
+    `X-Tessera-Timestamp` and `X-Tessera-Signature: sha256=HMAC(secret, timestamp + "." +
+    body)`, retried with exponential backoff until a 2xx."""
+
+    serializer_class = WebhookSerializer
+    filter_backends: list = []
+
+    def get_queryset(self):
+        return WebhookSubscription.objects.none()
+
+    def list(self, request, *args, **kwargs):
+        token = _token_or_403(request)
+        page = self.paginate_queryset(WebhookSubscription.objects.filter(token=token)
+                                      .order_by("-created_at"))
+        return self.get_paginated_response([_webhook(s) for s in page])
+
+    @extend_schema(request=WebhookCreateSerializer,
+                   responses={201: WebhookCreatedSerializer,
+                              400: OpenApiResponse(description="Invalid url or events")})
+    def post(self, request):
+        token = _token_or_403(request)
+        body = WebhookCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            subscription = webhooks.subscribe(token=token, url=body.validated_data["url"],
+                                              events=body.validated_data.get("events"))
+        except DjangoValidationError as exc:
+            raise exceptions.ValidationError(exc.message_dict)
+        return Response(_webhook(subscription, secret=True), status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["webhooks"], responses={200: WebhookSerializer, 204: None})
+class WebhookDetailView(APIView):
+    """One subscription of your token; DELETE removes it."""
+
+    def get(self, request, pk: int):
+        token = _token_or_403(request)
+        return Response(_webhook(get_object_or_404(WebhookSubscription, pk=pk, token=token)))
+
+    def delete(self, request, pk: int):
+        token = _token_or_403(request)
+        get_object_or_404(WebhookSubscription, pk=pk, token=token).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+

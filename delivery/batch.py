@@ -1,0 +1,333 @@
+"""Batch assembly: a job of up to 10,000 recipients run in Celery chunks, exactly once each.
+
+- `create_job` stores the job and its recipients and queues one task per chunk after the
+  transaction commits. A reused Idempotency-Key returns the job it created before.
+- `run_chunk` (the task body) skips recipients that already have a result, assembles the
+  rest from one prepared step context, and in one transaction locks the job row, re-checks
+  the module versions used (see `serving.commit_deliveries`) and writes the results and the
+  delivery log. A chunk re-run after a worker died therefore assembles nobody twice.
+- The job's recipients are emptied when it finishes; results are purged when fetched (after
+  the last page was read) or when TESSERA_BATCH_RETENTION_HOURS have passed.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from journeys.assembly import AssemblyError, AssemblyResult, load_context
+from journeys.models import Step
+
+from .models import AssemblyJob, AssemblyJobResult, JobStatus
+from .serving import Caller, commit_deliveries
+
+logger = logging.getLogger(__name__)
+
+CSV_FIELDS = ("id", "title", "first_name", "last_name", "specialty", "practice_name", "city")
+CSV_TRUE = {"true", "1", "yes", "y"}
+CSV_FALSE = {"false", "0", "no", "n", ""}
+RECHECK_ATTEMPTS = 3
+
+
+class BatchError(Exception):
+    """A refusal of the whole request (no job created): code, detail and HTTP status."""
+
+    def __init__(self, code: str, detail: str, status: int = 422, **extra):
+        super().__init__(detail)
+        self.code, self.detail, self.status, self.extra = code, detail, status, extra
+
+
+def max_recipients() -> int:
+    return settings.TESSERA_BATCH_MAX_RECIPIENTS
+
+
+def check_count(n: int) -> None:
+    if n > max_recipients():
+        raise BatchError("too_many_recipients",
+                         f"{n} recipients; a batch takes at most {max_recipients()}. "
+                         "Split it into several jobs.")
+
+
+def parse_csv(raw: bytes, *, channel: str) -> tuple[list[dict], dict[str, list[dict]]]:
+    """Recipients from a CSV (header row required), and per-index errors for bad rows.
+
+    Row numbers count the header as row 1. A bad row is refused on its own; the rest are
+    assembled. Error details name the row and the column, never the value.
+    """
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise BatchError("invalid_csv", "The CSV is not UTF-8 text.", status=400)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = [h.strip().lower() for h in next(reader)]
+    except (StopIteration, csv.Error):
+        raise BatchError("invalid_csv", "The CSV is empty; it needs a header row.", status=400)
+    if "id" not in header:
+        raise BatchError("invalid_csv", "The CSV header needs an 'id' column.", status=400)
+    known = set(CSV_FIELDS) | {h for h in header if h.startswith("consent_")}
+    unknown = [h for h in header if h not in known]
+    if unknown:
+        raise BatchError("invalid_csv", f"Unknown CSV column(s): {', '.join(unknown)}; use "
+                         f"{', '.join(CSV_FIELDS)} and consent_<channel>.", status=400)
+    recipients: list[dict] = []
+    errors: dict[str, list[dict]] = {}
+    row_number = 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            row_number += 1
+            errors[str(len(recipients))] = [_row_error(row_number, f"unreadable: {exc}")]
+            recipients.append({})
+            continue
+        row_number = reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue
+        check_count(len(recipients) + 1)
+        index = str(len(recipients))
+        if len(row) != len(header):
+            errors[index] = [_row_error(row_number, f"has {len(row)} columns; the header has "
+                                                    f"{len(header)}.")]
+            recipients.append({})
+            continue
+        values = dict(zip(header, (cell.strip() for cell in row), strict=True))
+        recipient: dict = {"consent": {}}
+        problems = []
+        for name, value in values.items():
+            if name.startswith("consent_"):
+                if value.lower() in CSV_TRUE:
+                    recipient["consent"][name[len("consent_"):]] = True
+                elif value.lower() in CSV_FALSE:
+                    recipient["consent"][name[len("consent_"):]] = False
+                else:
+                    problems.append(f"column {name} must be true or false")
+            elif len(value) > 200:
+                problems.append(f"column {name} is longer than 200 characters")
+            elif value:
+                recipient[name] = value
+        if not recipient.get("id"):
+            problems.append("column id is empty")
+        if problems:
+            errors[index] = [_row_error(row_number, "; ".join(problems) + ".")]
+            recipients.append({})
+            continue
+        recipients.append(recipient)
+    if not recipients:
+        raise BatchError("invalid_csv", "The CSV has no recipient rows.", status=400)
+    return recipients, errors
+
+
+def _row_error(row: int, problem: str) -> dict:
+    return {"code": "invalid_row", "detail": f"Row {row} {problem}", "row": row}
+
+
+def request_fingerprint(payload: dict) -> str:
+    blob = json.dumps(payload, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    step: Step
+    channel: str
+    jurisdiction: str
+    locale: str
+    recipients: list
+    input_errors: dict
+
+
+def create_job(request: JobRequest, *, user, owner_key: str, idempotency_key: str | None
+               ) -> tuple[AssemblyJob, bool]:
+    """Store the job and queue its chunks on commit. Returns (job, created)."""
+    from .tasks import assemble_chunk
+
+    check_count(len(request.recipients))
+    fingerprint = request_fingerprint({
+        "journey": request.step.journey.slug, "step": request.step.key,
+        "channel": request.channel, "jurisdiction": request.jurisdiction,
+        "locale": request.locale, "recipients": request.recipients,
+    })
+    if idempotency_key:
+        existing = _existing(owner_key, idempotency_key, fingerprint)
+        if existing is not None:
+            return existing, False
+    caller = Caller.of(user)
+    chunk_size = settings.TESSERA_BATCH_CHUNK_SIZE
+    try:
+        with transaction.atomic():
+            job = AssemblyJob.objects.create(
+                token_id=caller.token_id, user_id=caller.user_id, owner_key=owner_key,
+                idempotency_key=idempotency_key or None, request_sha256=fingerprint,
+                journey_slug=request.step.journey.slug, step_key=request.step.key,
+                channel=request.channel, jurisdiction=request.jurisdiction,
+                locale=request.locale, total=len(request.recipients), chunk_size=chunk_size,
+                recipients=request.recipients, input_errors=request.input_errors,
+            )
+            for start in range(0, job.total, chunk_size):
+                end = min(start + chunk_size, job.total)
+                transaction.on_commit(
+                    lambda s=start, e=end: assemble_chunk.delay(str(job.pk), s, e))
+    except IntegrityError:
+        # A concurrent retry with the same key won the race: return its job.
+        existing = _existing(owner_key, idempotency_key, fingerprint)
+        if existing is None:
+            raise
+        return existing, False
+    return job, True
+
+
+def _existing(owner_key: str, key: str | None, fingerprint: str) -> AssemblyJob | None:
+    job = AssemblyJob.objects.filter(owner_key=owner_key, idempotency_key=key).first()
+    if job is not None and job.request_sha256 != fingerprint:
+        raise BatchError("idempotency_key_reused",
+                         "This Idempotency-Key was used for a different request; use a new key.",
+                         status=422)
+    return job
+
+
+def _input_refusal(errors: list[dict]) -> AssemblyResult:
+    return AssemblyResult(ok=False, errors=[
+        AssemblyError(e["code"], e["detail"]) for e in errors])
+
+
+def run_chunk(job_id: str, start: int, end: int) -> int:
+    """Assemble recipients [start, end) of a job that have no result yet. Idempotent."""
+    job = AssemblyJob.objects.filter(pk=job_id).first()
+    if job is None or job.status == JobStatus.PURGED:
+        return 0
+    todo = _pending(job, start, end)
+    if not todo:
+        _finish_if_complete(job.pk)
+        return 0
+    AssemblyJob.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(status=JobStatus.RUNNING)
+    step = Step.objects.filter(journey__slug=job.journey_slug, key=job.step_key).first()
+    written = 0
+    for attempt in range(RECHECK_ATTEMPTS):
+        results = _assemble(job, step, todo)
+        with transaction.atomic():
+            locked = AssemblyJob.objects.select_for_update().get(pk=job.pk)
+            if locked.status == JobStatus.PURGED:
+                return 0
+            todo_now = set(_pending(locked, start, end))
+            items = [(i, r, rid) for i, r, rid in results if i in todo_now]
+            refusals = commit_deliveries([(r, rid) for _, r, rid in items],
+                                         caller=Caller(job.token_id, job.user_id), job_id=job.pk)
+            late = any(r.ok and errs for (_, r, _), errs in zip(items, refusals, strict=True))
+            if late and attempt + 1 < RECHECK_ATTEMPTS:
+                # A version changed state after we read it: roll back and assemble again
+                # (a selector may pick another module; a fixed slot is refused).
+                transaction.set_rollback(True)
+                continue
+            AssemblyJobResult.objects.bulk_create([
+                _result_row(job.pk, i, r, errs)
+                for (i, r, _), errs in zip(items, refusals, strict=True)
+            ])
+            written = len(items)
+        break
+    _finish_if_complete(job.pk)
+    return written
+
+
+def _pending(job: AssemblyJob, start: int, end: int) -> list[int]:
+    done = set(AssemblyJobResult.objects.filter(job=job, index__gte=start, index__lt=end)
+               .values_list("index", flat=True))
+    return [i for i in range(start, min(end, job.total)) if i not in done]
+
+
+def _assemble(job: AssemblyJob, step: Step | None, indexes: list[int]):
+    recipients = job.recipients
+    ctx = None
+    out = []
+    for i in indexes:
+        input_errors = job.input_errors.get(str(i))
+        recipient = recipients[i] if i < len(recipients) else {}
+        rid = str(recipient.get("id", "")) if isinstance(recipient, dict) else ""
+        if input_errors:
+            out.append((i, _input_refusal(input_errors), rid))
+            continue
+        if step is None:
+            out.append((i, AssemblyResult(ok=False, errors=[AssemblyError(
+                "unknown_step", f"Step {job.step_key!r} of {job.journey_slug!r} no longer exists.")]),
+                rid))
+            continue
+        if ctx is None:
+            ctx = load_context(step, channel=job.channel, jurisdiction=job.jurisdiction,
+                               locale=job.locale)
+        out.append((i, ctx.assemble(recipient), rid))
+    return out
+
+
+def _result_row(job_id, index: int, result: AssemblyResult, refusal: list[AssemblyError]
+                ) -> AssemblyJobResult:
+    if result.ok and not refusal:
+        return AssemblyJobResult(job_id=job_id, index=index, ok=True, subject=result.subject,
+                                 html=result.html, text=result.text, manifest=result.manifest)
+    errors = refusal or result.errors
+    return AssemblyJobResult(job_id=job_id, index=index, ok=False,
+                             errors=[e.as_dict() for e in errors])
+
+
+def _finish_if_complete(job_id) -> None:
+    with transaction.atomic():
+        job = AssemblyJob.objects.select_for_update().get(pk=job_id)
+        if job.status in {JobStatus.DONE, JobStatus.PURGED}:
+            return
+        if job.results.count() >= job.total:
+            job.status = JobStatus.DONE
+            job.finished_at = timezone.now()
+            job.recipients = []  # personal data: not kept a moment longer than needed
+            job.save(update_fields=["status", "finished_at", "recipients"])
+
+
+def counts(job: AssemblyJob) -> dict:
+    agg = job.results.aggregate(done=Count("id"), failed=Count("id", filter=Q(ok=False)))
+    return {"done": agg["done"], "failed": agg["failed"],
+            "assembled": agg["done"] - agg["failed"]}
+
+
+def expires_at(job: AssemblyJob):
+    return job.created_at + timezone.timedelta(hours=settings.TESSERA_BATCH_RETENTION_HOURS)
+
+
+def mark_fetched(job: AssemblyJob) -> None:
+    if job.status == JobStatus.DONE and job.results_fetched_at is None:
+        AssemblyJob.objects.filter(pk=job.pk, results_fetched_at__isnull=True).update(
+            results_fetched_at=timezone.now())
+
+
+def purge(job: AssemblyJob) -> None:
+    """Drop a job's recipients and results (the status, counts and delivery log remain)."""
+    with transaction.atomic():
+        locked = AssemblyJob.objects.select_for_update().get(pk=job.pk)
+        if locked.status == JobStatus.PURGED:
+            return
+        locked.results.all().delete()
+        locked.recipients = []
+        locked.status = JobStatus.PURGED
+        locked.purged_at = timezone.now()
+        locked.save(update_fields=["recipients", "status", "purged_at"])
+
+
+def purge_due(now=None) -> int:
+    """Purge jobs whose results were fetched, or whose retention has passed."""
+    now = now or timezone.now()
+    cutoff = now - timezone.timedelta(hours=settings.TESSERA_BATCH_RETENTION_HOURS)
+    due = AssemblyJob.objects.exclude(status=JobStatus.PURGED).filter(
+        Q(results_fetched_at__isnull=False) | Q(created_at__lt=cutoff))
+    purged = 0
+    for job in due:
+        purge(job)
+        purged += 1
+    return purged

@@ -1,0 +1,37 @@
+"""Celery tasks of the delivery app: webhook sending, batch chunks, purging."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.conf import settings
+
+from . import webhooks
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
+def deliver_webhook(self, delivery_id: int) -> bool:
+    """Send one webhook; retry with exponential backoff until it is delivered or the
+    attempts run out (then the delivery is marked failed; the log keeps every attempt)."""
+    if webhooks.attempt(delivery_id):
+        return True
+    if self.request.retries + 1 >= settings.TESSERA_WEBHOOK_MAX_ATTEMPTS:
+        webhooks.mark_failed(delivery_id)
+        return False
+    raise self.retry(countdown=webhooks.backoff_seconds(self.request.retries))
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def assemble_chunk(job_id: str, start: int, end: int) -> int:
+    """One chunk of a batch job. Idempotent: recipients with a result are skipped, so a
+    chunk re-delivered after a worker died assembles each recipient exactly once."""
+    from .batch import run_chunk
+
+    return run_chunk(job_id, start, end)
+
+
+@shared_task
+def purge_batch_jobs() -> int:
+    """Beat: drop recipients and results of fetched or expired batch jobs."""
+    from .batch import purge_due
+
+    return purge_due()
