@@ -260,7 +260,7 @@ class StepContext:
     """
 
     def __init__(self, step: Step, *, channel: str, jurisdiction: str, locale: str,
-                 layout: str | None, now: datetime | None, pinned: Mapping[int, int] | None):
+                 layout: str | None, now: datetime | None, pinned: list[int | None] | None):
         self.step = step
         self.journey = step.journey
         self.channel = channel
@@ -270,7 +270,8 @@ class StepContext:
         if self.layout not in LAYOUT_TEMPLATES:
             raise ValueError(f"Unknown layout {self.layout!r}")
         self.now = now or timezone.now()
-        self.pinned = dict(pinned) if pinned is not None else None
+        # Reproduction pins the version of every slot (None = the slot was left empty).
+        self.pinned = list(pinned) if pinned is not None else None
         self._prepared: dict[tuple, _Prepared] = {}
         self._version_errors: dict[int, list[AssemblyError]] = {}
         self._load()
@@ -292,9 +293,10 @@ class StepContext:
             except Jurisdiction.DoesNotExist:
                 pass
         self.slots: list[SlotSpec] = []
-        for slot in step.slots.select_related("module").prefetch_related(
+        slots = [] if self.pinned is not None else step.slots.select_related("module").prefetch_related(
             "selector_stages", "selector_specialties"
-        ).order_by("order", "id"):
+        ).order_by("order", "id")
+        for slot in slots:
             self.slots.append(SlotSpec(
                 order=slot.order, module_id=slot.module_id,
                 module_code=slot.module.code if slot.module_id else None,
@@ -304,7 +306,10 @@ class StepContext:
                 priority=slot.priority, required=slot.required,
             ))
         if self.pinned is not None:
-            query = Q(pk__in=list(self.pinned.values()))
+            self.slots = [SlotSpec(order=i, module_id=None, module_code=None, kind="",
+                                   stage_ids=frozenset(), specialties=frozenset(), priority=0,
+                                   required=False) for i in range(len(self.pinned))]
+            query = Q(pk__in=[i for i in self.pinned if i])
         else:
             bound = [s.module_id for s in self.slots if s.module_id]
             query = Q(module_id__in=bound)
@@ -427,10 +432,8 @@ class StepContext:
         errors: list[AssemblyError] = []
         chosen: dict[int, VersionSnapshot | None] = {}
         if self.pinned is not None:
-            for index in range(len(self.slots)):
-                v = self.versions.get(self.pinned.get(index))
-                chosen[index] = v
-            return [(s, chosen[i]) for i, s in enumerate(self.slots)], errors
+            picks = [(s, self.versions.get(i)) for s, i in zip(self.slots, self.pinned, strict=True)]
+            return picks, errors
         for index, slot in enumerate(self.slots):
             if slot.module_id is None:
                 continue
@@ -698,7 +701,7 @@ def load_step(step: Step | int) -> Step:
 
 def load_context(step: Step, *, channel: str, jurisdiction: str, locale: str,
                  layout: str | None = None, now: datetime | None = None,
-                 pinned: Mapping[int, int] | None = None) -> StepContext:
+                 pinned: list[int | None] | None = None) -> StepContext:
     """Read everything the step needs for this channel, market and locale (constant queries)."""
     return StepContext(load_step(step), channel=channel, jurisdiction=jurisdiction, locale=locale,
                        layout=layout, now=now, pinned=pinned)
