@@ -1,0 +1,328 @@
+"""Reviewer screens (/review/): thin views that validate a form and call a service.
+
+Server-rendered, CSRF-protected, no inline scripts (CSP `script-src 'self'`). A refused
+action re-renders the page with the service's message and a 4xx status; nothing is saved.
+"""
+
+from __future__ import annotations
+
+import difflib
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import Prefetch
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from content.models import ContentModule, ModuleVersion, VersionState
+from content.preview import render_module_html, render_module_text, render_subject
+
+from . import export, metrics, selectors, services
+from .errors import ApprovalError
+from .forms import CommentForm, DecisionForm, WithdrawForm
+from .models import Comment, Meaning, ReviewRound, Signature
+from .roles import roles_of
+from .signing import Credentials, needs_username
+
+# HTTP status of a refused action, by code: who you are (403), the record moved on (409),
+# what you typed (400).
+REFUSAL_STATUS = {
+    "own_version": 403, "role_not_held": 403, "second_role": 403, "not_permitted": 403,
+    "wrong_password": 403, "signing_locked": 403, "inactive_user": 403,
+    "credentials_required": 400, "already_decided": 409, "stale_version": 409,
+    "invalid_state": 409, "reason_required": 400, "comment_required": 400, "not_ready": 400,
+    "unknown_role": 400, "unknown_decision": 400,
+}
+PREVIEW_WIDTHS = {"email": 600, "portal": 1024}
+PREVIEW_CSP = ("default-src 'none'; img-src 'self' data: https:; style-src 'unsafe-inline'; "
+               "frame-ancestors 'self'; base-uri 'none'; form-action 'none'")
+
+
+class ReviewLoginView(auth_views.LoginView):
+    template_name = "review/login.html"
+    redirect_authenticated_user = True
+
+
+class ReviewLogoutView(auth_views.LogoutView):
+    next_page = "approvals:login"
+
+
+def may_view(user) -> bool:
+    """Reviewers, staff and authors (who submit from here) see the reviewer screens."""
+    return bool(user.is_active and (user.is_staff or user.is_superuser or roles_of(user)
+                                    or user.has_perm("content.author_brand")
+                                    or user.groups.filter(name="authors").exists()))
+
+
+def reviewer_screen(view):
+    @login_required
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if not may_view(request.user):
+            raise PermissionDenied("The reviewer screens are for MLR reviewers and authors.")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+@reviewer_screen
+@require_GET
+def inbox(request):
+    my_roles = roles_of(request.user)
+    mine = selectors.inbox_for(request.user)
+    queue = selectors.review_queue()
+    my_versions = (
+        ModuleVersion.objects.filter(state__in=[VersionState.DRAFT, VersionState.CHANGES_REQUESTED])
+        .filter(created_by=request.user).select_related("module__brand").order_by("-updated_at")[:50]
+    )
+    approved = (ModuleVersion.objects.filter(state=VersionState.APPROVED)
+                .select_related("module__brand").order_by("expires_at")[:50]) if my_roles else []
+    return render(request, "review/inbox.html", {
+        "my_roles": my_roles, "mine": mine, "queue": queue, "my_versions": my_versions,
+        "approved": approved, "now": timezone.now(),
+    })
+
+
+def _review_text(version) -> list[str]:
+    """What reviewers compare between versions, line by line."""
+    def codes(manager, attr="code"):
+        return ", ".join(sorted(str(getattr(o, attr)) for o in manager.all())) or "-"
+
+    lines = [f"Subject: {version.subject}", f"Locale: {version.locale.code}", ""]
+    lines += (version.body_text or "").splitlines() or [""]
+    lines += ["", f"Audiences: {codes(version.audiences)}",
+              f"Specialties: {codes(version.specialties)}",
+              f"Stages: {codes(version.stages)}",
+              f"Jurisdictions: {codes(version.jurisdictions)}",
+              f"Channels: {codes(version.channels)}",
+              f"Valid from: {version.valid_from or '-'}", "References:"]
+    lines += [f"  {c.code}: {c.citation}" for c in version.citations.all()] or ["  -"]
+    return lines
+
+
+def _version_for_review(version_id: int) -> ModuleVersion:
+    return get_object_or_404(
+        ModuleVersion.objects.select_related("module__brand", "module__owner", "locale",
+                                             "created_by", "asset")
+        .prefetch_related("audiences", "specialties", "stages__audience", "jurisdictions",
+                          "channels", "citations",
+                          Prefetch("module__requires", queryset=ContentModule.objects.order_by("code")),
+                          Prefetch("module__excludes", queryset=ContentModule.objects.order_by("code"))),
+        pk=version_id,
+    )
+
+
+def _related_state(modules) -> list[dict]:
+    """Companion / excluded modules with their newest approved version (one query)."""
+    modules = list(modules)
+    approved = {}
+    for v in ModuleVersion.objects.filter(module__in=modules, state=VersionState.APPROVED).order_by("number"):
+        approved[v.module_id] = v
+    return [{"module": m, "approved": approved.get(m.pk)} for m in modules]
+
+
+def _page_context(request, version, *, decision_form=None, withdraw_form=None,
+                  comment_form=None, error=None) -> dict:
+    user = request.user
+    rounds = list(ReviewRound.objects.filter(version=version).select_related("submitted_by"))
+    current_round = rounds[-1] if rounds else None
+    signatures = list(Signature.objects.filter(version=version).select_related("signer"))
+    held = roles_of(user)
+    pending, decidable = [], []
+    if version.state == VersionState.IN_REVIEW and current_round:
+        decided = {s.role for s in signatures if s.round == current_round.number
+                   and s.meaning in (Meaning.APPROVE, Meaning.REQUEST_CHANGES)}
+        pending = [r for r in ("medical", "legal", "regulatory") if r not in decided]
+        decidable = [r for r in pending if r in held]
+    username_needed = needs_username(request.session, user)
+    if decision_form is None and decidable:
+        decision_form = DecisionForm(roles=decidable, needs_username=username_needed,
+                                     initial={"expected_sha256": version.sha256,
+                                              "decision": Meaning.APPROVE})
+    if withdraw_form is None and version.state == VersionState.APPROVED and held:
+        withdraw_form = WithdrawForm(roles=held, needs_username=username_needed)
+    previous = selectors.last_approved_before(version)
+    diff_table = None
+    if previous is not None:
+        previous = (ModuleVersion.objects.prefetch_related(
+            "audiences", "specialties", "stages", "jurisdictions", "channels", "citations")
+            .select_related("locale").get(pk=previous.pk))
+        diff_table = difflib.HtmlDiff(wrapcolumn=60).make_table(
+            _review_text(previous), _review_text(version),
+            fromdesc=f"v{previous.number} (last approved)", todesc=f"v{version.number} (this version)",
+        )
+    return {
+        "version": version, "module": version.module, "rounds": rounds,
+        "current_round": current_round, "signatures": signatures, "pending_roles": pending,
+        "decision_form": decision_form, "withdraw_form": withdraw_form,
+        "comment_form": comment_form or CommentForm(),
+        "comments": Comment.objects.filter(version=version).select_related("author"),
+        "previous": previous, "diff_table": diff_table, "error": error,
+        "subject": render_subject(version), "plain_text": render_module_text(version),
+        "companions": _related_state(version.module.requires.all()),
+        "exclusions": _related_state(version.module.excludes.all()),
+        "may_submit": version.is_editable and services.may_submit(user, version),
+        "username_needed": username_needed, "preview_widths": PREVIEW_WIDTHS,
+        "my_roles": held,
+    }
+
+
+@reviewer_screen
+@require_GET
+def review(request, version_id: int):
+    version = _version_for_review(version_id)
+    return render(request, "review/review.html", _page_context(request, version))
+
+
+def _refused(request, version, refusal: ApprovalError, **forms):
+    version = _version_for_review(version.pk)
+    context = _page_context(request, version, error=refusal, **forms)
+    return render(request, "review/review.html", context,
+                  status=REFUSAL_STATUS.get(refusal.code, 400))
+
+
+@reviewer_screen
+@require_POST
+def decide(request, version_id: int):
+    version = _version_for_review(version_id)
+    held = roles_of(request.user)
+    form = DecisionForm(request.POST, roles=held,
+                        needs_username=needs_username(request.session, request.user))
+    if not form.is_valid():
+        refusal = ApprovalError("invalid_form", "Check the highlighted fields: " + "; ".join(
+            f"{form.fields[k].label if k in form.fields else k}: {' '.join(v)}"
+            for k, v in form.errors.items()))
+        return _refused(request, version, refusal, decision_form=form)
+    data = form.cleaned_data
+    try:
+        result = services.decide(
+            version=version, actor=request.user, role=data["role"], decision=data["decision"],
+            expected_sha256=data["expected_sha256"], comment=data["comment"],
+            credentials=Credentials(password=data["password"], username=data["username"] or None),
+            session=request.session,
+        )
+    except ApprovalError as refusal:
+        fresh = DecisionForm(roles=form.fields["role"].choices and [c[0] for c in form.fields["role"].choices],
+                             needs_username=needs_username(request.session, request.user),
+                             initial={"expected_sha256": data["expected_sha256"],
+                                      "role": data["role"], "decision": data["decision"],
+                                      "comment": data["comment"]})
+        return _refused(request, version, refusal, decision_form=fresh)
+    verb = "approved" if data["decision"] == Meaning.APPROVE else "requested changes to"
+    messages.success(request, f"Signed: you {verb} {version} as {data['role']}."
+                     + (" The version is now approved." if result.version.state == "approved" else ""))
+    return redirect("approvals:review", version_id=version.pk)
+
+
+@reviewer_screen
+@require_POST
+def withdraw(request, version_id: int):
+    version = _version_for_review(version_id)
+    held = roles_of(request.user)
+    form = WithdrawForm(request.POST, roles=held,
+                        needs_username=needs_username(request.session, request.user))
+    if not form.is_valid():
+        refusal = ApprovalError("invalid_form", "Check the highlighted fields: " + "; ".join(
+            f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+        return _refused(request, version, refusal, withdraw_form=form)
+    data = form.cleaned_data
+    try:
+        services.withdraw(
+            version=version, actor=request.user, reason=data["reason"], role=data["role"],
+            credentials=Credentials(password=data["password"], username=data["username"] or None),
+            session=request.session,
+        )
+    except ApprovalError as refusal:
+        return _refused(request, version, refusal, withdraw_form=WithdrawForm(
+            roles=held, needs_username=needs_username(request.session, request.user),
+            initial={"role": data["role"], "reason": data["reason"]}))
+    messages.success(request, f"Signed: {version} is withdrawn everywhere it was served.")
+    return redirect("approvals:review", version_id=version.pk)
+
+
+@reviewer_screen
+@require_POST
+def submit(request, version_id: int):
+    version = _version_for_review(version_id)
+    try:
+        services.submit_for_review(version=version, actor=request.user)
+    except ApprovalError as refusal:
+        return _refused(request, version, refusal)
+    messages.success(request, f"{version} is submitted for MLR review; the reviewers are notified.")
+    return redirect("approvals:review", version_id=version.pk)
+
+
+@reviewer_screen
+@require_POST
+def comment(request, version_id: int):
+    version = _version_for_review(version_id)
+    form = CommentForm(request.POST)
+    if not form.is_valid():
+        refusal = ApprovalError("comment_required", "Write the comment (at most 5000 characters).")
+        return _refused(request, version, refusal, comment_form=form)
+    try:
+        services.add_comment(version=version, actor=request.user, body=form.cleaned_data["body"],
+                             anchor=form.cleaned_data["anchor"])
+    except ApprovalError as refusal:
+        return _refused(request, version, refusal, comment_form=form)
+    messages.success(request, "Comment saved.")
+    return redirect(reverse("approvals:review", args=[version.pk]) + "#comments")
+
+
+@reviewer_screen
+@require_GET
+def preview(request, version_id: int, width: str):
+    """The version as the reader sees it, framed by the review page at a channel's width."""
+    if width not in PREVIEW_WIDTHS:
+        raise Http404("Unknown preview width")
+    version = _version_for_review(version_id)
+    html = render_module_html(version)
+    page = (
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Preview</title>"
+        "<style>body{margin:0;padding:16px;font-family:Arial,Helvetica,sans-serif;"
+        f"max-width:{PREVIEW_WIDTHS[width]}px;color:#222;line-height:1.45}}"
+        "img{max-width:100%;height:auto}</style></head>"
+        f"<body>{html}</body></html>"
+    )
+    response = HttpResponse(page)
+    response["Content-Security-Policy"] = PREVIEW_CSP
+    return response
+
+
+@reviewer_screen
+@require_GET
+def history(request, code: str):
+    module = get_object_or_404(ContentModule.objects.select_related("brand", "owner"), code=code)
+    data = export.module_history(module)
+    return render(request, "review/history.html", {"module": module, "history": data})
+
+
+@reviewer_screen
+@require_GET
+def export_history(request, code: str, fmt: str):
+    module = get_object_or_404(ContentModule.objects.select_related("brand", "owner"), code=code)
+    data = export.module_history(module)
+    stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+    if fmt == "json":
+        response = HttpResponse(export.as_json(data), content_type="application/json")
+    else:
+        response = HttpResponse(export.as_csv(data), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{module.code}-history-{stamp}.{fmt}"'
+    return response
+
+
+@reviewer_screen
+@require_GET
+def metrics_dashboard(request):
+    data = metrics.cycle_times()
+    queue = selectors.review_queue()
+    return render(request, "review/metrics.html", {
+        "metrics": data, "chart": metrics.bar_chart(data),
+        "open_reviews": len(queue), "overdue": sum(1 for row in queue if row.overdue),
+    })
