@@ -40,6 +40,7 @@ from content.models import (
     Jurisdiction,
     ModuleKind,
     ModuleVersion,
+    Purpose,
     VersionState,
 )
 from content.tokens import RECIPIENT_FIELDS, TOKEN_RE, CompiledText, fill, token_errors
@@ -57,6 +58,15 @@ DEFAULT_CHUNK_SIZE = 1000
 # Kinds that are not part of the body: they fill the subject line and the preheader.
 HEADER_KINDS = frozenset({ModuleKind.SUBJECT, ModuleKind.PREHEADER})
 LOCKED = (VersionState.APPROVED, VersionState.EXPIRED, VersionState.WITHDRAWN)
+
+# Which module purposes a step of each purpose may carry. Medical (non-promotional)
+# content and promotional content never mix; patient-support content may travel in a
+# promotional touchpoint, but promotion never rides in a patient-support or medical one.
+ALLOWED_PURPOSES = {
+    Purpose.PROMOTIONAL: frozenset({Purpose.PROMOTIONAL, Purpose.PATIENT_SUPPORT}),
+    Purpose.MEDICAL: frozenset({Purpose.MEDICAL}),
+    Purpose.PATIENT_SUPPORT: frozenset({Purpose.PATIENT_SUPPORT}),
+}
 
 LAYOUT_TEMPLATES = {
     Layout.EMAIL: ("email/base.html", "email/base.txt"),
@@ -406,7 +416,7 @@ class StepContext:
             add(AssemblyError("locale_mismatch",
                               f"{v.label} is in {v.locale}; {self.locale or '(none)'} was asked for.",
                               v.code))
-        if v.purpose != self.step.purpose:
+        if v.purpose not in ALLOWED_PURPOSES.get(self.step.purpose, ()):
             add(AssemblyError(
                 "purpose_mismatch",
                 f"{v.label} is {v.purpose.replace('_', ' ')} content; this step is "

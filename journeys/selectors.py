@@ -1,0 +1,186 @@
+"""Reads for the journey pages: the map grid, module states per slot, preview assemblies."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Prefetch
+from django.utils import timezone
+
+from content.models import ModuleVersion, VersionState
+from content.preview import SAMPLE_RECIPIENT
+
+from .assembly import AssemblyResult, load_context
+from .models import Journey, Layout, Slot, Stage, Step, Transition
+
+MLR_GROUPS = ("mlr-medical", "mlr-legal", "mlr-regulatory")
+LOCKED = (VersionState.APPROVED, VersionState.EXPIRED, VersionState.WITHDRAWN)
+
+
+def can_preview(user) -> bool:
+    """Staff and MLR reviewers may preview steps."""
+    if not user.is_authenticated:
+        return False
+    return user.is_staff or user.groups.filter(name__in=MLR_GROUPS).exists()
+
+
+def journeys_for_index():
+    return (Journey.objects.select_related("brand", "audience", "locale")
+            .prefetch_related("jurisdictions",
+                              Prefetch("steps", queryset=Step.objects.select_related("channel")
+                                       .order_by("stage__order", "order", "id")))
+            .order_by("brand__name", "name"))
+
+
+@dataclass
+class ModuleCell:
+    code: str
+    label: str
+    state: str
+    status: str  # ok | expiring | blocked | pending | selector
+    expires_at: object = None
+    note: str = ""
+
+
+@dataclass
+class StepCell:
+    step: Step
+    modules: list[ModuleCell] = field(default_factory=list)
+    transitions_out: list[Transition] = field(default_factory=list)
+    transitions_in: list[Transition] = field(default_factory=list)
+    column: int = 0
+    row: int = 0
+
+
+def _status(state, expires_at, now) -> str:
+    if state == VersionState.APPROVED:
+        if expires_at and expires_at <= now:
+            return "blocked"
+        notice = timedelta(days=getattr(settings, "TESSERA_EXPIRY_NOTICE_DAYS", 30))
+        if expires_at and expires_at <= now + notice:
+            return "expiring"
+        return "ok"
+    if state in (VersionState.EXPIRED, VersionState.WITHDRAWN):
+        return "blocked"
+    return "pending"
+
+
+def journey_map(journey: Journey) -> dict:
+    """Everything the map page shows, in a fixed number of queries."""
+    now = timezone.now()
+    stages = list(Stage.objects.filter(journey=journey).select_related("audience_stage")
+                  .order_by("order", "id"))
+    steps = list(Step.objects.filter(journey=journey).select_related("channel")
+                 .prefetch_related(Prefetch("slots", queryset=Slot.objects.select_related("module")
+                                            .order_by("order", "id")))
+                 .order_by("stage__order", "order", "id"))
+    transitions = list(Transition.objects.filter(from_step__journey=journey)
+                       .select_related("from_step", "to_step"))
+    module_ids = {slot.module_id for step in steps for slot in step.slots.all() if slot.module_id}
+    latest: dict[int, tuple] = {}
+    newest_any: dict[int, tuple] = {}
+    for module_id, number, state, expires_at in (
+        ModuleVersion.objects.filter(module_id__in=module_ids).order_by("module_id", "-number")
+        .values_list("module_id", "number", "state", "expires_at")
+    ):
+        newest_any.setdefault(module_id, (number, state, expires_at))
+        if state in LOCKED:
+            latest.setdefault(module_id, (number, state, expires_at))
+    cells: dict[int, StepCell] = {}
+    by_stage: dict[int, list[StepCell]] = defaultdict(list)
+    stage_index = {s.pk: i for i, s in enumerate(stages)}
+    for step in steps:
+        cell = StepCell(step=step, column=stage_index.get(step.stage_id, 0))
+        for slot in step.slots.all():
+            if slot.module_id:
+                number, state, expires_at = latest.get(slot.module_id) or newest_any.get(
+                    slot.module_id, (None, "none", None))
+                cell.modules.append(ModuleCell(
+                    code=slot.module.code,
+                    label=f"{slot.module.code} v{number}" if number else slot.module.code,
+                    state=state.replace("_", " "), status=_status(state, expires_at, now),
+                    expires_at=expires_at))
+            else:
+                cell.modules.append(ModuleCell(
+                    code="", label=f"selector: {slot.get_selector_kind_display()}",
+                    state="picked per recipient", status="selector",
+                    note=f"priority {slot.priority}" + ("" if slot.required else ", optional")))
+        cell.row = len(by_stage[cell.column])
+        by_stage[cell.column].append(cell)
+        cells[step.pk] = cell
+    for transition in transitions:
+        if transition.from_step_id in cells:
+            cells[transition.from_step_id].transitions_out.append(transition)
+        if transition.to_step_id in cells:
+            cells[transition.to_step_id].transitions_in.append(transition)
+    columns = [{"stage": stage, "cells": by_stage.get(i, [])} for i, stage in enumerate(stages)]
+    return {"stages": stages, "columns": columns, "cells": cells,
+            "transitions": transitions, "diagram": _diagram(stages, cells, transitions)}
+
+
+# Geometry of the transition diagram (server-rendered SVG, no script needed).
+NODE_W, NODE_H, COL_W, ROW_H, PAD = 170, 46, 210, 74, 20
+
+
+def _diagram(stages, cells, transitions) -> dict:
+    rows = max((c.row for c in cells.values()), default=0) + 1
+    width = PAD * 2 + COL_W * max(len(stages), 1)
+    height = PAD * 2 + 30 + ROW_H * rows + 40
+    nodes = []
+    pos = {}
+    for cell in cells.values():
+        x = PAD + cell.column * COL_W
+        y = PAD + 30 + cell.row * ROW_H
+        pos[cell.step.pk] = (x, y)
+        nodes.append({"x": x, "y": y, "w": NODE_W, "h": NODE_H, "key": cell.step.key,
+                      "name": cell.step.name[:26], "channel": cell.step.channel.code,
+                      "tx": x + 8, "ty1": y + 18, "ty2": y + 36})
+    headers = [{"x": PAD + i * COL_W, "y": PAD + 14, "name": str(s)} for i, s in enumerate(stages)]
+    edges = []
+    pause_y = height - 24
+    for t in transitions:
+        if t.from_step_id not in pos:
+            continue
+        x1, y1 = pos[t.from_step_id]
+        sx, sy = x1 + NODE_W, y1 + NODE_H / 2
+        if t.pause or t.to_step_id not in pos:
+            ex, ey = x1 + NODE_W / 2, pause_y
+            path = f"M{x1 + NODE_W / 2:.0f},{y1 + NODE_H:.0f} L{ex:.0f},{ey - 8:.0f}"
+            edges.append({"d": path, "label": t.label or t.describe_event(), "lx": round(ex + 4),
+                          "ly": round((y1 + NODE_H + ey) / 2), "kind": "pause", "target": "pause"})
+            continue
+        x2, y2 = pos[t.to_step_id]
+        ex, ey = x2, y2 + NODE_H / 2
+        if x2 <= x1:  # backwards or same column: loop around underneath
+            ex, ey = x2 + NODE_W / 2, y2 + NODE_H
+            sx, sy = x1 + NODE_W / 2, y1 + NODE_H
+            mid = max(sy, ey) + 26
+            path = f"M{sx:.0f},{sy:.0f} C{sx:.0f},{mid:.0f} {ex:.0f},{mid:.0f} {ex:.0f},{ey + 6:.0f}"
+            lx, ly = (sx + ex) / 2, mid
+        else:
+            bend = (ex - sx) / 2
+            path = f"M{sx:.0f},{sy:.0f} C{sx + bend:.0f},{sy:.0f} {ex - bend:.0f},{ey:.0f} {ex - 6:.0f},{ey:.0f}"
+            lx, ly = (sx + ex) / 2, (sy + ey) / 2 - 4
+        edges.append({"d": path, "label": t.label or t.describe_event(), "lx": round(lx), "ly": round(ly),
+                      "kind": "move", "target": t.to_step.key})
+    return {"width": width, "height": height, "nodes": nodes, "edges": edges,
+            "headers": headers, "pause_y": pause_y, "has_pause": any(e["kind"] == "pause" for e in edges)}
+
+
+def sample_recipient() -> dict:
+    """The content preview's sample reader, consenting to every channel."""
+    return {"id": "sample-recipient", **SAMPLE_RECIPIENT,
+            "consent": {code: True for code in ("email", "portal", "rep", "sms", "webinar", "congress")}}
+
+
+def preview_step(step: Step, *, jurisdiction: str, locale: str) -> dict[str, AssemblyResult]:
+    """The step for the sample recipient in email and portal form (one read for both)."""
+    results = {}
+    for layout in (Layout.EMAIL, Layout.PORTAL):
+        ctx = load_context(step, channel=step.channel.code, jurisdiction=jurisdiction,
+                           locale=locale, layout=layout)
+        results[layout] = ctx.assemble(sample_recipient())
+    return results
