@@ -83,8 +83,13 @@ class BrandScopedAdmin(SimpleHistoryAdmin):
         return obj is None or can_author_brand(request.user, _brand_of(obj))
 
     def has_add_permission(self, request):
-        return super().has_add_permission(request) and (
-            request.user.is_superuser or forms.authored_brands(request.user).exists())
+        if not super().has_add_permission(request):
+            return False
+        # Asked several times per page; the answer cannot change within one request.
+        if not hasattr(request, "_tessera_authors_any_brand"):
+            request._tessera_authors_any_brand = (
+                request.user.is_superuser or forms.authored_brands(request.user).exists())
+        return request._tessera_authors_any_brand
 
     def has_delete_permission(self, request, obj=None):
         if not super().has_delete_permission(request, obj):
@@ -121,6 +126,13 @@ class VersionInline(admin.TabularInline):
         if not version.pk:
             return ""
         return _preview_link(version)
+
+
+class StageListFilter(admin.RelatedFieldListFilter):
+    """Stages are named after their audience: load both in one query."""
+
+    def field_choices(self, field, request, model_admin):
+        return [(stage.pk, str(stage)) for stage in Stage.objects.select_related("audience")]
 
 
 def latest_state_subquery():
@@ -165,7 +177,7 @@ class ContentModuleAdmin(BrandScopedAdmin):
     list_select_related = ["brand"]
     list_filter = [
         ("brand", RelatedOnlyFieldListFilter), "kind", "purpose", "versions__state",
-        "versions__audiences", "versions__stages", "versions__jurisdictions",
+        "versions__audiences", ("versions__stages", StageListFilter), "versions__jurisdictions",
         "versions__channels", "versions__locale",
     ]
     search_fields = ["code", "title", "versions__subject", "versions__body_text"]
@@ -209,7 +221,7 @@ class ModuleVersionAdmin(BrandScopedAdmin):
     list_select_related = ["module", "module__brand", "locale"]
     list_filter = [
         ("module__brand", RelatedOnlyFieldListFilter), "module__kind", "state", "audiences",
-        "stages", "jurisdictions", "channels", "locale",
+        ("stages", StageListFilter), "jurisdictions", "channels", "locale",
     ]
     search_fields = ["module__code", "module__title", "subject", "body_text"]
     actions = [make_new_version]

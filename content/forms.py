@@ -173,6 +173,11 @@ class ReferenceForm(UserScopedModelForm):
         model = Reference
         fields = ["brand", "code", "source", "citation", "url", "label_section"]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["url"] = forms.URLField(required=False, assume_scheme="https",
+                                            help_text=self.fields["url"].help_text)
+
 
 class AssetForm(UserScopedModelForm):
     """Upload an image; it is checked and re-encoded before anything is stored."""
