@@ -40,6 +40,11 @@ test-services: install
 	CELERY_TASK_ALWAYS_EAGER=true \
 	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
+# A deployment on this machine, all from environment variables (cms/serve.py, docs/operations.md):
+# gunicorn × WEB_CONCURRENCY, Celery worker × CELERY_WORKERS and one beat when CELERY_BROKER_URL is set.
+serve: install
+	$(PY) -m cms.serve
+
 bench: migrate
 	$(PY) bench/run_all.py
 

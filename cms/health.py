@@ -37,7 +37,8 @@ def _broker_status() -> str:
     from cms.celery import app
 
     try:
-        with app.connection_for_write() as conn:
+        # The URL from settings, so that what /readyz checks is what the app was configured with.
+        with app.connection_for_write(settings.CELERY_BROKER_URL) as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
         return "ok"
     except Exception as exc:

@@ -3,8 +3,6 @@
 import pytest
 from django.db.migrations.recorder import MigrationRecorder
 
-from cms.celery import app
-
 pytestmark = pytest.mark.django_db
 
 
@@ -38,12 +36,9 @@ def test_readyz_is_503_while_a_migration_is_not_applied(client):
 
 def test_readyz_is_503_when_the_broker_cannot_be_reached(client, settings):
     settings.CELERY_TASK_ALWAYS_EAGER = False
-    previous = app.conf.broker_url
-    app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens on port 1
-    try:
-        response = client.get("/readyz")
-    finally:
-        app.conf.broker_url = previous
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+
+    response = client.get("/readyz")
 
     assert response.status_code == 503
     checks = response.json()["checks"]
