@@ -76,8 +76,12 @@ def _flatten(detail, path: str = "") -> list[dict]:
     if isinstance(detail, dict):
         out = []
         for key, value in detail.items():
-            sub = path if key in {"non_field_errors", "__all__"} else (
-                f"{path}.{key}" if path else str(key))
+            if key in {"non_field_errors", "__all__"}:
+                sub = path
+            elif isinstance(key, int) or str(key).isdigit():
+                sub = f"{path}[{key}]"  # a list index (ListField reports errors by index)
+            else:
+                sub = f"{path}.{key}" if path else str(key)
             out.extend(_flatten(value, sub))
         return out
     if isinstance(detail, list):

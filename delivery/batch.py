@@ -231,7 +231,7 @@ def run_chunk(job_id: str, start: int, end: int) -> int:
                 transaction.set_rollback(True)
                 continue
             AssemblyJobResult.objects.bulk_create([
-                _result_row(job.pk, i, r, errs)
+                _result_row(job.pk, i, r, errs, job.input_errors.get(str(i)))
                 for (i, r, _), errs in zip(items, refusals, strict=True)
             ])
             written = len(items)
@@ -269,8 +269,10 @@ def _assemble(job: AssemblyJob, step: Step | None, indexes: list[int]):
     return out
 
 
-def _result_row(job_id, index: int, result: AssemblyResult, refusal: list[AssemblyError]
-                ) -> AssemblyJobResult:
+def _result_row(job_id, index: int, result: AssemblyResult, refusal: list[AssemblyError],
+                input_errors: list[dict] | None = None) -> AssemblyJobResult:
+    if input_errors:  # a bad CSV row: keep its row number
+        return AssemblyJobResult(job_id=job_id, index=index, ok=False, errors=input_errors)
     if result.ok and not refusal:
         return AssemblyJobResult(job_id=job_id, index=index, ok=True, subject=result.subject,
                                  html=result.html, text=result.text, manifest=result.manifest)
