@@ -23,7 +23,8 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     # Media (uploaded, re-encoded images) from local disk; nosniff comes from middleware.
-    re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}),
+    re_path(r"^media/(?P<path>.*)$", lambda request, path: serve(
+        request, path, document_root=settings.MEDIA_ROOT)),  # read per request: tests move it
     path("", include("content.urls")),
 ]
 

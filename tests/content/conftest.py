@@ -65,3 +65,14 @@ def version_b(author_b, brand_b):
     module = ModuleFactory(code="BET-BODY-001", brand=brand_b, owner=author_b)
     return VersionFactory(module=module)
 
+
+
+@pytest.fixture
+def eager_celery():
+    """Run tasks in-process even in the services profile (where a broker is configured)."""
+    from cms.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield app
+    app.conf.task_always_eager = previous

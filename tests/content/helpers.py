@@ -17,3 +17,17 @@ def image_bytes(fmt="PNG", size=(800, 400), color=(200, 30, 60), **save_kwargs):
     out = io.BytesIO()
     image.save(out, fmt, **save_kwargs)
     return out.getvalue()
+
+
+def png_header_claiming(width, height):
+    """A tiny PNG whose header claims `width` × `height` pixels (nothing is allocated)."""
+    import struct
+    import zlib
+
+    def chunk(kind, payload):
+        return (struct.pack(">I", len(payload)) + kind + payload
+                + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 16)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
