@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass
 
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -230,3 +232,20 @@ def people_only(user) -> None:
 
 def owner_key(user) -> str:
     return user.owner_key if isinstance(user, ChannelClient) else f"user:{user.pk}"
+
+
+@contextmanager
+def history_as_system(request):
+    """While writing audited (django-simple-history) rows for a channel token, present no
+    Django user to the history middleware: a token is not a user, so the history records
+    the change as made by the system (the token is in our own logs)."""
+    django_request = getattr(request, "_request", request)
+    user = getattr(django_request, "user", None)
+    if not isinstance(user, ChannelClient):
+        yield
+        return
+    django_request.user = AnonymousUser()
+    try:
+        yield
+    finally:
+        django_request.user = user

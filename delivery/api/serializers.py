@@ -12,13 +12,14 @@ from ..models import WebhookEvent
 class StrictSerializer(serializers.Serializer):
     """Refuses unknown top-level keys (a typo must not silently change the meaning)."""
 
-    def validate(self, attrs):
-        unknown = set(getattr(self, "initial_data", {}) or {}) - set(self.fields)
-        if unknown:
-            raise serializers.ValidationError(
-                {name: serializers.ErrorDetail("Unknown field.", code="unknown_field")
-                 for name in sorted(unknown)})
-        return attrs
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = set(data) - set(self.fields)
+            if unknown:
+                raise serializers.ValidationError(
+                    {str(name): [serializers.ErrorDetail("Unknown field.", code="unknown_field")]
+                     for name in sorted(map(str, unknown))})
+        return super().to_internal_value(data)
 
 
 class RecipientSerializer(serializers.Serializer):

@@ -19,7 +19,7 @@ from journeys.models import EventType, Step, pseudonymous_id
 
 from .. import batch, webhooks
 from ..models import AssemblyJob, AssemblyJobResult, ChannelToken, JobStatus, WebhookSubscription
-from ..tokens import ChannelClient, ensure_in_scope, owner_key
+from ..tokens import ChannelClient, ensure_in_scope, history_as_system, owner_key
 from .schema import unprocessable
 from .serializers import (
     BatchCsvRequestSerializer,
@@ -254,7 +254,7 @@ class EventView(APIView):
             ensure_in_scope(request.user,
                             channel=steps[(event["journey"], event["step"])].channel.code)
         outcomes = []
-        with transaction.atomic():  # all or nothing
+        with transaction.atomic(), history_as_system(request):  # all or nothing
             for row, event in enumerate(parsed.validated_data):
                 step = steps[(event["journey"], event["step"])]
                 try:
