@@ -27,7 +27,7 @@ from . import export, metrics, selectors, services
 from .errors import ApprovalError
 from .forms import CommentForm, DecisionForm, WithdrawForm
 from .models import Comment, Meaning, ReviewRound, Signature
-from .roles import roles_of
+from .roles import REQUIRED_ROLES, roles_of
 from .signing import Credentials, needs_username
 
 # HTTP status of a refused action, by code: who you are (403), the record moved on (409),
@@ -96,6 +96,8 @@ def _review_text(version) -> list[str]:
 
     lines = [f"Subject: {version.subject}", f"Locale: {version.locale.code}", ""]
     lines += (version.body_text or "").splitlines() or [""]
+    # The HTML too: links and markup a plain-text diff would hide.
+    lines += ["", "HTML:"] + (version.body_html or "").replace(">", ">\n").splitlines()
     lines += ["", f"Audiences: {codes(version.audiences)}",
               f"Specialties: {codes(version.specialties)}",
               f"Stages: {codes(version.stages)}",
@@ -191,8 +193,9 @@ def _refused(request, version, refusal: ApprovalError, **forms):
 @require_POST
 def decide(request, version_id: int):
     version = _version_for_review(version_id)
-    held = roles_of(request.user)
-    form = DecisionForm(request.POST, roles=held,
+    # Any MLR role is accepted by the form: a role the signer lacks is refused (and audited)
+    # by the service with its own message.
+    form = DecisionForm(request.POST, roles=REQUIRED_ROLES,
                         needs_username=needs_username(request.session, request.user))
     if not form.is_valid():
         refusal = ApprovalError("invalid_form", "Check the highlighted fields: " + "; ".join(
@@ -208,7 +211,7 @@ def decide(request, version_id: int):
             session=request.session,
         )
     except ApprovalError as refusal:
-        fresh = DecisionForm(roles=form.fields["role"].choices and [c[0] for c in form.fields["role"].choices],
+        fresh = DecisionForm(roles=[r for r in REQUIRED_ROLES if r in roles_of(request.user)],
                              needs_username=needs_username(request.session, request.user),
                              initial={"expected_sha256": data["expected_sha256"],
                                       "role": data["role"], "decision": data["decision"],
@@ -225,7 +228,7 @@ def decide(request, version_id: int):
 def withdraw(request, version_id: int):
     version = _version_for_review(version_id)
     held = roles_of(request.user)
-    form = WithdrawForm(request.POST, roles=held,
+    form = WithdrawForm(request.POST, roles=REQUIRED_ROLES,
                         needs_username=needs_username(request.session, request.user))
     if not form.is_valid():
         refusal = ApprovalError("invalid_form", "Check the highlighted fields: " + "; ".join(
