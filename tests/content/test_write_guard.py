@@ -1,0 +1,258 @@
+"""No code path writes audited models behind the history's back.
+
+Two guards: a static scan of the project's source for the write paths that skip
+`Model.save()` (and so django-simple-history), and the runtime refusal in `AuditedQuerySet`.
+"""
+
+import ast
+from pathlib import Path
+
+import pytest
+from django.db import transaction
+
+from content.models import (
+    Asset,
+    Brand,
+    Channel,
+    ContentModule,
+    ImmutableVersionError,
+    ModuleVersion,
+    Reference,
+)
+from tests.content.helpers import approve
+from tests.factories import ModuleFactory, ReferenceFactory, VersionFactory, term
+
+ROOT = Path(__file__).resolve().parents[2]
+SKIPPED_DIRS = {".venv", "venv", "tests", "migrations", "node_modules", "build", "dist",
+                "staticfiles", "media", ".git", "docs", "__pycache__"}
+BULK_METHODS = {"bulk_create", "bulk_update", "raw"}
+# Receivers that make `.update(**fields)` a queryset update rather than dict.update().
+QUERYSET_METHODS = {"objects", "get_queryset", "filter", "exclude", "all", "select_for_update", "select_related",
+                    "prefetch_related", "order_by", "distinct", "none", "using", "_default_manager",
+                    "annotate", "only", "defer"}
+
+# (path relative to the project, source line stripped) → why it is safe.
+ALLOWED: dict[tuple[str, str], str] = {}
+
+
+def _receiver_names(node: ast.AST) -> list[str]:
+    """Attribute and call names along a receiver chain: a.objects.filter(x) → [filter, objects, a]."""
+    names = []
+    while True:
+        if isinstance(node, ast.Call):
+            node = node.func
+        elif isinstance(node, ast.Attribute):
+            names.append(node.attr)
+            node = node.value
+        elif isinstance(node, ast.Subscript):
+            node = node.value
+        elif isinstance(node, ast.Name):
+            names.append(node.id)
+            return names
+        else:
+            return names
+
+
+def _is_select(sql_node: ast.AST | None) -> bool:
+    """A literal (or f-string) SQL statement that only reads."""
+    if isinstance(sql_node, ast.Constant) and isinstance(sql_node.value, str):
+        text = sql_node.value
+    elif isinstance(sql_node, ast.JoinedStr):
+        text = "".join(v.value for v in sql_node.values
+                       if isinstance(v, ast.Constant) and isinstance(v.value, str))
+    else:
+        return False
+    words = text.upper().split()
+    return bool(words) and words[0] == "SELECT" and not {
+        "UPDATE", "INSERT", "DELETE", "ALTER", "DROP", "TRUNCATE"} & set(words)
+
+
+def _queryset_names(tree: ast.AST) -> set[str]:
+    """Variables assigned from a queryset expression anywhere in the module."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and set(_receiver_names(node.value)) & QUERYSET_METHODS:
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return names
+
+
+def unaudited_writes(source: str, unaudited_models: frozenset = frozenset()) -> list[tuple[int, str]]:
+    """(line, what) for every write path in `source` that bypasses Model.save().
+
+    `unaudited_models` names models without history: writing those in bulk hides nothing.
+    """
+    tree = ast.parse(source)
+    querysets = _queryset_names(tree)
+    reading_cursors = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.With):
+            executes = [c for c in ast.walk(node) if isinstance(c, ast.Call)
+                        and isinstance(c.func, ast.Attribute) and c.func.attr in {"execute", "executemany"}]
+            if executes and all(_is_select(c.args[0] if c.args else None) for c in executes):
+                reading_cursors.update(id(item.context_expr) for item in node.items)
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+            continue
+        name = node.func.attr
+        receiver = _receiver_names(node.func.value)
+        if receiver and receiver[-1] in unaudited_models:
+            continue
+        if name in BULK_METHODS:
+            if name == "raw" and not set(receiver) & QUERYSET_METHODS:
+                continue  # e.g. a helper named raw() on something that is not a queryset
+            found.append((node.lineno, f".{name}()"))
+        elif name == "update":
+            root = receiver[-1] if receiver else ""
+            if (set(receiver) & QUERYSET_METHODS or root in querysets
+                    or root in {"qs", "queryset"} or root.endswith("_qs")):
+                found.append((node.lineno, ".update()"))
+        elif name in {"execute", "executemany"} and "cursor" in receiver:
+            if not _is_select(node.args[0] if node.args else None):
+                found.append((node.lineno, "cursor.execute()"))
+        elif name == "cursor" and receiver and receiver[-1] in {"connection", "connections"}:
+            if id(node) not in reading_cursors:
+                found.append((node.lineno, "connection.cursor()"))
+    return sorted(found)
+
+
+def unaudited_model_names() -> frozenset:
+    from django.apps import apps
+
+    return frozenset(
+        model.__name__ for model in apps.get_models()
+        if not getattr(model._meta, "simple_history_manager_attribute", None)
+        and not model.__name__.startswith("Historical"))
+
+
+def project_sources():
+    for path in sorted(ROOT.rglob("*.py")):
+        if SKIPPED_DIRS & set(path.relative_to(ROOT).parts[:-1]):
+            continue
+        yield path
+
+
+def test_scanner_catches_each_bypass():
+    source = (
+        "Model.objects.filter(a=1).update(b=2)\n"
+        "qs.update(state='x')\n"
+        "Model.objects.bulk_create(rows)\n"
+        "Model.objects.all().bulk_update(rows, ['a'])\n"
+        "Model.objects.raw('select 1')\n"
+        "with connection.cursor() as cursor:\n"
+        "    cursor.execute('update x set y=1')\n"
+        "connections['default'].cursor()\n"
+        "versions = module.versions.filter(state='draft')\n"
+        "versions.update(number=3)\n"
+        "self.get_queryset().update(a=1)\n"
+    )
+    assert [line for line, _ in unaudited_writes(source)] == [1, 2, 3, 4, 5, 6, 7, 8, 10, 11]
+
+
+def test_scanner_lets_locking_reads_and_unaudited_models_pass():
+    source = (
+        "with connection.cursor() as cursor:\n"
+        "    cursor.execute('SELECT pg_advisory_xact_lock(%s)', [1])\n"
+        "Job.objects.filter(pk=1).update(status='running')\n"
+        "Version.objects.filter(pk=1).update(state='x')\n"
+    )
+    assert unaudited_writes(source, frozenset({"Job"})) == [(4, ".update()")]
+
+
+def test_scanner_leaves_dict_updates_alone():
+    source = ("values.update(other)\npayload.update({'a': 1})\nkwargs.update(x=1)\n"
+              "payload.update(audiences=[1], stages=[2])\n")
+    assert unaudited_writes(source) == []
+
+
+def test_no_app_code_writes_around_the_history():
+    offences = []
+    unaudited = unaudited_model_names()
+    assert "ModuleVersion" not in unaudited and "ContentModule" not in unaudited
+    for path in project_sources():
+        rel = path.relative_to(ROOT).as_posix()
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for lineno, what in unaudited_writes(path.read_text(encoding="utf-8"), unaudited):
+            if (rel, lines[lineno - 1].strip()) in ALLOWED:
+                continue
+            offences.append(f"{rel}:{lineno}: {what}  {lines[lineno - 1].strip()}")
+    assert not offences, (
+        "Writes that bypass Model.save() and the audit history (save each object, or add "
+        "the line to ALLOWED with the reason it is safe):\n" + "\n".join(offences))
+
+
+def test_scan_covers_the_apps():
+    scanned = {p.relative_to(ROOT).parts[0] for p in project_sources()}
+    assert {"cms", "content"} <= scanned
+    assert not any(".venv" in str(p) or "migrations" in p.parts for p in project_sources())
+
+
+# --- Runtime guard -------------------------------------------------------------------------
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize("model", [ContentModule, ModuleVersion, Reference, Asset, Brand])
+def test_audited_querysets_refuse_update_and_bulk_writes(model):
+    queryset = model.objects.all()
+    with pytest.raises(NotImplementedError, match="bypasses the audit history"):
+        queryset.update(pk=1)
+    with pytest.raises(NotImplementedError, match="bulk_create"):
+        model.objects.bulk_create([])
+    with pytest.raises(NotImplementedError, match="bulk_update"):
+        model.objects.bulk_update([], ["pk"])
+
+
+def test_queryset_delete_goes_row_by_row_and_keeps_approved_versions():
+    draft = VersionFactory()
+    approved = approve(VersionFactory())
+    with pytest.raises(ImmutableVersionError):
+        ModuleVersion.objects.filter(pk__in=[draft.pk, approved.pk]).order_by("-pk").delete()
+    assert ModuleVersion.objects.filter(pk=approved.pk).exists()
+    deleted, _ = ModuleVersion.objects.filter(pk=draft.pk).delete()
+    assert deleted == 1
+    assert ModuleVersion.history.filter(id=draft.pk, history_type="-").exists()
+
+
+def test_approved_version_tags_cannot_change():
+    version = approve(VersionFactory())
+    ref = ReferenceFactory(brand=version.module.brand)
+    sms = term(Channel, "sms")
+    # m2m writes run without their own savepoint: give each attempt one, as a caller would.
+    with pytest.raises(ImmutableVersionError, match="tags and citations cannot change"):
+        with transaction.atomic():
+            version.channels.add(sms)
+    with pytest.raises(ImmutableVersionError):
+        with transaction.atomic():
+            version.citations.add(ref)
+    assert list(version.channels.values_list("code", flat=True)) == ["email"]
+    assert not version.citations.exists()
+
+
+# --- History covers many-to-many -----------------------------------------------------------
+
+
+def test_tag_change_leaves_a_historical_m2m_row():
+    version = VersionFactory()
+    sms = term(Channel, "sms")
+    before = version.history.count()
+    version.channels.add(sms)
+    added = version.history.count() - before
+    assert added >= 1
+    latest = version.history.first()
+    assert set(latest.channels.values_list("channel__code", flat=True)) == {"email", "sms"}
+    earlier = version.history.all()[added]
+    assert set(earlier.channels.values_list("channel__code", flat=True)) == {"email"}
+
+
+def test_citation_and_companion_changes_are_in_history():
+    version = VersionFactory(module=ModuleFactory(kind="claim"))
+    ref = ReferenceFactory(brand=version.module.brand)
+    version.citations.add(ref)
+    assert list(version.history.first().citations.values_list("reference_id", flat=True)) == [ref.pk]
+    isi = ModuleFactory(code="TST-ISI-001", brand=version.module.brand, kind="isi")
+    module = version.module
+    module.requires.add(isi)
+    module.save()  # a history row with the m2m snapshot
+    assert list(module.history.first().requires.values_list("to_contentmodule_id", flat=True)) == [isi.pk]
+
