@@ -264,3 +264,30 @@ def test_audit_of_refusals_through_the_screens(submitted, reviewers):
     client = logged_in(reviewers["legal"])
     decide_post(client, submitted, "legal", username="rev-legal", password="bad")
     assert AuditEntry.objects.filter(event="signature_failed").count() == 1
+
+
+def test_admin_exports_history_and_offers_no_delete(submitted, reviewers):
+    admin_user = UserFactory(username="boss", is_staff=True, is_superuser=True)
+    client = logged_in(admin_user)
+    assert client.get("/admin/approvals/auditentry/").status_code == 200
+    assert client.get("/admin/approvals/auditentry/export/").status_code == 200
+    response = client.get("/admin/approvals/auditentry/export/",
+                          {"module": submitted.module.code, "format": "json"})
+    assert json.loads(response.content)["module"]["code"] == submitted.module.code
+    signature_id = approve_all(submitted, reviewers).signatures.first().pk
+    assert client.get(f"/admin/approvals/signature/{signature_id}/delete/").status_code == 403
+    assert client.get(f"/admin/auth/user/{reviewers['legal'].pk}/delete/").status_code == 403
+
+
+def test_admin_unlocks_signing(submitted, reviewers):
+    from approvals.models import SigningState
+
+    state = SigningState.objects.create(user=reviewers["legal"], consecutive_failures=5,
+                                        locked_at="2026-01-01T00:00:00Z")
+    client = logged_in(UserFactory(username="boss2", is_staff=True, is_superuser=True))
+    response = client.post("/admin/approvals/signingstate/",
+                           {"action": "unlock", "_selected_action": [state.pk]})
+    assert response.status_code == 302
+    state.refresh_from_db()
+    assert state.locked_at is None and state.consecutive_failures == 0
+    assert AuditEntry.objects.filter(event="signing_unlocked").exists()
