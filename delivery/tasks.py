@@ -17,7 +17,12 @@ def deliver_webhook(self, delivery_id: int) -> bool:
     if self.request.retries + 1 >= settings.TESSERA_WEBHOOK_MAX_ATTEMPTS:
         webhooks.mark_failed(delivery_id)
         return False
-    raise self.retry(countdown=webhooks.backoff_seconds(self.request.retries))
+    countdown = webhooks.backoff_seconds(self.request.retries)
+    if self.request.is_eager:
+        # Embedded profile: Celery runs the retry at once, in-process (no broker to wait
+        # on); returning it (not raising) keeps eager error propagation from aborting it.
+        return self.retry(countdown=countdown, throw=False)
+    raise self.retry(countdown=countdown)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)

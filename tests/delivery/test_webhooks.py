@@ -1,0 +1,195 @@
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.contrib.auth.models import Group
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from approvals.services import expire_due_versions, withdraw
+from approvals.signing import Credentials
+from delivery import webhooks
+from delivery.models import WebhookAttempt, WebhookDelivery
+from tests.api.builders import assemble_body, build_world, codes, token, token_client
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+class Receiver:
+    """A real HTTP endpoint on 127.0.0.1 that answers with the given statuses in turn."""
+
+    def __init__(self, statuses=(200,)):
+        self.statuses = list(statuses)
+        self.requests: list[tuple[dict, bytes]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append(({k: v for k, v in self.headers.items()}, body))
+                status = receiver.statuses.pop(0) if len(receiver.statuses) > 1 else receiver.statuses[0]
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/tessera"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def world(db):
+    return build_world()
+
+
+@pytest.fixture
+def channel(world):
+    stored, key = token()
+    return stored, token_client(key)
+
+
+def register(client, url):
+    response = client.post("/api/v1/webhooks/", {"url": url}, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def test_registration_shows_secret_once_and_lists_own_subscriptions(channel):
+    _, client = channel
+    created = register(client, "https://channel.example/hooks")
+    assert len(created["secret"]) == 64
+    assert created["events"] == ["version.withdrawn", "version.expired"]
+    listed = client.get("/api/v1/webhooks/").json()["results"]
+    assert [w["id"] for w in listed] == [created["id"]] and "secret" not in listed[0]
+    assert "secret" not in client.get(f"/api/v1/webhooks/{created['id']}/").json()
+    _, other_key = token(name="Other")
+    assert token_client(other_key).get(f"/api/v1/webhooks/{created['id']}/").status_code == 404
+    assert client.delete(f"/api/v1/webhooks/{created['id']}/").status_code == 204
+
+
+def test_bad_webhook_input_is_400(channel):
+    _, client = channel
+    response = client.post("/api/v1/webhooks/", {"url": "ftp://x.example/"}, format="json")
+    assert response.status_code == 400 and response.json()["errors"][0]["field"] == "url"
+    response = client.post("/api/v1/webhooks/", {"url": "https://x.example/", "events": ["x"]},
+                           format="json")
+    assert response.status_code == 400 and codes(response) == ["invalid_choice"]
+
+
+def test_people_manage_webhooks_in_the_admin_not_the_api(world):
+    client = APIClient()
+    client.force_login(UserFactory(is_superuser=True))
+    response = client.get("/api/v1/webhooks/")
+    assert response.status_code == 403 and codes(response) == ["channel_token_required"]
+
+
+def withdraw_as_regulatory(version, reason="Label change"):
+    reviewer = UserFactory(username="reg-reviewer")
+    Group.objects.get_or_create(name="mlr-regulatory")[0].user_set.add(reviewer)
+    withdraw(version=version, actor=reviewer, reason=reason,
+             credentials=Credentials(password="correct-horse-battery", username="reg-reviewer"),
+             role="regulatory")
+
+
+def test_withdrawal_sends_a_signed_notification_with_journeys_and_counts(
+        world, channel, django_capture_on_commit_callbacks):
+    _, client = channel
+    assert client.post("/api/v1/journeys/hcp-new/steps/welcome/assemble/", assemble_body(),
+                       format="json").status_code == 200
+    claim = world["versions"]["claim"]
+    with Receiver() as receiver:
+        secret = register(client, receiver.url)["secret"]
+        with django_capture_on_commit_callbacks(execute=True):
+            withdraw_as_regulatory(claim)
+    assert len(receiver.requests) == 1
+    headers, body = receiver.requests[0]
+    assert webhooks.verify(secret, headers["X-Tessera-Timestamp"], body,
+                           headers["X-Tessera-Signature"])
+    assert not webhooks.verify("wrong" * 8, headers["X-Tessera-Timestamp"], body,
+                               headers["X-Tessera-Signature"])
+    payload = json.loads(body)
+    assert payload["event"] == "version.withdrawn"
+    assert (payload["module"], payload["version"]) == (claim.module.code, 1)
+    assert payload["reason"] == "Label change"
+    assert payload["jurisdictions"] == ["US"]
+    assert payload["affected_journeys"] == [
+        {"journey": "hcp-new", "name": "Journey hcp-new", "steps": ["welcome"]}]
+    assert payload["deliveries"] == [{"channel": "email", "jurisdiction": "US", "deliveries": 1}]
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("delivered", 1, 200)
+
+
+def test_receiver_failing_three_times_gets_it_once_after_retries(
+        world, channel, settings, django_capture_on_commit_callbacks):
+    settings.TESSERA_WEBHOOK_BACKOFF_SECONDS = 0
+    _, client = channel
+    with Receiver(statuses=[500, 503, 502, 200]) as receiver:
+        register(client, receiver.url)
+        with django_capture_on_commit_callbacks(execute=True):
+            webhooks.notify(world["versions"]["isi"], "version.withdrawn", reason="Safety")
+    assert len(receiver.requests) == 4
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.attempts) == ("delivered", 4)
+    assert list(WebhookAttempt.objects.filter(delivery=delivery).values_list(
+        "number", "status_code")) == [(1, 500), (2, 503), (3, 502), (4, 200)]
+    ids = {json.loads(body)["id"] for _, body in receiver.requests}
+    assert len(ids) == 1  # the same event id each time: receivers can de-duplicate
+
+
+def test_retries_give_up_after_max_attempts_and_mark_failed(
+        world, channel, settings, django_capture_on_commit_callbacks):
+    settings.TESSERA_WEBHOOK_BACKOFF_SECONDS = 0
+    settings.TESSERA_WEBHOOK_MAX_ATTEMPTS = 3
+    _, client = channel
+    with Receiver(statuses=[500]) as receiver:
+        register(client, receiver.url)
+        with django_capture_on_commit_callbacks(execute=True):
+            webhooks.notify(world["versions"]["isi"], "version.withdrawn")
+    assert len(receiver.requests) == 3
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.attempts) == ("failed", 3)
+
+
+def test_expiry_notifies_and_out_of_scope_tokens_hear_nothing(
+        world, channel, django_capture_on_commit_callbacks):
+    _, client = channel
+    _, german_key = token(jurisdictions=["DE"], name="DE sender")
+    with Receiver() as receiver:
+        register(client, receiver.url)
+        register(token_client(german_key), receiver.url + "/de")
+        isi = world["versions"]["isi"]
+        isi.expires_at = timezone.now() - timezone.timedelta(minutes=1)
+        isi.save(update_fields=["expires_at"])
+        with django_capture_on_commit_callbacks(execute=True):
+            expire_due_versions()
+    paths = [json.loads(body)["event"] for _, body in receiver.requests]
+    assert paths == ["version.expired"]
+    assert WebhookDelivery.objects.get().subscription.url == receiver.url
+
+
+def test_signature_verification_refuses_stale_timestamps():
+    body = b'{"event":"version.withdrawn"}'
+    signature = webhooks.sign("s3cret", "1000", body)
+    assert webhooks.verify("s3cret", "1000", body, signature, now=1100)
+    assert not webhooks.verify("s3cret", "1000", body, signature, now=2000)
+    assert not webhooks.verify("s3cret", "1000", body + b" ", signature, now=1100)
+
+
+def test_backoff_is_exponential(settings):
+    settings.TESSERA_WEBHOOK_BACKOFF_SECONDS = 30
+    assert [webhooks.backoff_seconds(n) for n in range(4)] == [30, 60, 120, 240]
