@@ -174,7 +174,7 @@ CELERY_BEAT_SCHEDULE: dict = {
 }
 
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "delivery.api.schema.ErrorAwareAutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "delivery.tokens.ChannelTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
@@ -202,6 +202,13 @@ SPECTACULAR_SETTINGS = {
 TESSERA_BATCH_RETENTION_HOURS = env_int("TESSERA_BATCH_RETENTION_HOURS", 24)
 TESSERA_BATCH_MAX_RECIPIENTS = 10_000
 TESSERA_BATCH_CHUNK_SIZE = env_int("TESSERA_BATCH_CHUNK_SIZE", 200)
+CELERY_BEAT_SCHEDULE["delivery-purge-batch-jobs"] = {
+    "task": "delivery.tasks.purge_batch_jobs", "schedule": 15 * 60,
+}
+# Withdrawal/expiry webhooks: attempts, first retry delay (doubling each time), timeout.
+TESSERA_WEBHOOK_MAX_ATTEMPTS = env_int("TESSERA_WEBHOOK_MAX_ATTEMPTS", 8)
+TESSERA_WEBHOOK_BACKOFF_SECONDS = env_int("TESSERA_WEBHOOK_BACKOFF_SECONDS", 30)
+TESSERA_WEBHOOK_TIMEOUT_SECONDS = env_int("TESSERA_WEBHOOK_TIMEOUT_SECONDS", 10)
 
 # Logs: JSON lines (TESSERA_LOG_FORMAT=json, the default under gunicorn and `make serve`) or
 # plain lines (development); request ids on every line, recipient data redacted (cms/logging.py).
