@@ -13,7 +13,7 @@ from approvals.roles import REQUIRED_ROLES, role_group
 from content.models import ModuleVersion
 from tests.factories import UserFactory, VersionFactory
 
-from .helpers import PASSWORD, sign
+from .helpers import sign
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
