@@ -37,6 +37,7 @@ from .models import (
     Stage,
 )
 from .permissions import AUTHORS_GROUP, grant_author_brand
+from .versioning import set_tags
 
 # --- People -----------------------------------------------------------------------------
 
@@ -548,17 +549,18 @@ def _create_first_version(spec: ModuleSpec, module, author, refs, brand_slug, as
     version._history_user = author
     version.save()
     audiences = [Audience.objects.get(code=code) for code in spec.audiences]
-    version.audiences.set(audiences)
     stages = []
     for audience in audiences:
         stages += _stages_for(audience, spec.audiences[audience.code])
-    version.stages.set(stages)
-    version.specialties.set(Specialty.objects.filter(audience__code="hcp",
-                                                     code__in=spec.specialties))
-    version.jurisdictions.set([Jurisdiction.objects.get(code=spec.market)])
-    version.channels.set(Channel.objects.filter(code__in=spec.channels))
-    version.citations.set([refs[(brand_slug, code)] for code in spec.cites])
-
+    set_tags(
+        version,
+        audiences=audiences,
+        stages=stages,
+        specialties=Specialty.objects.filter(audience__code="hcp", code__in=spec.specialties),
+        jurisdictions=[Jurisdiction.objects.get(code=spec.market)],
+        channels=Channel.objects.filter(code__in=spec.channels),
+        citations=[refs[(brand_slug, code)] for code in spec.cites],
+    )
 
 @transaction.atomic
 def load(stdout=None) -> None:

@@ -18,6 +18,8 @@ def _guard_version_tags(sender, instance, action, reverse, **kwargs):
                 "change. Create a new version instead."
             )
     elif action in {"post_add", "post_remove", "post_clear"}:
+        if getattr(instance, "_defer_sha256_refresh", False):
+            return  # versioning.set_tags() refreshes once after all its changes
         instance.refresh_sha256()
 
 

@@ -38,3 +38,26 @@ def new_version(module: ContentModule, *, author) -> ModuleVersion:
         getattr(draft, name).set(getattr(latest, name).all())
     draft.refresh_sha256()
     return draft
+
+
+@transaction.atomic
+def set_tags(version: ModuleVersion, **tags) -> ModuleVersion:
+    """Replace several tag / citation sets of an editable version in one step.
+
+    `tags` maps names of COPIED_M2M to iterables of objects. The frozen-state guard still
+    applies to each change; the sha256 is refreshed once, and the history gets one record
+    holding all the new sets (instead of one or two per set).
+    """
+    unknown = set(tags) - set(COPIED_M2M)
+    if unknown:
+        raise ValueError(f"Not a tag of a version: {', '.join(sorted(unknown))}")
+    version.skip_history_when_saving = True
+    version._defer_sha256_refresh = True
+    try:
+        for name, values in tags.items():
+            getattr(version, name).set(list(values))
+    finally:
+        del version.skip_history_when_saving
+        del version._defer_sha256_refresh
+    version.refresh_sha256()
+    return version

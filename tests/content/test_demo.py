@@ -1,0 +1,126 @@
+"""Demo data: what the content demo promises other apps, and that it can run again."""
+
+import io
+
+import pytest
+from django.contrib.auth import authenticate
+from django.core.management import call_command
+
+from content import demo
+from content.models import Asset, ContentModule, ModuleVersion, Reference, Stage
+from content.rules import review_readiness_errors
+from content.tokens import find_tokens
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def loaded(eager_celery, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        demo.load(io.StringIO())
+
+
+def versions_of(prefix):
+    return (ModuleVersion.objects.filter(module__code__startswith=prefix)
+            .select_related("module", "locale").prefetch_related(
+                "audiences", "stages__audience", "jurisdictions", "citations", "channels"))
+
+
+def test_content_demo_is_idempotent(loaded, eager_celery, django_capture_on_commit_callbacks):
+    counts = lambda: (ContentModule.objects.count(), ModuleVersion.objects.count(),  # noqa: E731
+                      Reference.objects.count(), Asset.objects.count(),
+                      ModuleVersion.history.count(), ContentModule.history.count())
+    before = counts()
+    with django_capture_on_commit_callbacks(execute=True):
+        demo.load(io.StringIO())
+    assert counts() == before
+
+
+def test_at_least_forty_cardiozen_modules_cover_audiences_and_stages(loaded):
+    assert ContentModule.objects.filter(brand__slug="cardiozen").count() >= 40
+    covered = {(s.audience.code, s.code) for v in versions_of("CZN-") for s in v.stages.all()}
+    for audience in ("hcp", "patient", "pharmacist"):
+        for stage in Stage.objects.filter(audience__code=audience):
+            assert (audience, stage.code) in covered, f"{audience}/{stage.code} has no module"
+
+
+def test_two_markets_two_locales_and_an_isi_each(loaded):
+    pairs = {(j.code, v.locale.code) for v in versions_of("CZN-") for j in v.jurisdictions.all()}
+    assert {("US", "en"), ("DE", "de")} <= pairs
+    for market in ("US", "DE"):
+        isi = ContentModule.objects.get(code=f"CZN-ISI-{market}")
+        assert isi.kind == "isi"
+        assert list(isi.latest_version().jurisdictions.values_list("code", flat=True)) == [market]
+
+
+def test_claims_cite_references_and_require_their_markets_isi(loaded):
+    claims = [v for v in versions_of("") if v.module.kind == "claim"]
+    assert len(claims) >= 5
+    for version in claims:
+        assert version.citations.exists(), version
+        market = version.jurisdictions.get().code
+        if version.module.purpose == "promotional":
+            required = set(version.module.requires.values_list("code", flat=True))
+            isi_prefix = version.module.code.split("-")[0]
+            assert f"{isi_prefix}-ISI-{market}" in required, version
+
+
+def test_an_exclusion_pair_exists_and_is_symmetric(loaded):
+    samples = ContentModule.objects.get(code="CZN-HCP-CTA-SAMPLES-US")
+    medical = ContentModule.objects.get(code="CZN-MED-001-US")
+    assert medical in samples.excludes.all() and samples in medical.excludes.all()
+
+
+def test_personalised_modules_have_fallbacks_for_their_tokens(loaded):
+    personalised = 0
+    for version in versions_of(""):
+        used = set(find_tokens(version.subject) + find_tokens(version.body_html))
+        if used:
+            personalised += 1
+            assert used <= set(version.token_fallbacks), version
+    assert personalised >= 5
+
+
+def test_email_kinds_and_an_image_with_renditions(loaded):
+    kinds = set(ContentModule.objects.values_list("kind", flat=True))
+    assert {"subject", "preheader", "headline", "body", "claim", "isi", "cta", "footer",
+            "dosing", "image"} <= kinds
+    image = ContentModule.objects.get(code="CZN-IMG-MOA-US").latest_version()
+    assert image.asset.alt_text and image.asset.width == 1200
+    assert set(image.asset.renditions) == {"email", "email_2x", "thumbnail"}
+
+
+def test_every_version_is_a_draft_ready_for_review(loaded):
+    for version in versions_of(""):
+        assert version.state == "draft"
+        assert review_readiness_errors(version) == [], version
+
+
+def test_target_states_cover_every_module_with_the_promised_mix():
+    assert set(demo.TARGET_STATES) == {spec.code for spec in demo.MODULE_SPECS}
+    states = list(demo.TARGET_STATES.values())
+    assert set(states) == {"approved", "in_review", "draft", "expired", "withdrawn"}
+    assert states.count("withdrawn") == 1
+    assert states.count("approved") > len(states) / 2
+
+
+def test_authors_see_only_their_brand(loaded):
+    from django.contrib.auth import get_user_model
+
+    author = get_user_model().objects.get(username="author.cardiozen")
+    brands = set(ContentModule.objects.for_user(author).values_list("brand__slug", flat=True))
+    assert brands == {"cardiozen"}
+    reviewer = get_user_model().objects.get(username="legal")
+    assert ContentModule.objects.for_user(reviewer).count() == ContentModule.objects.count()
+
+
+def test_load_demo_command_twice_prints_working_logins(eager_celery):
+    first, second = io.StringIO(), io.StringIO()
+    call_command("load_demo", stdout=first)
+    modules = ContentModule.objects.count()
+    call_command("load_demo", stdout=second)
+    assert ContentModule.objects.count() == modules
+    output = second.getvalue()
+    for user in demo.DEMO_USERS:
+        assert f"{user.username}" in output and user.password in output
+        assert authenticate(username=user.username, password=user.password) is not None
