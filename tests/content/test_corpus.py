@@ -1,0 +1,89 @@
+"""Every payload of /work/shared/corpus through the author admin: cleaned or refused, never run."""
+
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from django.urls import reverse
+
+from content.models import ContentModule, ModuleVersion
+from content.rules import ALLOWED_ATTRIBUTES, ALLOWED_TAGS, URL_SCHEMES
+from tests.content.test_permissions import version_form_data
+
+pytestmark = pytest.mark.django_db
+
+CORPUS = Path("/work/shared/corpus")
+PAYLOADS = [
+    pytest.param(line, id=f"{path.stem}-{n}")
+    for path in sorted(CORPUS.glob("*.txt")) if path.exists()
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+    if line.strip()
+]
+
+
+class MarkupAudit(HTMLParser):
+    """Collects anything in stored HTML that the allowlist should have removed."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.problems = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag not in ALLOWED_TAGS:
+            self.problems.append(f"<{tag}>")
+        allowed = ALLOWED_ATTRIBUTES.get(tag, set()) | ALLOWED_ATTRIBUTES["*"]
+        if tag == "a":
+            allowed = allowed | {"rel"}  # the sanitiser adds rel="noopener noreferrer"
+        for name, value in attrs:
+            if name not in allowed or name.startswith("on"):
+                self.problems.append(f"{name}= on <{tag}>")
+            if name in {"href", "src"} and value and ":" in value.split("/")[0]:
+                if value.split(":", 1)[0].strip().lower() not in URL_SCHEMES:
+                    self.problems.append(f"{value[:20]} in {name}")
+
+
+def audit(html):
+    parser = MarkupAudit()
+    parser.feed(html)
+    parser.close()
+    return parser.problems
+
+
+def test_the_corpus_is_there():
+    assert len(PAYLOADS) >= 40
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_payload_in_a_version_is_cleaned_or_refused(client_a, version_a, payload):
+    url = reverse("admin:content_moduleversion_change", args=[version_a.pk])
+    before = ModuleVersion.objects.get(pk=version_a.pk)
+    response = client_a.post(url, version_form_data(
+        version_a, body_html=f"<p>Intro</p>{payload}", body_text="", subject=payload[:200]))
+    assert response.status_code in (200, 302)
+    stored = ModuleVersion.objects.get(pk=version_a.pk)
+    if response.status_code == 200:  # refused: a form error says why, nothing changed
+        assert response.context["adminform"].form.errors
+        assert (stored.body_html, stored.subject, stored.sha256) == (
+            before.body_html, before.subject, before.sha256)
+        return
+    assert audit(stored.body_html) == []
+    preview = client_a.get(reverse("admin:content_moduleversion_preview", args=[stored.pk]))
+    assert preview.status_code == 200
+    frames = preview.content.decode().split('class="tessera-preview-frame"')[1:]
+    for frame in frames:
+        assert audit(frame.split("</section>")[0]) == []
+    assert "49" not in preview.content.decode().replace(str(stored.pk), "")  # 7*7 never evaluated
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_payload_as_module_title_is_stored_as_text_and_shown_escaped(client_a, brand_a, payload):
+    response = client_a.post(reverse("admin:content_contentmodule_add"), {
+        "code": "ALP-CORPUS-001", "brand": brand_a.pk, "kind": "body", "purpose": "promotional",
+        "title": payload[:200], "versions-TOTAL_FORMS": 0, "versions-INITIAL_FORMS": 0,
+        "versions-MIN_NUM_FORMS": 0, "versions-MAX_NUM_FORMS": 1000,
+    })
+    assert response.status_code == 302
+    assert ContentModule.objects.get(code="ALP-CORPUS-001").title == payload[:200].strip()
+    page = client_a.get(reverse("admin:content_contentmodule_changelist")).content.decode()
+    if "<" in payload:
+        assert payload not in page
