@@ -38,7 +38,7 @@ def make_version(brand, code, *, kind="body", body="<p>Body</p>", subject="", ta
     return approve(version) if approved else version
 
 
-def build_world(slug="hcp-new", brand_slug="cardiozen"):
+def build_world(slug="hcp-new", brand_slug="cardiozen", step_key="welcome"):
     """Journey `slug` (US, HCP) with an email step `welcome` (subject, headline, claim+ISI)
     and a portal step `portal-followup`; two ignored welcome emails move to the portal."""
     brand = BrandFactory(name=brand_slug.title(), slug=brand_slug)
@@ -51,7 +51,7 @@ def build_world(slug="hcp-new", brand_slug="cardiozen"):
                                      audience=hcp, locale=term(Locale, "en"))
     journey.jurisdictions.set([us])
     column = Stage.objects.create(journey=journey, audience_stage=stage, order=1)
-    step = Step.objects.create(journey=journey, stage=column, key="welcome",
+    step = Step.objects.create(journey=journey, stage=column, key=step_key,
                                name="Welcome email", channel=term(Channel, "email"))
     portal = Step.objects.create(journey=journey, stage=column, key="portal-followup",
                                  name="Portal follow-up", channel=term(Channel, "portal"),
