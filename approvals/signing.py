@@ -76,6 +76,8 @@ def verify_signer(*, user, credentials: Credentials | None, session: MutableMapp
     username = ((credentials.username if credentials else None) or "").strip()
     if not password or (username_required and not username):
         what = "your user id and password" if username_required else "your password"
+        audit.record("signature_refused", actor=user, target=target,
+                     data={"code": errors.CREDENTIALS_REQUIRED})
         raise ApprovalError(errors.CREDENTIALS_REQUIRED, f"Signing needs {what}.")
     username_ok = (not username_required and not username) or username == user.get_username()
     if username_ok and user.check_password(password):

@@ -206,6 +206,7 @@ def test_missing_credentials_never_sign(submitted, reviewers):
             actor=reviewers["medical"], role="medical", decision="approve",
             expected_sha256=submitted.sha256, credentials=Credentials(password=PASSWORD))
     assert Signature.objects.count() == 0
+    assert AuditEntry.objects.filter(event="signature_refused").count() == 2
 
 
 def test_request_changes_needs_a_comment(submitted, reviewers):
