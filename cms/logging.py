@@ -19,12 +19,13 @@ from .request_context import request_id_var
 # `extra` or inside a mapping argument, gets the value replaced by REDACTED.
 PERSONAL_KEYS = frozenset({
     "recipient", "recipients", "recipient_data", "first_name", "last_name", "full_name",
-    "name", "title", "email", "email_address", "phone", "mobile", "address", "street",
+    "title", "email", "email_address", "phone", "mobile", "address", "street",
     "city", "postcode", "zip", "birth_date", "date_of_birth", "dob", "specialty",
     "npi", "ssn", "password", "body", "html", "text", "subject",
 })
 REDACTED = "[redacted]"
-# A task's arguments and result may carry recipients; Celery logs them as mapping arguments.
+# A task's arguments and result may carry recipients; Celery logs them in mapping arguments
+# and in its `data` extra.
 TASK_PAYLOAD_KEYS = frozenset({"args", "kwargs", "return_value"})
 
 # Attributes every LogRecord has; anything else on a record came from `extra=`.
@@ -38,8 +39,8 @@ def _scrub(value, depth: int = 0):
     if depth > 6:
         return value
     if isinstance(value, dict):
-        return {key: REDACTED if str(key).lower() in PERSONAL_KEYS else _scrub(item, depth + 1)
-                for key, item in value.items()}
+        return {key: REDACTED if str(key).lower() in PERSONAL_KEYS | TASK_PAYLOAD_KEYS
+                else _scrub(item, depth + 1) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return type(value)(_scrub(item, depth + 1) for item in value)
     return value
@@ -60,8 +61,7 @@ class PersonalDataFilter(logging.Filter):
                 setattr(record, key, _scrub(getattr(record, key)))
         if isinstance(record.args, dict):
             # Celery's task lines pass a task's arguments and return value this way.
-            record.args = {key: REDACTED if key in TASK_PAYLOAD_KEYS else value
-                           for key, value in _scrub(record.args).items()}
+            record.args = _scrub(record.args)
         elif isinstance(record.args, tuple) and any(isinstance(a, dict) for a in record.args):
             record.args = _scrub(record.args)
         if redacted:

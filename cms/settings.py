@@ -9,6 +9,8 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.db.utils import InterfaceError as DatabaseInterfaceError
+from django.db.utils import OperationalError as DatabaseOperationalError
 
 from cms.logging import logging_config
 
@@ -160,6 +162,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_interval": min(10, max(1, CELERY_VISIBILITY_TIMEOUT // 4)),
     "unacked_restore_throttle": 1 if CELERY_VISIBILITY_TIMEOUT < 60 else 10,
 }
+# A task that lost its database connection (failover, restart, pg_terminate_backend) runs
+# again on a fresh one. Tessera's tasks are idempotent (they are acknowledged late anyway).
+CELERY_TASK_ANNOTATIONS = {"*": {
+    "autoretry_for": (DatabaseOperationalError, DatabaseInterfaceError),
+    "retry_backoff": 1, "retry_backoff_max": 30, "retry_jitter": True,
+    "retry_kwargs": {"max_retries": 10},
+}}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -16,6 +16,9 @@ Fixtures
       - `.restart()`: kill if running, start again, wait until it consumes;
       - `.wait_for_log(text, timeout=...)`: wait for a line in the log (e.g. a task id);
       - `.queue`: the queue this session's tasks go to.
+    Its PostgreSQL sessions carry application_name `WORKER_APPLICATION_NAME`
+    ("tessera-test-worker"); a task it took and never acknowledged (SIGKILL) is delivered
+    again after `WORKER_VISIBILITY_TIMEOUT` seconds.
 `celery_worker_process` (session scope) — the same process without the per-test settings.
 
 Ordinary tests stay eager in the services profile (`make test-services` sets
@@ -253,6 +256,10 @@ def _database_url(db: dict) -> str:
     return f"postgres://{auth}{host}{port}/{quote(db['NAME'])}"
 
 
+# The worker's database sessions carry this name, so fault tests can find (and terminate) them.
+WORKER_APPLICATION_NAME = "tessera-test-worker"
+
+
 @pytest.fixture(scope="session")
 def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
     """One worker for the session, started on first use; stopped before the test DB drops."""
@@ -266,7 +273,8 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("celery-worker")
     worker = CeleryWorkerProcess(
-        database_url=_database_url(connection.settings_dict),
+        database_url=(f"{_database_url(connection.settings_dict)}"
+                      f"?application_name={WORKER_APPLICATION_NAME}"),
         log_path=folder / "worker.log", media_root=folder / "media",
     )
     worker.start()

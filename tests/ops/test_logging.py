@@ -97,6 +97,20 @@ def test_personal_keys_are_redacted_from_extras_and_mapping_arguments(json_log):
     assert entries[2]["message"] == "celery line [redacted]"
 
 
+def test_celery_task_lines_keep_the_task_name_but_not_its_arguments_or_result(json_log):
+    context = {"name": "delivery.tasks.assemble_chunk", "id": "t-2", "args": repr([CANARY]),
+               "kwargs": "{}", "return_value": repr(CANARY)}
+    logging.getLogger("celery.app.trace").info(
+        "Task %(name)s[%(id)s] succeeded: %(return_value)s", context, extra={"data": context})
+
+    [entry] = json_log()
+    assert entry["message"] == "Task delivery.tasks.assemble_chunk[t-2] succeeded: [redacted]"
+    assert entry["data"]["args"] == "[redacted]"
+    assert entry["data"]["name"] == "delivery.tasks.assemble_chunk"
+    for value in CANARY_VALUES:
+        assert value not in json.dumps(entry)
+
+
 def test_exceptions_are_logged_as_one_json_line(json_log):
     try:
         raise ValueError("boom")
