@@ -22,6 +22,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from . import forms
 from .assets import store_asset
 from .models import (
+    EDITABLE_STATES,
     Asset,
     Audience,
     Brand,
@@ -197,6 +198,8 @@ class ContentModuleAdmin(BrandScopedAdmin):
         fields = list(super().get_readonly_fields(request, obj))
         if obj is not None:
             fields += ["code", "brand"]  # the identity others refer to
+            if obj.versions.exclude(state__in=EDITABLE_STATES).exists():
+                fields += ["kind", "purpose"]  # reviewers judged the module as this
         return fields
 
     def save_model(self, request, obj, form, change):

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from .assets import validate_and_reencode
 from .models import (
     EDITABLE_STATES,
+    LOCKED_STATES,
     Asset,
     Brand,
     ContentModule,
@@ -64,6 +65,12 @@ class ContentModuleForm(UserScopedModelForm):
                 "(and are compared in capitals). Choose another code.", code="duplicate_code")
         return code
 
+    def _post_clean(self):
+        super()._post_clean()
+        error = self.instance.change_error()
+        if error:
+            self.add_error(None, ValidationError(error, code="module_in_use"))
+
     def clean(self):
         cleaned = super().clean()
         brand = cleaned.get("brand") or (self.instance.brand if self.instance.pk else None)
@@ -110,6 +117,12 @@ class ModuleVersionForm(UserScopedModelForm):
                     f"{self.instance} is {stored.replace('_', ' ')}: its content cannot change. "
                     "Use the “New version” action to start a draft.", code="locked")
         module = cleaned.get("module") or (self.instance.module if self.instance.pk else None)
+        if module is not None and not self.instance.pk:
+            open_version = module.versions.exclude(state__in=LOCKED_STATES).order_by("-number").first()
+            if open_version is not None:
+                raise ValidationError(
+                    f"{open_version} is still {open_version.get_state_display().lower()}: edit "
+                    "it instead of starting another version.", code="open_version")
         if module is not None:
             for ref in cleaned.get("citations") or ():
                 if ref.brand_id != module.brand_id:
@@ -169,14 +182,17 @@ class VersionInlineForm(forms.ModelForm):
 
 
 class ReferenceForm(UserScopedModelForm):
+    url = forms.URLField(required=False, assume_scheme="https", label="URL")
+
     class Meta:
         model = Reference
         fields = ["brand", "code", "source", "citation", "url", "label_section"]
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["url"] = forms.URLField(required=False, assume_scheme="https",
-                                            help_text=self.fields["url"].help_text)
+    def _post_clean(self):
+        super()._post_clean()
+        error = self.instance.change_error()
+        if error:
+            self.add_error(None, ValidationError(error, code="reference_in_use"))
 
 
 class AssetForm(UserScopedModelForm):
@@ -206,16 +222,17 @@ class AssetForm(UserScopedModelForm):
             self.clean_image = validate_and_reencode(upload)
         return upload
 
-    def clean(self):
-        cleaned = super().clean()
-        if self.instance.pk and self.has_changed():
-            frozen = self.instance.versions.exclude(state__in=EDITABLE_STATES).select_related("module")
-            if frozen.exists():
-                names = ", ".join(str(v) for v in frozen[:5])
-                raise ValidationError(
-                    f"This asset is used by {names}, whose content is frozen: upload a new "
-                    "asset and use it in a new version instead.", code="asset_in_use")
-        return cleaned
+    def _post_clean(self):
+        super()._post_clean()
+        if not self.instance.pk:
+            return
+        error = self.instance.change_error()
+        if error is None and self.clean_image is not None:
+            # A new image for an asset frozen versions show: same refusal.
+            self.instance.content_sha256 = self.clean_image.sha256
+            error = self.instance.change_error()
+        if error:
+            self.add_error(None, ValidationError(error, code="asset_in_use"))
 
 
 class BrandForm(forms.ModelForm):

@@ -63,6 +63,27 @@ class AuditedQuerySet(models.QuerySet):
 AuditedManager = models.Manager.from_queryset(AuditedQuerySet)
 
 
+def frozen_use_error(obj, versions, fields: tuple[str, ...], what: str) -> str | None:
+    """Why `obj` may not change: versions already submitted or approved show its content.
+
+    A reference's citation and an asset's image and alt text are part of what reviewers
+    sign (sha256) or see; changing them under a frozen version would change signed content.
+    Returns None when none of `fields` changed or no frozen version uses the object.
+    """
+    if not obj.pk:
+        return None
+    stored = type(obj).objects.filter(pk=obj.pk).values(*fields).first()
+    if stored is None or all(getattr(obj, f) == stored[f] for f in fields):
+        return None
+    frozen = list(versions.exclude(state__in=EDITABLE_STATES).select_related("module")[:5])
+    if not frozen:
+        return None
+    names = ", ".join(str(v) for v in frozen)
+    return (f"This {what} is used by {names}, whose content is frozen: its "
+            f"{', '.join(f.removesuffix('_id') for f in fields if getattr(obj, f) != stored[f])} "
+            f"cannot change. Create a new {what} instead.")
+
+
 class Purpose(models.TextChoices):
     PROMOTIONAL = "promotional", "Promotional"
     MEDICAL = "medical", "Medical (non-promotional)"
@@ -226,6 +247,26 @@ class Reference(models.Model):
     def __str__(self) -> str:
         return f"{self.code}: {self.citation[:60]}"
 
+    SIGNED_FIELDS = ("brand_id", "code", "citation")
+
+    def change_error(self) -> str | None:
+        if self.pk is None:
+            return None
+        return frozen_use_error(self, self.cited_by.all(), self.SIGNED_FIELDS, "reference")
+
+    def save(self, *args, **kwargs):
+        error = self.change_error()
+        if error:
+            raise ImmutableVersionError(error)
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        frozen = self.cited_by.exclude(state__in=EDITABLE_STATES).select_related("module")[:5]
+        if frozen:
+            raise ImmutableVersionError(
+                f"{self.code} is cited by {', '.join(str(v) for v in frozen)}: it cannot be deleted.")
+        return super().delete(*args, **kwargs)
+
 
 class ModuleKind(models.TextChoices):
     HEADLINE = "headline", "Headline"
@@ -281,6 +322,20 @@ class ContentModule(models.Model):
 
         self.code = (self.code or "").strip().upper()
         validate_module_code(self.code)
+
+    # What reviewers signed for (code is in the sha256) or judged (kind, purpose, brand).
+    SIGNED_FIELDS = ("code", "brand_id", "kind", "purpose")
+
+    def change_error(self) -> str | None:
+        if self.pk is None:
+            return None
+        return frozen_use_error(self, self.versions.all(), self.SIGNED_FIELDS, "module")
+
+    def save(self, *args, **kwargs):
+        error = self.change_error()
+        if error:
+            raise ImmutableVersionError(error)
+        super().save(*args, **kwargs)
 
     def latest_version(self) -> ModuleVersion | None:
         return self.versions.order_by("-number").first()
@@ -461,3 +516,18 @@ class Asset(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    SIGNED_FIELDS = ("brand_id", "image", "content_sha256", "format", "alt_text")
+
+    def change_error(self) -> str | None:
+        if self.pk is None:
+            return None
+        return frozen_use_error(self, self.versions.all(), self.SIGNED_FIELDS, "asset")
+
+    def save(self, *args, **kwargs):
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or set(update_fields) & set(self.SIGNED_FIELDS):
+            error = self.change_error()
+            if error:
+                raise ImmutableVersionError(error)
+        super().save(*args, **kwargs)

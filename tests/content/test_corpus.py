@@ -72,7 +72,9 @@ def test_payload_in_a_version_is_cleaned_or_refused(client_a, version_a, payload
     frames = preview.content.decode().split('class="tessera-preview-frame"')[1:]
     for frame in frames:
         assert audit(frame.split("</section>")[0]) == []
-    assert "49" not in preview.content.decode().replace(str(stored.pk), "")  # 7*7 never evaluated
+    if "7*7" in payload:  # template syntax is never evaluated
+        assert all("49" not in frame for frame in frames)
+        assert "49" not in preview.context["subject"]
 
 
 @pytest.mark.parametrize("payload", PAYLOADS)
