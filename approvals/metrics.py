@@ -14,22 +14,45 @@ from .models import Meaning, ReviewRound, Signature
 from .roles import REQUIRED_ROLES, Role
 
 
+def humanize(seconds: float | None) -> str:
+    """A duration as people read it: 45 s, 12 min, 5.5 h, 3.2 d."""
+    if seconds is None:
+        return "—"
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
+
+
 @dataclass
 class CycleStats:
     label: str
-    hours: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
 
     @property
     def count(self) -> int:
-        return len(self.hours)
+        return len(self.seconds)
 
     @property
-    def mean_hours(self) -> float | None:
-        return round(statistics.fmean(self.hours), 1) if self.hours else None
+    def mean_seconds(self) -> float | None:
+        return statistics.fmean(self.seconds) if self.seconds else None
 
     @property
-    def median_hours(self) -> float | None:
-        return round(statistics.median(self.hours), 1) if self.hours else None
+    def median_seconds(self) -> float | None:
+        return statistics.median(self.seconds) if self.seconds else None
+
+    @property
+    def mean_display(self) -> str:
+        return humanize(self.mean_seconds)
+
+    @property
+    def median_display(self) -> str:
+        return humanize(self.median_seconds)
 
 
 @dataclass
@@ -57,12 +80,12 @@ def cycle_times() -> list[BrandMetrics]:
         brand = round_.version.module.brand.name
         metrics = brands.setdefault(brand, BrandMetrics(
             brand, CycleStats("all roles"), {r: CycleStats(Role(r).label) for r in REQUIRED_ROLES}))
-        metrics.total.hours.append(
-            (round_.closed_at - first_submission[version_id]).total_seconds() / 3600)
+        metrics.total.seconds.append(
+            (round_.closed_at - first_submission[version_id]).total_seconds())
         for role in REQUIRED_ROLES:
             at = signed.get((version_id, round_.number, role))
             if at is not None:
-                metrics.roles[role].hours.append((at - round_.submitted_at).total_seconds() / 3600)
+                metrics.roles[role].seconds.append((at - round_.submitted_at).total_seconds())
     return [brands[name] for name in sorted(brands)]
 
 
@@ -71,22 +94,23 @@ ROLE_COLOURS = {"total": "#1f4e79", "medical": "#2e86c1", "legal": "#7d3c98",
 
 
 def bar_chart(metrics: list[BrandMetrics], *, width: int = 720) -> dict:
-    """Coordinates for a grouped horizontal bar chart (mean hours), drawn by the template
+    """Coordinates for a grouped horizontal bar chart (mean durations), drawn by the template
     as inline SVG: no script, no external library."""
     label_width, bar_height, gap, group_gap = 150, 14, 3, 18
     series = ["total", *REQUIRED_ROLES]
     values = []
     for m in metrics:
-        values.append([m.total.mean_hours] + [m.roles[r].mean_hours for r in REQUIRED_ROLES])
+        values.append([m.total.mean_seconds] + [m.roles[r].mean_seconds for r in REQUIRED_ROLES])
     peak = max((v for row in values for v in row if v is not None), default=0) or 1
-    plot_width = width - label_width - 70
+    plot_width = width - label_width - 140  # room for the value labels
     groups, y = [], 10
     for m, row in zip(metrics, values, strict=True):
         bars = []
         for name, value in zip(series, row, strict=True):
             length = 0 if value is None else max(1, round(value / peak * plot_width))
             bars.append({"series": name, "colour": ROLE_COLOURS[name], "y": y,
-                         "width": length, "value": value, "label_x": label_width + length + 4,
+                         "width": length, "value": humanize(value),
+                         "label_x": label_width + length + 4,
                          "text_y": y + bar_height - 3})
             y += bar_height + gap
         groups.append({"brand": m.brand, "label_y": bars[0]["text_y"], "bars": bars})

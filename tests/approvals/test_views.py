@@ -291,3 +291,26 @@ def test_admin_unlocks_signing(submitted, reviewers):
     state.refresh_from_db()
     assert state.locked_at is None and state.consecutive_failures == 0
     assert AuditEntry.objects.filter(event="signing_unlocked").exists()
+
+
+def test_review_page_reads_in_a_bounded_number_of_queries(reviewers,
+                                                          django_assert_max_num_queries):
+    version = VersionFactory(module__kind="claim")
+    for _ in range(5):
+        version.citations.add(ReferenceFactory(brand=version.module.brand))
+        companion = VersionFactory(module__brand=version.module.brand)
+        version.module.requires.add(companion.module)
+    services.submit_for_review(version=version, actor=version.created_by)
+    for n in range(3):
+        services.add_comment(version=version, actor=reviewers["medical"], body=f"Note {n}")
+    client = logged_in(reviewers["legal"])
+    with django_assert_max_num_queries(40) as captured:
+        response = client.get(reverse("approvals:review", args=[version.pk]))
+    assert response.status_code == 200
+    # More companions and comments must not add queries.
+    for n in range(5):
+        Comment.objects.create(version=version, sha256=version.sha256, author=reviewers["medical"],
+                               body=f"More {n}")
+        version.module.requires.add(VersionFactory(module__brand=version.module.brand).module)
+    with django_assert_max_num_queries(len(captured.captured_queries)):
+        client.get(reverse("approvals:review", args=[version.pk]))
