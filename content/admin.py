@@ -42,6 +42,10 @@ from .versioning import new_version
 
 PREVIEW_WIDTHS = (("Email", 600), ("Portal", 960))
 
+admin.site.site_header = "Tessera"
+admin.site.site_title = "Tessera admin"
+admin.site.index_title = "Content library, reviews and journeys"
+
 
 def _brand_of(obj):
     """The Brand an admin row belongs to (the object itself for a Brand)."""

@@ -22,6 +22,13 @@ def demo_content(monkeypatch, settings):
     monkeypatch.setattr(app.conf, "task_always_eager", True)
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     demo.load(io.StringIO())
+    # Show the states the approvals demo would reach (its signatures are not needed for
+    # these pictures, and its password re-entries would triple the test's time).
+    from content.models import ModuleVersion
+
+    for version in ModuleVersion.objects.select_related("module"):
+        version.state = demo.TARGET_STATES[version.module.code]
+        version.save(update_fields=["state", "updated_at"])
 
 
 @pytest.fixture
@@ -58,9 +65,11 @@ def test_author_filters_opens_and_previews_a_module(demo_content, live_server, p
 
     page.get_by_role("link", name="CZN-EFF-001-US", exact=True).click()
     page.wait_for_selector("#contentmodule_form")
+    assert "Approved" in page.inner_text(".inline-group")
     page.locator(".inline-related").get_by_role("link", name="Preview").first.click()
     page.wait_for_selector(".tessera-preview-frame")
     assert "Preview of CZN-EFF-001-US v1" in page.inner_text("#content")
+    assert "Approved" in page.inner_text("#content")
     email = page.locator('[data-preview="email"]')
     assert "26%" in email.inner_text()
     assert email.bounding_box()["width"] == pytest.approx(600, abs=2)
