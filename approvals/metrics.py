@@ -57,6 +57,7 @@ class CycleStats:
 
 @dataclass
 class BrandMetrics:
+    brand_id: int
     brand: str
     total: CycleStats
     roles: dict[str, CycleStats]
@@ -77,9 +78,9 @@ def cycle_times() -> list[BrandMetrics]:
     }
     brands: dict[str, BrandMetrics] = {}
     for version_id, round_ in approving.items():
-        brand = round_.version.module.brand.name
-        metrics = brands.setdefault(brand, BrandMetrics(
-            brand, CycleStats("all roles"), {r: CycleStats(Role(r).label) for r in REQUIRED_ROLES}))
+        brand = round_.version.module.brand
+        metrics = brands.setdefault(brand.name, BrandMetrics(
+            brand.pk, brand.name, CycleStats("all roles"), {r: CycleStats(Role(r).label) for r in REQUIRED_ROLES}))
         metrics.total.seconds.append(
             (round_.closed_at - first_submission[version_id]).total_seconds())
         for role in REQUIRED_ROLES:

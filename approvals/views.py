@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from content.models import ContentModule, ModuleVersion, VersionState
+from content.permissions import visible_brands
 from content.preview import render_module_html, render_module_text, render_subject
 
 from . import export, metrics, selectors, services
@@ -54,10 +55,24 @@ class ReviewLogoutView(auth_views.LogoutView):
 
 
 def may_view(user) -> bool:
-    """Reviewers, staff and authors (who submit from here) see the reviewer screens."""
-    return bool(user.is_active and (user.is_staff or user.is_superuser or roles_of(user)
-                                    or user.has_perm("content.author_brand")
-                                    or user.groups.filter(name="authors").exists()))
+    """Reviewers and authors (who submit from here) see the reviewer screens; what each
+    sees inside follows `content.permissions.visible_brands` (authors: their brands)."""
+    return bool(user.is_active and (user.is_superuser or roles_of(user)
+                                    or visible_brands(user).exists()))
+
+
+def _visible_brand_ids(request) -> set[int]:
+    cached = getattr(request, "_tessera_visible_brand_ids", None)
+    if cached is None:
+        cached = set(visible_brands(request.user).values_list("pk", flat=True))
+        request._tessera_visible_brand_ids = cached
+    return cached
+
+
+def _require_visible(request, brand_id: int) -> None:
+    # 404, not 403: an author of another brand learns nothing about this content.
+    if brand_id not in _visible_brand_ids(request):
+        raise Http404("No such version")
 
 
 def reviewer_screen(view):
@@ -76,7 +91,8 @@ def reviewer_screen(view):
 def inbox(request):
     my_roles = roles_of(request.user)
     mine = selectors.inbox_for(request.user)
-    queue = selectors.review_queue()
+    visible = _visible_brand_ids(request)
+    queue = [row for row in selectors.review_queue() if row.version.module.brand_id in visible]
     my_versions = (
         ModuleVersion.objects.filter(state__in=[VersionState.DRAFT, VersionState.CHANGES_REQUESTED])
         .filter(created_by=request.user).select_related("module__brand").order_by("-updated_at")[:50]
@@ -108,8 +124,8 @@ def _review_text(version) -> list[str]:
     return lines
 
 
-def _version_for_review(version_id: int) -> ModuleVersion:
-    return get_object_or_404(
+def _version_for_review(request, version_id: int) -> ModuleVersion:
+    version = get_object_or_404(
         ModuleVersion.objects.select_related("module__brand", "module__owner", "locale",
                                              "created_by", "asset")
         .prefetch_related("audiences", "specialties", "stages__audience", "jurisdictions",
@@ -118,6 +134,8 @@ def _version_for_review(version_id: int) -> ModuleVersion:
                           Prefetch("module__excludes", queryset=ContentModule.objects.order_by("code"))),
         pk=version_id,
     )
+    _require_visible(request, version.module.brand_id)
+    return version
 
 
 def _related_state(modules) -> list[dict]:
@@ -178,12 +196,12 @@ def _page_context(request, version, *, decision_form=None, withdraw_form=None,
 @reviewer_screen
 @require_GET
 def review(request, version_id: int):
-    version = _version_for_review(version_id)
+    version = _version_for_review(request, version_id)
     return render(request, "review/review.html", _page_context(request, version))
 
 
 def _refused(request, version, refusal: ApprovalError, **forms):
-    version = _version_for_review(version.pk)
+    version = _version_for_review(request, version.pk)
     context = _page_context(request, version, error=refusal, **forms)
     return render(request, "review/review.html", context,
                   status=REFUSAL_STATUS.get(refusal.code, 400))
@@ -192,7 +210,7 @@ def _refused(request, version, refusal: ApprovalError, **forms):
 @reviewer_screen
 @require_POST
 def decide(request, version_id: int):
-    version = _version_for_review(version_id)
+    version = _version_for_review(request, version_id)
     # Any MLR role is accepted by the form: a role the signer lacks is refused (and audited)
     # by the service with its own message.
     form = DecisionForm(request.POST, roles=REQUIRED_ROLES,
@@ -226,7 +244,7 @@ def decide(request, version_id: int):
 @reviewer_screen
 @require_POST
 def withdraw(request, version_id: int):
-    version = _version_for_review(version_id)
+    version = _version_for_review(request, version_id)
     held = roles_of(request.user)
     form = WithdrawForm(request.POST, roles=REQUIRED_ROLES,
                         needs_username=needs_username(request.session, request.user))
@@ -252,7 +270,7 @@ def withdraw(request, version_id: int):
 @reviewer_screen
 @require_POST
 def submit(request, version_id: int):
-    version = _version_for_review(version_id)
+    version = _version_for_review(request, version_id)
     try:
         services.submit_for_review(version=version, actor=request.user)
     except ApprovalError as refusal:
@@ -264,7 +282,7 @@ def submit(request, version_id: int):
 @reviewer_screen
 @require_POST
 def comment(request, version_id: int):
-    version = _version_for_review(version_id)
+    version = _version_for_review(request, version_id)
     form = CommentForm(request.POST)
     if not form.is_valid():
         refusal = ApprovalError("comment_required", "Write the comment (at most 5000 characters).")
@@ -284,7 +302,7 @@ def preview(request, version_id: int, width: str):
     """The version as the reader sees it, framed by the review page at a channel's width."""
     if width not in PREVIEW_WIDTHS:
         raise Http404("Unknown preview width")
-    version = _version_for_review(version_id)
+    version = _version_for_review(request, version_id)
     html = render_module_html(version)
     page = (
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>Preview</title>"
@@ -302,6 +320,7 @@ def preview(request, version_id: int, width: str):
 @require_GET
 def history(request, code: str):
     module = get_object_or_404(ContentModule.objects.select_related("brand", "owner"), code=code)
+    _require_visible(request, module.brand_id)
     data = export.module_history(module)
     return render(request, "review/history.html", {"module": module, "history": data})
 
@@ -310,6 +329,7 @@ def history(request, code: str):
 @require_GET
 def export_history(request, code: str, fmt: str):
     module = get_object_or_404(ContentModule.objects.select_related("brand", "owner"), code=code)
+    _require_visible(request, module.brand_id)
     data = export.module_history(module)
     stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
     if fmt == "json":
@@ -323,8 +343,9 @@ def export_history(request, code: str, fmt: str):
 @reviewer_screen
 @require_GET
 def metrics_dashboard(request):
-    data = metrics.cycle_times()
-    queue = selectors.review_queue()
+    visible = _visible_brand_ids(request)
+    data = [m for m in metrics.cycle_times() if m.brand_id in visible]
+    queue = [row for row in selectors.review_queue() if row.version.module.brand_id in visible]
     return render(request, "review/metrics.html", {
         "metrics": data, "chart": metrics.bar_chart(data),
         "open_reviews": len(queue), "overdue": sum(1 for row in queue if row.overdue),

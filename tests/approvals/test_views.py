@@ -12,6 +12,7 @@ from approvals import services
 from approvals.models import AuditEntry, Comment, Signature
 from approvals.roles import role_group
 from content.models import ModuleVersion
+from content.permissions import grant_author_brand
 from tests.factories import ReferenceFactory, UserFactory, VersionFactory
 
 from .helpers import PASSWORD, approve_all
@@ -202,7 +203,7 @@ def test_withdrawal_through_the_screen_needs_a_reason(submitted, reviewers):
 def test_author_submits_from_the_review_page(reviewers):
     version = VersionFactory()
     author = version.created_by
-    author.groups.add(role_group("medical").__class__.objects.get_or_create(name="authors")[0])
+    grant_author_brand(author, version.module.brand)
     client = logged_in(author)
     page = client.get(reverse("approvals:review", args=[version.pk])).content.decode()
     assert 'id="submit-review"' in page
@@ -314,3 +315,21 @@ def test_review_page_reads_in_a_bounded_number_of_queries(reviewers,
         version.module.requires.add(VersionFactory(module__brand=version.module.brand).module)
     with django_assert_max_num_queries(len(captured.captured_queries)):
         client.get(reverse("approvals:review", args=[version.pk]))
+
+
+def test_an_author_of_another_brand_sees_nothing_of_this_brand(submitted, reviewers):
+    other = VersionFactory()
+    outsider = other.created_by
+    grant_author_brand(outsider, other.module.brand)
+    client = logged_in(outsider)
+    inbox = client.get(reverse("approvals:inbox")).content.decode()
+    assert submitted.module.code not in inbox
+    for url in (reverse("approvals:review", args=[submitted.pk]),
+                reverse("approvals:preview", args=[submitted.pk, "email"]),
+                reverse("approvals:history", args=[submitted.module.code]),
+                reverse("approvals:export", args=[submitted.module.code, "json"])):
+        assert client.get(url).status_code == 404, url
+    response = client.post(reverse("approvals:comment", args=[submitted.pk]), {"body": "hi",
+                                                                               "anchor": "general"})
+    assert response.status_code == 404
+    assert not Comment.objects.exists()
