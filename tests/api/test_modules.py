@@ -47,9 +47,7 @@ def test_module_list_filters_by_every_tag(make_token):
     _, key = make_token(channels=["email", "portal"], jurisdictions=["US", "DE"])
     a = approved_version(tags={"audience": "hcp", "stages": ["awareness"]})
     b = approved_version(tags={"audience": "patient", "channels": ["portal"],
-                               "jurisdictions": ["DE"]})
-    b.module.kind = "isi"
-    b.module.save()
+                               "jurisdictions": ["DE"]}, module=ModuleFactory(kind="isi"))
     client = token_client(key)
 
     def listed(**params):

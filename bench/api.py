@@ -1,0 +1,270 @@
+"""API benchmark: single assembly and module list over HTTP under gunicorn (2 workers).
+
+    .venv/bin/python bench/api.py [--seconds 10] [--concurrency 16] [--database-url URL]
+
+Builds its own database (SQLite in a temporary folder unless --database-url points at an
+empty PostgreSQL database) with a compliant four-module email step and 200 approved
+modules, starts `gunicorn -c cms/gunicorn.conf.py cms.wsgi` with 2 workers on 127.0.0.1,
+and drives for a bounded time, with `wrk` (Debian package) or, without it, a threaded Python
+load generator:
+
+- `POST /api/v1/journeys/{slug}/steps/{key}/assemble/` (each one re-checked under lock and
+  written to the delivery log), and
+- `GET /api/v1/modules/` (a page of 50 with tags).
+
+Prints `name: value unit` lines: requests/s, p50 and p99 latency, errors, and next to them
+the in-process floor measured in the same run (the same assembly and the same module page
+called directly, no HTTP, one thread). Not a test: nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+RECIPIENT = {"id": "bench-1", "title": "Dr.", "first_name": "Alex", "last_name": "Morgan",
+             "specialty": "Cardiology", "consent": {"email": True}}
+BODY = {"channel": "email", "jurisdiction": "US", "locale": "en", "recipient": RECIPIENT}
+
+
+def setup(database_url: str, tmp: Path) -> str:
+    os.environ["DATABASE_URL"] = database_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cms.settings")
+    os.environ["DJANGO_DEBUG"] = "0"
+    os.environ["TESSERA_LOG_LEVEL"] = "WARNING"
+    os.environ["TESSERA_MEDIA_ROOT"] = str(tmp / "media")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from tests.api.builders import build_world, make_version, token
+
+    world = build_world(slug="bench-journey", step_key="welcome")
+    for n in range(200):
+        make_version(world["brand"], f"BEN-BODY-{n:03d}", tags={"stages": ["awareness"]})
+    _, key = token(name="bench", rate_limit="1000000/s")
+    return key
+
+
+def floors(key: str, n: int = 300) -> dict[str, float]:
+    """In-process, one thread: the same work without HTTP, gunicorn or the load tool."""
+    from django.db import transaction
+
+    from content.api import selectors
+    from delivery.serving import Caller, serve_one
+    from delivery.tokens import client_for_key
+    from journeys.models import Step
+
+    client, _ = client_for_key(key)
+    step = Step.objects.get(journey__slug="bench-journey", key="welcome")
+    caller = Caller.of(client)
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        with transaction.atomic():
+            result = serve_one(step, RECIPIENT, channel="email", jurisdiction="US",
+                               locale="en", caller=caller)
+        times.append(time.perf_counter() - start)
+        assert result.ok, result.errors
+    out = {"assemble_p50_ms": statistics.median(times) * 1000,
+           "assemble_rate": 1 / statistics.mean(times)}
+    from django.db.models import Exists, OuterRef
+
+    from content.models import ContentModule
+
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        versions = selectors.visible_versions(client)
+        modules = list(ContentModule.objects.filter(
+            Exists(versions.filter(module_id=OuterRef("pk")))).order_by("code")
+            .values(*selectors.MODULE_FIELDS)[:50])
+        selectors.module_dicts(modules, versions)
+        times.append(time.perf_counter() - start)
+    out["modules_p50_ms"] = statistics.median(times) * 1000
+    out["modules_rate"] = 1 / statistics.mean(times)
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_gunicorn(database_url: str, port: int, tmp: Path) -> subprocess.Popen:
+    env = dict(os.environ, DATABASE_URL=database_url, DJANGO_DEBUG="0", WEB_CONCURRENCY="2",
+               PORT=str(port), HOST="127.0.0.1", TESSERA_LOG_LEVEL="WARNING",
+               DATABASE_CONN_MAX_AGE="600", TESSERA_MEDIA_ROOT=str(tmp / "media"),
+               GUNICORN_MAX_REQUESTS="0")
+    env.pop("CELERY_BROKER_URL", None)  # single assembly never queues work
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "cms" / "gunicorn.conf.py"),
+         "cms.wsgi"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+        stderr=open(tmp / "gunicorn.log", "wb"), start_new_session=True)  # noqa: SIM115
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return process
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise SystemExit(f"gunicorn did not start; see {tmp / 'gunicorn.log'}")
+
+
+def run_wrk(url: str, key: str, *, body: dict | None, seconds: int, concurrency: int,
+            tmp: Path) -> dict:
+    script = tmp / "request.lua"
+    method = "POST" if body is not None else "GET"
+    script.write_text(
+        f'wrk.method = "{method}"\n'
+        f'wrk.headers["Authorization"] = "Token {key}"\n'
+        + ('wrk.headers["Content-Type"] = "application/json"\n'
+           f"wrk.body = [[{json.dumps(body)}]]\n" if body is not None else "")
+    )
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{concurrency}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        capture_output=True, text=True, timeout=seconds + 60).stdout
+    figures = {"rate": 0.0, "p50": float("nan"), "p99": float("nan"), "errors": 0}
+    for line in out.splitlines():
+        parts = line.split()
+        if line.startswith("Requests/sec:"):
+            figures["rate"] = float(parts[1])
+        elif parts[:1] in (["50%"], ["99%"]):
+            figures["p" + parts[0][:-1]] = _ms(parts[1])
+        elif line.strip().startswith("Non-2xx"):
+            figures["errors"] += int(parts[-1])
+        elif line.strip().startswith("Socket errors"):
+            figures["errors"] += sum(int(p.strip(",")) for p in parts[3::2])
+    return figures
+
+
+def _ms(text: str) -> float:
+    for unit, factor in (("us", 0.001), ("ms", 1.0), ("s", 1000.0)):
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * factor
+    return float(text)
+
+
+def run_python(url: str, key: str, *, body: dict | None, seconds: int, concurrency: int,
+               tmp: Path) -> dict:
+    """Fallback load generator: `concurrency` threads with keep-alive connections."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    payload = json.dumps(body).encode() if body is not None else None
+    headers = {"Authorization": f"Token {key}"}
+    if payload is not None:
+        headers["Content-Type"] = "application/json"
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+
+    def worker():
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+        mine = []
+        while time.monotonic() < stop:
+            start = time.perf_counter()
+            try:
+                conn.request("POST" if payload else "GET", parts.path, body=payload,
+                             headers=headers)
+                response = conn.getresponse()
+                response.read()
+                ok = response.status < 300
+            except OSError:
+                conn.close()
+                conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+                ok = False
+            mine.append(time.perf_counter() - start)
+            if not ok:
+                with lock:
+                    errors[0] += 1
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    began = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - began
+    latencies.sort()
+    return {"rate": len(latencies) / elapsed,
+            "p50": latencies[len(latencies) // 2] * 1000,
+            "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000, "errors": errors[0]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--database-url", default="")
+    parser.add_argument("--python-load", action="store_true",
+                        help="use the Python load generator even if wrk is installed")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="tessera-bench-api-") as folder:
+        tmp = Path(folder)
+        database_url = args.database_url or f"sqlite:///{tmp / 'bench.sqlite3'}"
+        key = setup(database_url, tmp)
+        floor = floors(key)
+        from django.db import connections
+
+        connections.close_all()
+        tool = "wrk" if shutil.which("wrk") and not args.python_load else "python-threads"
+        load = run_wrk if tool == "wrk" else run_python
+        port = free_port()
+        server = start_gunicorn(database_url, port, tmp)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            print(f"machine: {platform.machine()} cpus {os.cpu_count()} python "
+                  f"{platform.python_version()}")
+            print(f"database: {database_url.split(':', 1)[0]}")
+            print(f"load_tool: {tool} (concurrency {args.concurrency}, {args.seconds} s each)")
+            print("web: gunicorn 2 sync workers on 127.0.0.1")
+            assemble = load(f"{base}/api/v1/journeys/bench-journey/steps/welcome/assemble/",
+                            key, body=BODY, seconds=args.seconds,
+                            concurrency=args.concurrency, tmp=tmp)
+            modules = load(f"{base}/api/v1/modules/", key, body=None, seconds=args.seconds,
+                           concurrency=args.concurrency, tmp=tmp)
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
+        print(f"assemble_http_rate: {assemble['rate']:.0f} requests/s")
+        print(f"assemble_http_p50: {assemble['p50']:.2f} ms")
+        print(f"assemble_http_p99: {assemble['p99']:.2f} ms")
+        print(f"assemble_http_errors: {assemble['errors']} responses")
+        print(f"assemble_inprocess_floor_rate: {floor['assemble_rate']:.0f} assemblies/s (1 thread)")
+        print(f"assemble_inprocess_floor_p50: {floor['assemble_p50_ms']:.2f} ms")
+        print(f"modules_http_rate: {modules['rate']:.0f} requests/s")
+        print(f"modules_http_p50: {modules['p50']:.2f} ms")
+        print(f"modules_http_p99: {modules['p99']:.2f} ms")
+        print(f"modules_http_errors: {modules['errors']} responses")
+        print(f"modules_inprocess_floor_rate: {floor['modules_rate']:.0f} pages/s (1 thread)")
+        print(f"modules_inprocess_floor_p50: {floor['modules_p50_ms']:.2f} ms")
+
+
+if __name__ == "__main__":
+    main()
