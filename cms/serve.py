@@ -92,8 +92,10 @@ def run(specs: list[ProcessSpec], env: dict[str, str]) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     for spec in specs:
+        # Same process group as the runner (a signal to the group reaches everyone), and
+        # each child is told to stop if the runner dies without cleaning up (SIGKILL).
         children[spec.name] = subprocess.Popen(spec.command, cwd=REPO_ROOT, env=env,
-                                               start_new_session=True)
+                                               preexec_fn=_stop_with_parent)
         print(f"cms.serve: started {spec.name} (pid {children[spec.name].pid})", file=sys.stderr,
               flush=True)
     exit_code = 0
@@ -110,22 +112,26 @@ def run(specs: list[ProcessSpec], env: dict[str, str]) -> int:
     return exit_code
 
 
+def _stop_with_parent() -> None:
+    """In the child before exec: SIGTERM when the runner dies (Linux prctl PR_SET_PDEATHSIG)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def _stop_all(children: dict[str, subprocess.Popen]) -> None:
+    # SIGTERM to each main process: gunicorn stops its workers, Celery finishes its current
+    # task (warm shutdown); both take their own children with them.
     for child in children.values():
         if child.poll() is None:
-            try:
-                os.killpg(child.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+            child.terminate()
     deadline = time.monotonic() + STOP_GRACE_SECONDS
     for child in children.values():
         try:
             child.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            try:
-                os.killpg(child.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            child.kill()
             child.wait()
 
 
