@@ -126,6 +126,13 @@ class VersionInline(admin.TabularInline):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("locale", "module").order_by("-number")
 
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "locale":
+            # Evaluate the few locales once for all rows instead of once per row.
+            field.choices = list(field.choices)
+        return field
+
     @admin.display(description="")
     def links(self, version):
         if not version.pk:
@@ -202,7 +209,9 @@ class ContentModuleAdmin(BrandScopedAdmin):
         fields = list(super().get_readonly_fields(request, obj))
         if obj is not None:
             fields += ["code", "brand"]  # the identity others refer to
-            if obj.versions.exclude(state__in=EDITABLE_STATES).exists():
+            if not hasattr(obj, "_has_frozen_versions"):
+                obj._has_frozen_versions = obj.versions.exclude(state__in=EDITABLE_STATES).exists()
+            if obj._has_frozen_versions:
                 fields += ["kind", "purpose"]  # reviewers judged the module as this
         return fields
 

@@ -76,28 +76,43 @@ def visible_brands(user) -> QuerySet:
     return authored_brands(user)
 
 
+_BRAND_IDS_CACHE = "_tessera_authored_brand_ids"
+
+
+def authored_brand_ids(user) -> frozenset[int]:
+    """Ids of the brands `user` authors, read once per user object (one query).
+
+    A request loads a fresh user, so the cache lives as long as one request; grant and
+    revoke below clear it on the objects they are given.
+    """
+    if not _is_active(user):
+        return frozenset()
+    cached = getattr(user, _BRAND_IDS_CACHE, None)
+    if cached is None:
+        cached = frozenset(authored_brands(user).values_list("pk", flat=True))
+        setattr(user, _BRAND_IDS_CACHE, cached)
+    return cached
+
+
 def can_author_brand(user, brand) -> bool:
     """True when `user` may create or change content of `brand` (a Brand or its id)."""
     if not _is_active(user) or brand is None:
         return False
     if user.is_superuser:
         return True
-    from .models import Brand
-
-    if not isinstance(brand, Brand):
-        brand = Brand.objects.filter(pk=brand).first()
-        if brand is None:
-            return False
-    return user.has_perm(AUTHOR_BRAND_PERM, brand)
+    brand_id = getattr(brand, "pk", brand)
+    return brand_id in authored_brand_ids(user)
 
 
 def grant_author_brand(user_or_group, brand) -> None:
     """Let a user (or every member of a group) author `brand`."""
     assign_perm(AUTHOR_BRAND_PERM, user_or_group, brand)
+    user_or_group.__dict__.pop(_BRAND_IDS_CACHE, None)
 
 
 def revoke_author_brand(user_or_group, brand) -> None:
     remove_perm(AUTHOR_BRAND_PERM, user_or_group, brand)
+    user_or_group.__dict__.pop(_BRAND_IDS_CACHE, None)
 
 
 def ensure_group_permissions(**kwargs) -> None:

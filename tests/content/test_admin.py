@@ -311,3 +311,14 @@ def test_versions_are_listed_with_their_state(client_a, version_a):
     page = client_a.get(reverse("admin:content_contentmodule_change",
                                 args=[version_a.module_id])).content.decode()
     assert "Approved" in page and "Draft" in page
+
+
+def test_module_page_with_many_versions_has_no_n_plus_one(client_a, author_a, brand_a,
+                                                          django_assert_max_num_queries):
+    module = ModuleFactory(code="ALP-MANY-001", brand=brand_a, owner=author_a)
+    for _ in range(8):
+        approve(VersionFactory(module=module))
+    VersionFactory(module=module)
+    with django_assert_max_num_queries(25):
+        response = client_a.get(reverse("admin:content_contentmodule_change", args=[module.pk]))
+    assert response.status_code == 200
