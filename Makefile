@@ -46,7 +46,7 @@ serve: install
 	$(PY) -m cms.serve
 
 bench: migrate
-	$(PY) bench/run_all.py
+	$(PY) bench/run_all.py $(BENCH_ARGS)  # BENCH_ARGS=--soak adds the soak test
 
 clean:
 	rm -rf $(VENV) db.sqlite3 media staticfiles
