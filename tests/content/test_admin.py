@@ -322,3 +322,37 @@ def test_module_page_with_many_versions_has_no_n_plus_one(client_a, author_a, br
     with django_assert_max_num_queries(25):
         response = client_a.get(reverse("admin:content_contentmodule_change", args=[module.pk]))
     assert response.status_code == 200
+
+
+def test_superuser_grants_brand_authoring_on_the_object_permissions_page(client, superuser,
+                                                                         brand_a, author_b):
+    from content.permissions import can_author_brand
+
+    client.force_login(superuser)
+    url = reverse("admin:content_brand_permissions_manage_user", args=[brand_a.pk, author_b.pk])
+    assert client.get(url).status_code == 200
+    response = client.post(url, {"permissions": ["author_brand"]})
+    assert response.status_code == 302
+    assert can_author_brand(type(author_b).objects.get(pk=author_b.pk), brand_a)
+
+
+def test_bulk_delete_never_removes_a_frozen_version(client_a, version_a):
+    approve(version_a)
+    url = reverse("admin:content_moduleversion_changelist")
+    response = client_a.post(url, {"action": "delete_selected", "_selected_action": [version_a.pk],
+                                   "post": "yes"})
+    assert response.status_code in (200, 302, 403)
+    assert ModuleVersion.objects.filter(pk=version_a.pk).exists()
+
+
+def test_author_deletes_own_draft_version(client_a, version_a):
+    url = reverse("admin:content_moduleversion_delete", args=[version_a.pk])
+    assert client_a.post(url, {"post": "yes"}).status_code == 302
+    assert not ModuleVersion.objects.filter(pk=version_a.pk).exists()
+
+
+def test_reviewer_previews_any_brand(client, reviewer, version_b):
+    client.force_login(reviewer)
+    response = client.get(reverse("admin:content_moduleversion_preview", args=[version_b.pk]))
+    assert response.status_code == 200
+    assert "Hello Dr. Morgan." in response.content.decode()

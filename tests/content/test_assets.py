@@ -221,3 +221,18 @@ def test_other_brands_assets_are_hidden(client_a, author_b, brand_b):
                         upload=upload(image_bytes()), uploaded_by=author_b)
     assert "Beta image" not in client_a.get(reverse("admin:content_asset_changelist")).content.decode()
     assert client_a.get(reverse("admin:content_asset_change", args=[asset.pk])).status_code == 404
+
+
+@pytest.mark.worker
+def test_renditions_are_made_by_a_real_worker(celery_worker, settings, author_a, brand_a):
+    import time
+
+    settings.MEDIA_ROOT = celery_worker.media_root  # the worker reads the upload from there
+    asset = store_asset(brand=brand_a, title="Queued", alt_text="A red box",
+                        upload=upload(image_bytes("PNG", size=(1400, 700))), uploaded_by=author_a)
+    deadline = time.monotonic() + 60  # a wait for the worker, not a measurement
+    while not asset.renditions and time.monotonic() < deadline:
+        time.sleep(0.2)
+        asset.refresh_from_db()
+    assert set(asset.renditions) == {"email", "email_2x", "thumbnail"}, celery_worker.log_text()
+    assert asset.history.first().history_user == author_a
