@@ -350,3 +350,15 @@ def metrics_dashboard(request):
         "metrics": data, "chart": metrics.bar_chart(data),
         "open_reviews": len(queue), "overdue": sum(1 for row in queue if row.overdue),
     })
+
+
+def csrf_failure(request, reason=""):
+    """A POST without a valid CSRF token (a forged form): refused, nothing saved, and for a
+    logged-in person recorded as a security event in the audit trail."""
+    from . import audit
+
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        audit.record("csrf_refused", actor=user, data={"path": request.path[:200],
+                                                       "reason": str(reason)[:200]})
+    return render(request, "review/csrf_failure.html", {"reason": reason}, status=403)

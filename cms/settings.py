@@ -140,6 +140,7 @@ TESSERA_IMAGE_MAX_PIXELS = env_int("TESSERA_IMAGE_MAX_PIXELS", 40_000_000)
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
+CSRF_FAILURE_VIEW = "approvals.views.csrf_failure"  # refuses with a message; audits it
 X_FRAME_OPTIONS = "SAMEORIGIN"  # previews are framed by our own pages
 SECURE_CONTENT_TYPE_NOSNIFF = True
 CONTENT_SECURITY_POLICY = os.environ.get(

@@ -181,8 +181,9 @@ def test_forged_post_without_csrf_token_is_refused(submitted, reviewers):
     client.force_login(reviewers["legal"])
     response = decide_post(client, submitted, "legal", username="rev-legal")
     assert response.status_code == 403
-    assert "CSRF" in response.content.decode()
+    assert 'data-code="csrf_failed"' in response.content.decode()
     assert Signature.objects.count() == 0
+    assert AuditEntry.objects.get(event="csrf_refused").actor == reviewers["legal"]
     assert ModuleVersion.objects.get(pk=submitted.pk).state == "in_review"
 
 
