@@ -361,4 +361,9 @@ def csrf_failure(request, reason=""):
     if user is not None and user.is_authenticated:
         audit.record("csrf_refused", actor=user, data={"path": request.path[:200],
                                                        "reason": str(reason)[:200]})
+    if request.path.startswith("/api/"):
+        from django.http import JsonResponse
+
+        return JsonResponse({"errors": [{"code": "csrf_failed", "detail":
+                            "CSRF token missing or incorrect: nothing was saved."}]}, status=403)
     return render(request, "review/csrf_failure.html", {"reason": reason}, status=403)

@@ -334,3 +334,13 @@ def test_an_author_of_another_brand_sees_nothing_of_this_brand(submitted, review
                                                                                "anchor": "general"})
     assert response.status_code == 404
     assert not Comment.objects.exists()
+
+
+def test_csrf_refusal_on_an_api_path_answers_json(reviewers, rf):
+    from approvals.views import csrf_failure
+
+    request = rf.post("/api/v1/anything/")
+    request.user = reviewers["legal"]
+    response = csrf_failure(request, reason="CSRF token missing.")
+    assert response.status_code == 403
+    assert json.loads(response.content)["errors"][0]["code"] == "csrf_failed"
