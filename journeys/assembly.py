@@ -22,7 +22,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,14 +31,18 @@ from html import escape
 from pathlib import Path
 
 import css_inline
-from django.db.models import Q
+from django.db import connection
 from django.template.loader import get_template
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
 from content.models import (
+    Audience,
+    Brand,
+    Channel,
     ContentModule,
     Jurisdiction,
+    Locale,
     ModuleKind,
     ModuleVersion,
     Purpose,
@@ -45,7 +50,7 @@ from content.models import (
 )
 from content.tokens import RECIPIENT_FIELDS, TOKEN_RE, CompiledText, fill, token_errors
 
-from .models import Layout, Step
+from .models import Journey, Layout, Slot, Step
 
 ERROR_CODES = (
     "not_approved", "expired", "withdrawn", "jurisdiction_not_covered", "audience_not_covered",
@@ -151,72 +156,131 @@ class VersionSnapshot:
         return f"{self.code} v{self.number}"
 
 
-_VERSION_VALUES = (
-    "id", "module_id", "module__code", "module__kind", "module__purpose", "number", "state",
-    "sha256", "locale__code", "subject", "body_html", "body_text", "token_fallbacks",
-    "valid_from", "expires_at", "approved_at", "withdrawn_at", "asset_id",
-)
+def _version_sql(where: str) -> str:
+    """Version rows for each `;`-separated condition, as one UNION ALL (each part indexed)."""
+    v, m, loc = (ModuleVersion._meta.db_table, ContentModule._meta.db_table,
+                 Locale._meta.db_table)
+    select = (
+        f"SELECT v.id, v.module_id, m.code, m.kind, m.purpose, v.number, v.state, v.sha256, "
+        f"l.code, v.subject, v.body_html, v.body_text, v.token_fallbacks, v.valid_from, "
+        f"v.expires_at, v.approved_at, v.withdrawn_at, v.asset_id "
+        f"FROM {v} v JOIN {m} m ON m.id = v.module_id JOIN {loc} l ON l.id = v.locale_id "
+    )
+    parts = [f"{select} WHERE {condition}" for condition in where.split(";")]
+    return " UNION ALL ".join(parts) + " ORDER BY 2, 6 DESC"
 
 
-def _read_versions(queryset) -> list[VersionSnapshot]:
-    """Versions with their tags, companions and exclusions in a fixed number of queries."""
-    rows = list(queryset.order_by("module_id", "-number").values(*_VERSION_VALUES))
+def _in(values) -> str:
+    return ", ".join(["%s"] * len(values)) or "NULL"
+
+
+def _dt(value) -> datetime | None:
+    """A datetime from a raw row: SQLite gives naive UTC text, PostgreSQL aware values."""
+    if value is None or isinstance(value, datetime):
+        return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
+    parsed = datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _tag_sql() -> str:
+    """One UNION ALL over the tag tables and the companion / exclusion tables."""
+    parts = []
+    for tag, name, column, extra in (
+        ("a", "audiences", "code", None), ("j", "jurisdictions", "code", None),
+        ("c", "channels", "code", None), ("s", "stages", None, None),
+        ("p", "specialties", "code", "name"),
+    ):
+        field_ = ModuleVersion._meta.get_field(name)
+        through = field_.remote_field.through._meta
+        target = field_.remote_field.model._meta
+        source_col = through.get_field("moduleversion").column
+        target_col = through.get_field(field_.m2m_reverse_field_name()).column
+        if column is None:
+            parts.append(f"SELECT {source_col}, '{tag}', CAST({target_col} AS TEXT), '' "
+                         f"FROM {through.db_table} WHERE {source_col} IN ({{versions}})")
+        else:
+            parts.append(
+                f"SELECT t.{source_col}, '{tag}', x.{column}, {f'x.{extra}' if extra else chr(39) * 2} "
+                f"FROM {through.db_table} t JOIN {target.db_table} x ON x.id = t.{target_col} "
+                f"WHERE t.{source_col} IN ({{versions}})")
+    module_table = ContentModule._meta.db_table
+    for tag, name in (("r", "requires"), ("x", "excludes")):
+        through = ContentModule._meta.get_field(name).remote_field.through._meta
+        parts.append(
+            f"SELECT t.from_contentmodule_id, '{tag}', CAST(t.to_contentmodule_id AS TEXT), m.code "
+            f"FROM {through.db_table} t JOIN {module_table} m ON m.id = t.to_contentmodule_id "
+            f"WHERE t.from_contentmodule_id IN ({{modules}})")
+    return " UNION ALL ".join(parts)
+
+
+_TAG_SQL: str | None = None
+
+
+def _read_versions(where: str, params: list) -> list[VersionSnapshot]:
+    """Versions matching `where` with their tags, companions and exclusions: two queries.
+
+    Raw SQL on purpose: this is the hot read of every single assembly, and the ORM's
+    query compilation cost more than the queries themselves.
+    """
+    global _TAG_SQL
+    with connection.cursor() as cursor:
+        cursor.execute(_version_sql(where), params)
+        rows = cursor.fetchall()
     if not rows:
         return []
-    ids = queryset.values("id")
-    tags: dict[str, dict[int, set]] = {}
-    through = ModuleVersion
-    for name, columns in (
-        ("audiences", ("audience__code",)),
-        ("jurisdictions", ("jurisdiction__code",)),
-        ("channels", ("channel__code",)),
-        ("stages", ("stage_id",)),
-        ("specialties", ("specialty__code", "specialty__name")),
-    ):
-        found: dict[int, set] = defaultdict(set)
-        model = getattr(through, name).through
-        for version_id, *values in model.objects.filter(moduleversion_id__in=ids).values_list(
-            "moduleversion_id", *columns
-        ):
-            found[version_id].update(str(v).lower() if name == "specialties" else v for v in values)
-        tags[name] = found
-    module_ids = {r["module_id"] for r in rows}
+    if _TAG_SQL is None:
+        _TAG_SQL = _tag_sql()
+    ids = [r[0] for r in rows]
+    module_ids = sorted({r[1] for r in rows})
+    sql = _TAG_SQL.format(versions=", ".join(["%s"] * len(ids)),
+                          modules=", ".join(["%s"] * len(module_ids)))
+    params = ids * 5 + module_ids * 2
+    tags: dict[str, dict[int, set]] = {t: defaultdict(set) for t in "ajcsp"}
     requires: dict[int, list] = defaultdict(list)
-    for src, dst, code in ContentModule.requires.through.objects.filter(
-        from_contentmodule_id__in=module_ids
-    ).values_list("from_contentmodule_id", "to_contentmodule_id", "to_contentmodule__code"):
-        requires[src].append((dst, code))
     excludes: dict[int, list] = defaultdict(list)
-    for src, dst, code in ContentModule.excludes.through.objects.filter(
-        from_contentmodule_id__in=module_ids
-    ).values_list("from_contentmodule_id", "to_contentmodule_id", "to_contentmodule__code"):
-        excludes[src].append((dst, code))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for owner, tag, value, extra in cursor.fetchall():
+            if tag == "r":
+                requires[owner].append((int(value), extra))
+            elif tag == "x":
+                excludes[owner].append((int(value), extra))
+            elif tag == "s":
+                tags["s"][owner].add(int(value))
+            elif tag == "p":
+                tags["p"][owner].update((value.lower(), extra.lower()))
+            else:
+                tags[tag][owner].add(value)
+    tags = {"audiences": tags["a"], "jurisdictions": tags["j"], "channels": tags["c"],
+            "stages": tags["s"], "specialties": tags["p"]}
     assets = {}
-    asset_ids = {r["asset_id"] for r in rows if r["asset_id"]}
+    asset_ids = {r[17] for r in rows if r[17]}
     if asset_ids:
         from content.models import Asset
 
         for asset in Asset.objects.filter(pk__in=asset_ids).only("image", "alt_text", "width"):
             assets[asset.pk] = (asset.image.url, asset.alt_text, min(asset.width or 600, 600))
-    return [
-        VersionSnapshot(
-            id=r["id"], module_id=r["module_id"], code=r["module__code"], kind=r["module__kind"],
-            purpose=r["module__purpose"], number=r["number"], state=r["state"],
-            sha256=r["sha256"], locale=r["locale__code"], subject=r["subject"] or "",
-            body_html=r["body_html"] or "", body_text=r["body_text"] or "",
-            token_fallbacks=r["token_fallbacks"] or {}, valid_from=r["valid_from"],
-            expires_at=r["expires_at"], approved_at=r["approved_at"],
-            withdrawn_at=r["withdrawn_at"], image=assets.get(r["asset_id"]),
-            audiences=frozenset(tags["audiences"][r["id"]]),
-            jurisdictions=frozenset(tags["jurisdictions"][r["id"]]),
-            channels=frozenset(tags["channels"][r["id"]]),
-            stage_ids=frozenset(tags["stages"][r["id"]]),
-            specialties=frozenset(tags["specialties"][r["id"]]),
-            requires=tuple(sorted(requires[r["module_id"]])),
-            excludes=tuple(sorted(excludes[r["module_id"]])),
-        )
-        for r in rows
-    ]
+    snapshots = []
+    for (vid, module_id, code, kind, purpose, number, state, sha, locale, subject, body_html,
+         body_text, fallbacks, valid_from, expires_at, approved_at, withdrawn_at, asset_id) in rows:
+        if isinstance(fallbacks, str):
+            fallbacks = json.loads(fallbacks or "{}")
+        snapshots.append(VersionSnapshot(
+            id=vid, module_id=module_id, code=code, kind=kind, purpose=purpose, number=number,
+            state=state, sha256=sha, locale=locale, subject=subject or "",
+            body_html=body_html or "", body_text=body_text or "",
+            token_fallbacks=fallbacks or {}, valid_from=_dt(valid_from),
+            expires_at=_dt(expires_at), approved_at=_dt(approved_at),
+            withdrawn_at=_dt(withdrawn_at), image=assets.get(asset_id),
+            audiences=frozenset(tags["audiences"][vid]),
+            jurisdictions=frozenset(tags["jurisdictions"][vid]),
+            channels=frozenset(tags["channels"][vid]),
+            stage_ids=frozenset(tags["stages"][vid]),
+            specialties=frozenset(tags["specialties"][vid]),
+            requires=tuple(sorted(requires[module_id])),
+            excludes=tuple(sorted(excludes[module_id])),
+        ))
+    return snapshots
 
 
 def _signatures(version_ids: Iterable[int]) -> dict[int, list[dict]]:
@@ -228,6 +292,37 @@ def _signatures(version_ids: Iterable[int]) -> dict[int, list[dict]]:
         except ImportError:
             return {}
     return read(list(version_ids))
+
+
+_SIGNED: OrderedDict = OrderedDict()
+_SIGNED_LOCK = threading.Lock()
+
+
+def _approval_signatures(versions: list[VersionSnapshot]) -> dict[int, list[dict]]:
+    """Approval signatures per version, cached while the version stays approved as it was.
+
+    The signatures of an approval round never change; a withdrawal or a new round changes
+    the state or approved_at, which are part of the key, so nothing stale is ever served.
+    """
+    # Only locked versions can appear in a manifest; drafts and reviews have no approval.
+    keys = {v.id: (v.id, v.state, v.approved_at) for v in versions if v.state in LOCKED}
+    found, missing = {}, []
+    with _SIGNED_LOCK:
+        for vid, key in keys.items():
+            if key in _SIGNED:
+                found[vid] = _SIGNED[key]
+            else:
+                missing.append(vid)
+    if missing:
+        fresh = _signatures(missing)
+        with _SIGNED_LOCK:
+            for vid in missing:
+                found[vid] = fresh.get(vid, [])
+                if keys[vid][2] is not None:
+                    _SIGNED[keys[vid]] = found[vid]
+            while len(_SIGNED) > 20_000:
+                _SIGNED.popitem(last=False)
+    return found
 
 
 @dataclass(frozen=True)
@@ -242,15 +337,28 @@ class SlotSpec:
     required: bool
 
 
+_FINGERPRINTS: dict = {}
+
+
 def _layout_fingerprint(layout: str) -> dict:
+    """Name and sha256 of the layout's template sources (re-hashed when a file changes)."""
     names = LAYOUT_TEMPLATES[layout]
-    digest = hashlib.sha256()
+    paths = []
     for name in names:
         template = get_template(name)
         origin = getattr(getattr(template, "template", template), "origin", None)
-        source = Path(origin.name).read_bytes() if origin and origin.name else name.encode()
+        paths.append(Path(origin.name) if origin and origin.name else None)
+    stamp = tuple(p.stat().st_mtime_ns if p else 0 for p in paths)
+    cached = _FINGERPRINTS.get(layout)
+    if cached and cached[0] == stamp:
+        return cached[1]
+    digest = hashlib.sha256()
+    for name, path in zip(names, paths, strict=True):
+        source = path.read_bytes() if path else name.encode()
         digest.update(name.encode() + b"\0" + source + b"\0")
-    return {"name": layout, "templates": list(names), "sha256": digest.hexdigest()}
+    info = {"name": layout, "templates": list(names), "sha256": digest.hexdigest()}
+    _FINGERPRINTS[layout] = (stamp, info)
+    return info
 
 
 def _locale_matches(version_locale: str, wanted: str) -> bool:
@@ -272,67 +380,106 @@ class StepContext:
     def __init__(self, step: Step, *, channel: str, jurisdiction: str, locale: str,
                  layout: str | None, now: datetime | None, pinned: list[int | None] | None):
         self.step = step
-        self.journey = step.journey
         self.channel = channel
         self.jurisdiction_code = (jurisdiction or "").upper()
         self.locale = locale or ""
-        self.layout = layout or step.layout
-        if self.layout not in LAYOUT_TEMPLATES:
-            raise ValueError(f"Unknown layout {self.layout!r}")
+        self.layout = layout
         self.now = now or timezone.now()
         # Reproduction pins the version of every slot (None = the slot was left empty).
         self.pinned = list(pinned) if pinned is not None else None
         self._prepared: dict[tuple, _Prepared] = {}
         self._version_errors: dict[int, list[AssemblyError]] = {}
+        self._bound: tuple | None = None
+        self._last: tuple | None = None  # (picks, prepared) of the previous recipient
         self._load()
 
     # Reading ----------------------------------------------------------------------------
 
     def _load(self) -> None:
-        step, journey = self.step, self.journey
-        self.brand_name = journey.brand.name
-        self.audience_code = journey.audience.code
-        self.step_channel = step.channel.code
-        self.journey_jurisdictions = set(journey.jurisdictions.values_list("code", flat=True))
-        market = Jurisdiction.objects.filter(code=self.jurisdiction_code).first()
-        self.legal_footer = market.legal_footer if market else ""
+        tables = {name: model._meta.db_table for name, model in (
+            ("step", Step), ("journey", Journey), ("brand", Brand), ("audience", Audience),
+            ("channel", Channel), ("market", Jurisdiction), ("slot", Slot),
+            ("module", ContentModule))}
+        markets = Journey.jurisdictions.through._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT s.key, s.purpose, s.layout, c.code, j.id, j.slug, j.brand_id, b.name, a.code "
+                f"FROM {tables['step']} s JOIN {tables['journey']} j ON j.id = s.journey_id "
+                f"JOIN {tables['brand']} b ON b.id = j.brand_id "
+                f"JOIN {tables['audience']} a ON a.id = j.audience_id "
+                f"JOIN {tables['channel']} c ON c.id = s.channel_id WHERE s.id = %s",
+                [self.step.pk])
+            row = cursor.fetchone()
+            if row is None:
+                raise Step.DoesNotExist(f"Step {self.step.pk} does not exist.")
+            (self.step_key, self.step_purpose, step_layout, self.step_channel, journey_id,
+             self.journey_slug, brand_id, self.brand_name, self.audience_code) = row
+            # The market's legal footer and the journey's markets, in one read.
+            cursor.execute(
+                f"SELECT x.code, x.legal_footer, x.id, (SELECT COUNT(*) FROM {markets} mj "
+                f"WHERE mj.journey_id = %s AND mj.jurisdiction_id = x.id) FROM {tables['market']} x "
+                f"WHERE x.code = %s OR x.id IN (SELECT jurisdiction_id FROM {markets} "
+                f"WHERE journey_id = %s)", [journey_id, self.jurisdiction_code, journey_id])
+            market_rows = cursor.fetchall()
+        self.journey_jurisdictions = {code for code, _, _, used in market_rows if used}
+        market = next((r for r in market_rows if r[0] == self.jurisdiction_code), None)
+        self.legal_footer = market[1] if market else ""
+        self.layout = self.layout or step_layout
+        if self.layout not in LAYOUT_TEMPLATES:
+            raise ValueError(f"Unknown layout {self.layout!r}")
         if market and self.pinned is not None:
             # Reproducing: the footer as it was when the manifest was made.
-            try:
-                self.legal_footer = market.history.as_of(self.now).legal_footer
-            except Jurisdiction.DoesNotExist:
-                pass
+            past = Jurisdiction.history.filter(id=market[2], history_date__lte=self.now).order_by(
+                "-history_date").first()
+            if past is not None:
+                self.legal_footer = past.legal_footer
         self.slots: list[SlotSpec] = []
-        slots = [] if self.pinned is not None else step.slots.select_related("module").prefetch_related(
-            "selector_stages", "selector_specialties"
-        ).order_by("order", "id")
-        for slot in slots:
-            self.slots.append(SlotSpec(
-                order=slot.order, module_id=slot.module_id,
-                module_code=slot.module.code if slot.module_id else None,
-                kind=slot.selector_kind, stage_ids=frozenset(s.pk for s in slot.selector_stages.all()),
-                specialties=frozenset(
-                    x.lower() for s in slot.selector_specialties.all() for x in (s.code, s.name)),
-                priority=slot.priority, required=slot.required,
-            ))
+        if self.pinned is None:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f'SELECT sl.id, sl."order", sl.module_id, m.code, sl.selector_kind, sl.priority, '
+                    f"sl.required FROM {tables['slot']} sl "
+                    f"LEFT JOIN {tables['module']} m ON m.id = sl.module_id "
+                    f'WHERE sl.step_id = %s ORDER BY sl."order", sl.id', [self.step.pk])
+                slots = cursor.fetchall()
+            selector_ids = [slot[0] for slot in slots if slot[2] is None]
+            stage_tags: dict[int, set] = defaultdict(set)
+            specialty_tags: dict[int, set] = defaultdict(set)
+            if selector_ids:  # two small reads, only for steps with selectors
+                for slot_id, stage_id in Slot.selector_stages.through.objects.filter(
+                        slot_id__in=selector_ids).values_list("slot_id", "stage_id"):
+                    stage_tags[slot_id].add(stage_id)
+                for slot_id, code, name in Slot.selector_specialties.through.objects.filter(
+                        slot_id__in=selector_ids).values_list(
+                        "slot_id", "specialty__code", "specialty__name"):
+                    specialty_tags[slot_id].update((code.lower(), name.lower()))
+            for slot_id, order, module_id, code, kind, priority, required in slots:
+                self.slots.append(SlotSpec(
+                    order=order, module_id=module_id, module_code=code, kind=kind or "",
+                    stage_ids=frozenset(stage_tags[slot_id]),
+                    specialties=frozenset(specialty_tags[slot_id]),
+                    priority=priority, required=bool(required),
+                ))
         if self.pinned is not None:
             self.slots = [SlotSpec(order=i, module_id=None, module_code=None, kind="",
                                    stage_ids=frozenset(), specialties=frozenset(), priority=0,
                                    required=False) for i in range(len(self.pinned))]
-            query = Q(pk__in=[i for i in self.pinned if i])
+            ids = [i for i in self.pinned if i]
+            versions = _read_versions(f"v.id IN ({_in(ids)})", ids)
         else:
             bound = [s.module_id for s in self.slots if s.module_id]
-            query = Q(module_id__in=bound)
-            kinds = {s.kind for s in self.slots if s.module_id is None}
+            where, params = f"v.module_id IN ({_in(bound)})", list(bound)
+            kinds = sorted({s.kind for s in self.slots if s.module_id is None})
             if kinds:
-                candidates = ModuleVersion.objects.filter(
-                    module__brand_id=journey.brand_id, module__kind__in=kinds,
-                    state=VersionState.APPROVED,
-                    jurisdictions__code=self.jurisdiction_code, channels__code=self.channel,
-                    audiences__code=self.audience_code,
-                ).values("id")
-                query |= Q(pk__in=candidates)
-        versions = _read_versions(ModuleVersion.objects.filter(query))
+                # Tags are checked in Python (version_errors): an indexed, join-light query.
+                module_table = ContentModule._meta.db_table
+                # No condition on the state here: without planner statistics SQLite would
+                # scan the state index; candidates are filtered to approved in Python.
+                where += (f"; v.module_id IN (SELECT id FROM {module_table} "
+                          f"WHERE brand_id = %s AND kind IN ({_in(kinds)}) "
+                          f"AND id NOT IN ({_in(bound)}))")
+                params += [brand_id, *kinds, *bound]
+            versions = _read_versions(where, params)
         self.versions = {v.id: v for v in versions}
         self.by_module: dict[int, list[VersionSnapshot]] = defaultdict(list)
         for v in versions:  # newest first within a module
@@ -341,7 +488,7 @@ class StepContext:
             (v for v in versions if v.state == VersionState.APPROVED),
             key=lambda v: (-(v.approved_at.timestamp() if v.approved_at else 0), v.code, -v.number),
         )
-        self.signatures = _signatures(self.versions)
+        self.signatures = _approval_signatures(versions)
         self.layout_info = _layout_fingerprint(self.layout)
         self.states = {v.id: (v.state, v.expires_at) for v in versions}
 
@@ -364,11 +511,11 @@ class StepContext:
         if self.channel != self.step_channel:
             errors.append(AssemblyError(
                 "channel_not_covered",
-                f"Step {self.step.key!r} is a {self.step_channel} touchpoint, not {self.channel}."))
+                f"Step {self.step_key!r} is a {self.step_channel} touchpoint, not {self.channel}."))
         if self.jurisdiction_code not in self.journey_jurisdictions:
             errors.append(AssemblyError(
                 "jurisdiction_not_covered",
-                f"Journey {self.journey.slug!r} does not run in {self.jurisdiction_code or '(none)'}; "
+                f"Journey {self.journey_slug!r} does not run in {self.jurisdiction_code or '(none)'}; "
                 f"it runs in {', '.join(sorted(self.journey_jurisdictions)) or 'no market'}."))
         return errors
 
@@ -416,11 +563,11 @@ class StepContext:
             add(AssemblyError("locale_mismatch",
                               f"{v.label} is in {v.locale}; {self.locale or '(none)'} was asked for.",
                               v.code))
-        if v.purpose not in ALLOWED_PURPOSES.get(self.step.purpose, ()):
+        if v.purpose not in ALLOWED_PURPOSES.get(self.step_purpose, ()):
             add(AssemblyError(
                 "purpose_mismatch",
                 f"{v.label} is {v.purpose.replace('_', ' ')} content; this step is "
-                f"{self.step.purpose.replace('_', ' ')}.", v.code))
+                f"{self.step_purpose.replace('_', ' ')}.", v.code))
         bad_tokens = token_errors(v.subject) + token_errors(v.body_html) + token_errors(v.body_text)
         if bad_tokens:
             add(AssemblyError("unknown_token", " ".join(dict.fromkeys(bad_tokens)), v.code))
@@ -439,19 +586,27 @@ class StepContext:
 
     def select(self, recipient: Mapping, seen: Iterable = ()) -> tuple[list, list[AssemblyError]]:
         """The version for each slot (None when an optional selector finds nothing)."""
-        errors: list[AssemblyError] = []
-        chosen: dict[int, VersionSnapshot | None] = {}
         if self.pinned is not None:
             picks = [(s, self.versions.get(i)) for s, i in zip(self.slots, self.pinned, strict=True)]
-            return picks, errors
-        for index, slot in enumerate(self.slots):
-            if slot.module_id is None:
-                continue
-            v = self._bound_version(slot)
-            if v is None:
-                errors.append(AssemblyError(
-                    "not_approved", f"{slot.module_code} has no version yet.", slot.module_code))
-            chosen[index] = v
+            return picks, []
+        if self._bound is None:  # fixed slots do not depend on the recipient: resolve once
+            bound_errors: list[AssemblyError] = []
+            bound: dict[int, VersionSnapshot | None] = {}
+            for index, slot in enumerate(self.slots):
+                if slot.module_id is None:
+                    continue
+                v = self._bound_version(slot)
+                if v is None:
+                    bound_errors.append(AssemblyError(
+                        "not_approved", f"{slot.module_code} has no version yet.", slot.module_code))
+                bound[index] = v
+            self._bound = (bound, bound_errors,
+                           [(s, bound.get(i)) for i, s in enumerate(self.slots)])
+        bound, bound_errors, bound_picks = self._bound
+        if len(bound) == len(self.slots):
+            return bound_picks, bound_errors
+        errors = list(bound_errors)
+        chosen = dict(bound)
         selectors = sorted((i for i, s in enumerate(self.slots) if s.module_id is None),
                            key=lambda i: (-self.slots[i].priority, i))
         if selectors:
@@ -499,10 +654,14 @@ class StepContext:
     # Preparation ------------------------------------------------------------------------
 
     def prepared(self, picks: list) -> _Prepared:
+        last = self._last
+        if last is not None and last[0] is picks:  # fixed slots: the same list every time
+            return last[1]
         key = tuple(v.id if v is not None else None for _, v in picks)
         prep = self._prepared.get(key)
         if prep is None:
             prep = self._prepared[key] = _Prepared(self, picks)
+        self._last = (picks, prep)
         return prep
 
     def assemble(self, recipient: Mapping, *, seen: Iterable = ()) -> AssemblyResult:
@@ -590,7 +749,24 @@ class _Prepared:
                     self.fields.append(name)
                 if not v.token_fallbacks.get(name):
                     self.required_fields.append((name, v.code))
-        self._render(versions)
+        key = self._render_key(versions)
+        cached = _RENDERED.get(key)
+        if cached is None:
+            self._render(versions)
+            _RENDERED.put(key, (self.html, self.text, self.subject, self.preheader, dict(self.keys)))
+        else:
+            self.html, self.text, self.subject, self.preheader, keys = cached
+            self.keys = dict(keys)
+
+    def _render_key(self, versions: list[VersionSnapshot]) -> tuple:
+        """Everything the rendered bytes depend on (approved versions are immutable)."""
+        ctx = self.ctx
+        return (
+            ctx.layout, ctx.layout_info["sha256"], ctx.locale, ctx.jurisdiction_code,
+            ctx.now.astimezone(UTC).year, ctx.brand_name,
+            hashlib.sha256(ctx.legal_footer.encode()).hexdigest(),
+            tuple((v.id, v.sha256, v.code, v.kind, v.number) for v in versions),
+        )
 
     def _placeholders(self, v: VersionSnapshot, text: str) -> str:
         """Tokens → private-use placeholders keyed by field and this module's fallback."""
@@ -663,7 +839,7 @@ class _Prepared:
             })
         return {
             "manifest_version": MANIFEST_VERSION,
-            "journey": ctx.journey.slug, "step": ctx.step.key,
+            "journey": ctx.journey_slug, "step": ctx.step_key,
             "channel": ctx.channel, "jurisdiction": ctx.jurisdiction_code, "locale": ctx.locale,
             "layout": ctx.layout_info,
             "legal_footer_sha256": hashlib.sha256(ctx.legal_footer.encode()).hexdigest(),
@@ -674,6 +850,40 @@ class _Prepared:
 
     def manifest_without_output(self) -> dict:
         return dict(self.manifest)
+
+
+class _RenderCache:
+    """A small LRU of rendered combinations shared by all contexts of the process.
+
+    Keys hold every input of the rendering (version ids with their content sha256, layout
+    sha256, footer, brand, locale, year), so a hit is byte-identical to a fresh render;
+    compliance is still checked on every assembly from freshly read states.
+    """
+
+    def __init__(self, size: int = 512):
+        self.size = size
+        self.items: OrderedDict = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key):
+        with self.lock:
+            value = self.items.get(key)
+            if value is not None:
+                self.items.move_to_end(key)
+            return value
+
+    def put(self, key, value) -> None:
+        with self.lock:
+            self.items[key] = value
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.items.clear()
+
+
+_RENDERED = _RenderCache()
 
 
 def _compile(text: str) -> CompiledText:
@@ -702,11 +912,10 @@ def recipient_sha256(recipient: Mapping) -> str:
 
 
 def load_step(step: Step | int) -> Step:
-    """The step with what the context reads from it (one query)."""
-    step_id = step.pk if isinstance(step, Step) else step
-    return Step.objects.select_related(
-        "journey__brand", "journey__audience", "journey__locale", "channel"
-    ).get(pk=step_id)
+    """The step itself (the context reads what it needs in its own queries)."""
+    if isinstance(step, Step):
+        return step
+    return Step.objects.get(pk=step)
 
 
 def load_context(step: Step, *, channel: str, jurisdiction: str, locale: str,

@@ -122,7 +122,7 @@ def journey_map(journey: Journey) -> dict:
 
 
 # Geometry of the transition diagram (server-rendered SVG, no script needed).
-NODE_W, NODE_H, COL_W, ROW_H, PAD = 170, 46, 210, 74, 20
+NODE_W, NODE_H, COL_W, ROW_H, PAD = 200, 46, 250, 96, 20
 
 
 def _diagram(stages, cells, transitions) -> dict:
@@ -136,7 +136,7 @@ def _diagram(stages, cells, transitions) -> dict:
         y = PAD + 30 + cell.row * ROW_H
         pos[cell.step.pk] = (x, y)
         nodes.append({"x": x, "y": y, "w": NODE_W, "h": NODE_H, "key": cell.step.key,
-                      "name": cell.step.name[:26], "channel": cell.step.channel.code,
+                      "name": _fit(cell.step.name, 27), "channel": cell.step.channel.code,
                       "tx": x + 8, "ty1": y + 18, "ty2": y + 36})
     headers = [{"x": PAD + i * COL_W, "y": PAD + 14, "name": str(s)} for i, s in enumerate(stages)]
     edges = []
@@ -168,6 +168,10 @@ def _diagram(stages, cells, transitions) -> dict:
                       "kind": "move", "target": t.to_step.key})
     return {"width": width, "height": height, "nodes": nodes, "edges": edges,
             "headers": headers, "pause_y": pause_y, "has_pause": any(e["kind"] == "pause" for e in edges)}
+
+
+def _fit(text: str, size: int) -> str:
+    return text if len(text) <= size else text[: size - 1].rstrip() + "…"
 
 
 def sample_recipient() -> dict:
