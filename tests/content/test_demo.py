@@ -36,16 +36,25 @@ def test_content_demo_is_idempotent(loaded, eager_celery, django_capture_on_comm
     assert counts() == before
 
 
-def test_at_least_forty_cardiozen_modules_cover_audiences_and_stages(loaded):
+def test_demo_authors_see_only_their_brand_and_reviewers_all(loaded):
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model().objects
+    brands = set(ContentModule.objects.for_user(users.get(username="author.cardiozen"))
+                 .values_list("brand__slug", flat=True))
+    assert brands == {"cardiozen"}
+    reviewer = users.get(username="legal")
+    assert ContentModule.objects.for_user(reviewer).count() == ContentModule.objects.count()
+
+
+def test_demo_covers_audiences_stages_markets_locales_and_an_isi_per_market(loaded):
     assert ContentModule.objects.filter(brand__slug="cardiozen").count() >= 40
-    covered = {(s.audience.code, s.code) for v in versions_of("CZN-") for s in v.stages.all()}
+    versions = list(versions_of("CZN-"))
+    covered = {(s.audience.code, s.code) for v in versions for s in v.stages.all()}
     for audience in ("hcp", "patient", "pharmacist"):
         for stage in Stage.objects.filter(audience__code=audience):
             assert (audience, stage.code) in covered, f"{audience}/{stage.code} has no module"
-
-
-def test_two_markets_two_locales_and_an_isi_each(loaded):
-    pairs = {(j.code, v.locale.code) for v in versions_of("CZN-") for j in v.jurisdictions.all()}
+    pairs = {(j.code, v.locale.code) for v in versions for j in v.jurisdictions.all()}
     assert {("US", "en"), ("DE", "de")} <= pairs
     for market in ("US", "DE"):
         isi = ContentModule.objects.get(code=f"CZN-ISI-{market}")
@@ -53,7 +62,7 @@ def test_two_markets_two_locales_and_an_isi_each(loaded):
         assert list(isi.latest_version().jurisdictions.values_list("code", flat=True)) == [market]
 
 
-def test_claims_cite_references_and_require_their_markets_isi(loaded):
+def test_demo_claims_cite_references_travel_with_their_isi_and_exclusions_exist(loaded):
     claims = [v for v in versions_of("") if v.module.kind == "claim"]
     assert len(claims) >= 5
     for version in claims:
@@ -63,25 +72,21 @@ def test_claims_cite_references_and_require_their_markets_isi(loaded):
             required = set(version.module.requires.values_list("code", flat=True))
             isi_prefix = version.module.code.split("-")[0]
             assert f"{isi_prefix}-ISI-{market}" in required, version
-
-
-def test_an_exclusion_pair_exists_and_is_symmetric(loaded):
     samples = ContentModule.objects.get(code="CZN-HCP-CTA-SAMPLES-US")
     medical = ContentModule.objects.get(code="CZN-MED-001-US")
     assert medical in samples.excludes.all() and samples in medical.excludes.all()
 
 
-def test_personalised_modules_have_fallbacks_for_their_tokens(loaded):
+def test_demo_drafts_are_ready_for_review_personalise_with_fallbacks_and_include_an_image(loaded):
     personalised = 0
     for version in versions_of(""):
+        assert version.state == "draft"
+        assert review_readiness_errors(version) == [], version
         used = set(find_tokens(version.subject) + find_tokens(version.body_html))
         if used:
             personalised += 1
             assert used <= set(version.token_fallbacks), version
     assert personalised >= 5
-
-
-def test_email_kinds_and_an_image_with_renditions(loaded):
     kinds = set(ContentModule.objects.values_list("kind", flat=True))
     assert {"subject", "preheader", "headline", "body", "claim", "isi", "cta", "footer",
             "dosing", "image"} <= kinds
@@ -90,28 +95,12 @@ def test_email_kinds_and_an_image_with_renditions(loaded):
     assert set(image.asset.renditions) == {"email", "email_2x", "thumbnail"}
 
 
-def test_every_version_is_a_draft_ready_for_review(loaded):
-    for version in versions_of(""):
-        assert version.state == "draft"
-        assert review_readiness_errors(version) == [], version
-
-
 def test_target_states_cover_every_module_with_the_promised_mix():
     assert set(demo.TARGET_STATES) == {spec.code for spec in demo.MODULE_SPECS}
     states = list(demo.TARGET_STATES.values())
     assert set(states) == {"approved", "in_review", "draft", "expired", "withdrawn"}
     assert states.count("withdrawn") == 1
     assert states.count("approved") > len(states) / 2
-
-
-def test_authors_see_only_their_brand(loaded):
-    from django.contrib.auth import get_user_model
-
-    author = get_user_model().objects.get(username="author.cardiozen")
-    brands = set(ContentModule.objects.for_user(author).values_list("brand__slug", flat=True))
-    assert brands == {"cardiozen"}
-    reviewer = get_user_model().objects.get(username="legal")
-    assert ContentModule.objects.for_user(reviewer).count() == ContentModule.objects.count()
 
 
 def test_load_demo_command_twice_prints_working_logins(eager_celery):
