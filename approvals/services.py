@@ -199,7 +199,7 @@ def decide(*, version: ModuleVersion, actor, role: str, decision: str, expected_
     """
     comment = (comment or "").strip()
     if len(comment) > COMMENT_MAX_LENGTH:
-        raise ApprovalError(errors.COMMENT_REQUIRED,
+        raise ApprovalError(errors.TOO_LONG,
                             f"Keep the comment under {COMMENT_MAX_LENGTH} characters.")
 
     def precheck():
@@ -286,7 +286,7 @@ def withdraw(*, version: ModuleVersion, actor, reason: str, credentials: Credent
     """
     reason = (reason or "").strip()
     if len(reason) > REASON_MAX_LENGTH:
-        raise ApprovalError(errors.REASON_REQUIRED,
+        raise ApprovalError(errors.TOO_LONG,
                             f"Keep the reason under {REASON_MAX_LENGTH} characters.")
     held = roles_of(actor)
     role = role or (held[0] if held else "")
@@ -392,10 +392,10 @@ def add_comment(*, version: ModuleVersion, actor, body: str,
     if not body:
         raise ApprovalError(errors.COMMENT_REQUIRED, "Write the comment before saving it.")
     if len(body) > COMMENT_MAX_LENGTH:
-        raise ApprovalError(errors.COMMENT_REQUIRED,
+        raise ApprovalError(errors.TOO_LONG,
                             f"Keep the comment under {COMMENT_MAX_LENGTH} characters.")
     if anchor not in Comment.Anchor.values:
-        raise ApprovalError(errors.INVALID_STATE, f"Unknown comment anchor {anchor!r}.")
+        raise ApprovalError(errors.UNKNOWN_ANCHOR, f"Unknown comment anchor {anchor!r}.")
     if not (roles_of(actor) or may_submit(actor, version) or actor.is_staff):
         raise ApprovalError(errors.NOT_PERMITTED,
                             "Only reviewers and authors of this brand may comment.")

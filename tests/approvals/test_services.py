@@ -434,3 +434,14 @@ def test_postgres_trigger_refuses_signature_update(submitted, reviewers):
             with connection.cursor() as cursor:
                 cursor.execute(sql, [signature.pk])
     assert Signature.objects.get(pk=signature.pk).role == "medical"
+
+
+def test_overlong_comments_and_reasons_are_refused(submitted, reviewers):
+    refused("too_long", services.decide, version=submitted, actor=reviewers["legal"],
+            role="legal", decision="approve", expected_sha256=submitted.sha256,
+            credentials=Credentials(password=PASSWORD, username="rev-legal"), comment="x" * 5001)
+    refused("too_long", services.add_comment, version=submitted, actor=reviewers["legal"],
+            body="x" * 5001)
+    refused("unknown_anchor", services.add_comment, version=submitted, actor=reviewers["legal"],
+            body="ok", anchor="footer")
+    assert Signature.objects.count() == 0
