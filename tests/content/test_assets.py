@@ -68,6 +68,15 @@ def test_pixel_limit_follows_the_setting(settings):
     assert "200 × 200 px" in error.message
 
 
+@pytest.mark.parametrize("side", [40, 50])  # Pillow warns above its limit, raises above twice it
+def test_pillows_decompression_bomb_warning_and_error_become_refusals(settings, monkeypatch, side):
+    settings.TESSERA_IMAGE_MAX_PIXELS = 10**9  # our own check out of the way
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    error = rejection(image_bytes("PNG", size=(side, side)))
+    assert error.code == "too_many_pixels"
+    assert "decompression bomb" in error.message
+
+
 def test_upload_over_the_byte_limit_is_refused(settings):
     settings.TESSERA_IMAGE_MAX_BYTES = 1024
     error = rejection(image_bytes("PNG", size=(400, 400), color=None) + b"\0" * 2048)
