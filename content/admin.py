@@ -334,6 +334,11 @@ class ModuleVersionAdmin(BrandScopedAdmin):
             "widths": PREVIEW_WIDTHS,
             "recipient": SAMPLE_RECIPIENT,
             "change_url": reverse("admin:content_moduleversion_change", args=[version.pk]),
+            "requires": [
+                (m, (m.latest_state_value or "no version").replace("_", " "))
+                for m in version.module.requires.annotate(
+                    latest_state_value=latest_state_subquery()).order_by("code")],
+            "excludes": version.module.excludes.order_by("code"),
         }
         return TemplateResponse(request, "admin/content/moduleversion/preview.html", context)
 

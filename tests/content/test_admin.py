@@ -356,3 +356,14 @@ def test_reviewer_previews_any_brand(client, reviewer, version_b):
     response = client.get(reverse("admin:content_moduleversion_preview", args=[version_b.pk]))
     assert response.status_code == 200
     assert "Hello Dr. Morgan." in response.content.decode()
+
+
+def test_preview_names_companions_and_exclusions(client_a, author_a, brand_a, version_a):
+    isi = ModuleFactory(code="ALP-ISI-US", brand=brand_a, owner=author_a, kind="isi")
+    other = ModuleFactory(code="ALP-MED-001", brand=brand_a, owner=author_a)
+    version_a.module.requires.add(isi)
+    version_a.module.excludes.add(other)
+    body = client_a.get(reverse("admin:content_moduleversion_preview",
+                                args=[version_a.pk])).content.decode()
+    assert "Travels with <strong>ALP-ISI-US</strong> (" in body and "latest version no version" in body
+    assert "Never in the same assembly as <strong>ALP-MED-001</strong>" in body
