@@ -150,6 +150,7 @@ class VersionSnapshot:
     specialties: frozenset  # lower-case codes and names
     requires: tuple  # (module_id, code) pairs
     excludes: tuple
+    created_at: str = ""
 
     @property
     def label(self) -> str:
@@ -157,17 +158,21 @@ class VersionSnapshot:
 
 
 def _version_sql(where: str) -> str:
-    """Version rows for each `;`-separated condition, as one UNION ALL (each part indexed)."""
-    v, m, loc = (ModuleVersion._meta.db_table, ContentModule._meta.db_table,
-                 Locale._meta.db_table)
+    """Version metadata for each `;`-separated condition, as one UNION ALL (each part indexed)."""
+    v, m = ModuleVersion._meta.db_table, ContentModule._meta.db_table
     select = (
         f"SELECT v.id, v.module_id, m.code, m.kind, m.purpose, v.number, v.state, v.sha256, "
-        f"l.code, v.subject, v.body_html, v.body_text, v.token_fallbacks, v.valid_from, "
-        f"v.expires_at, v.approved_at, v.withdrawn_at, v.asset_id "
-        f"FROM {v} v JOIN {m} m ON m.id = v.module_id JOIN {loc} l ON l.id = v.locale_id "
+        f"v.valid_from, v.expires_at, v.approved_at, v.withdrawn_at, v.asset_id, v.created_at "
+        f"FROM {v} v JOIN {m} m ON m.id = v.module_id "
     )
     parts = [f"{select} WHERE {condition}" for condition in where.split(";")]
     return " UNION ALL ".join(parts) + " ORDER BY 2, 6 DESC"
+
+
+def _content_sql(count: int) -> str:
+    v, loc = ModuleVersion._meta.db_table, Locale._meta.db_table
+    return (f"SELECT v.id, l.code, v.subject, v.body_html, v.body_text, v.token_fallbacks "
+            f"FROM {v} v JOIN {loc} l ON l.id = v.locale_id WHERE v.id IN ({_in(range(count))})")
 
 
 def _in(values) -> str:
@@ -183,7 +188,7 @@ def _dt(value) -> datetime | None:
 
 
 def _tag_sql() -> str:
-    """One UNION ALL over the tag tables and the companion / exclusion tables."""
+    """One UNION ALL over the five tag tables of the versions."""
     parts = []
     for tag, name, column, extra in (
         ("a", "audiences", "code", None), ("j", "jurisdictions", "code", None),
@@ -203,82 +208,137 @@ def _tag_sql() -> str:
                 f"SELECT t.{source_col}, '{tag}', x.{column}, {f'x.{extra}' if extra else chr(39) * 2} "
                 f"FROM {through.db_table} t JOIN {target.db_table} x ON x.id = t.{target_col} "
                 f"WHERE t.{source_col} IN ({{versions}})")
+    return " UNION ALL ".join(parts)
+
+
+def _relation_sql() -> str:
+    """Companions and exclusions of modules (module-level, editable: read every time)."""
     module_table = ContentModule._meta.db_table
+    parts = []
     for tag, name in (("r", "requires"), ("x", "excludes")):
         through = ContentModule._meta.get_field(name).remote_field.through._meta
         parts.append(
-            f"SELECT t.from_contentmodule_id, '{tag}', CAST(t.to_contentmodule_id AS TEXT), m.code "
+            f"SELECT t.from_contentmodule_id, '{tag}', t.to_contentmodule_id, m.code "
             f"FROM {through.db_table} t JOIN {module_table} m ON m.id = t.to_contentmodule_id "
             f"WHERE t.from_contentmodule_id IN ({{modules}})")
     return " UNION ALL ".join(parts)
 
 
-_TAG_SQL: str | None = None
+_SQL: dict[str, str] = {}
 
 
-def _read_versions(where: str, params: list) -> list[VersionSnapshot]:
-    """Versions matching `where` with their tags, companions and exclusions: two queries.
+class _ContentCache:
+    """Text and tags of locked versions, by (id, sha256).
 
-    Raw SQL on purpose: this is the hot read of every single assembly, and the ORM's
-    query compilation cost more than the queries themselves.
+    A locked (approved, expired, withdrawn) version's content and tags never change
+    (model and signal guards; its sha256 covers both), so they are read once per process.
+    States, validity and module-level data (code, kind, purpose, companions, exclusions)
+    are read on every assembly.
     """
-    global _TAG_SQL
-    with connection.cursor() as cursor:
-        cursor.execute(_version_sql(where), params)
-        rows = cursor.fetchall()
-    if not rows:
-        return []
-    if _TAG_SQL is None:
-        _TAG_SQL = _tag_sql()
-    ids = [r[0] for r in rows]
-    module_ids = sorted({r[1] for r in rows})
-    sql = _TAG_SQL.format(versions=", ".join(["%s"] * len(ids)),
-                          modules=", ".join(["%s"] * len(module_ids)))
-    params = ids * 5 + module_ids * 2
+
+    def __init__(self, size: int = 20_000):
+        self.size = size
+        self.items: OrderedDict = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key):
+        with self.lock:
+            return self.items.get(key)
+
+    def put(self, key, value) -> None:
+        with self.lock:
+            self.items[key] = value
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+
+
+_CONTENT = _ContentCache()
+
+
+def _read_content(ids: list[int]) -> dict[int, tuple]:
+    """(locale, subject, body_html, body_text, fallbacks, tags) of versions: two queries."""
+    if "tags" not in _SQL:
+        _SQL["tags"] = _tag_sql()
+    content: dict[int, list] = {}
     tags: dict[str, dict[int, set]] = {t: defaultdict(set) for t in "ajcsp"}
-    requires: dict[int, list] = defaultdict(list)
-    excludes: dict[int, list] = defaultdict(list)
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(_content_sql(len(ids)), ids)
+        for vid, locale, subject, body_html, body_text, fallbacks in cursor.fetchall():
+            if isinstance(fallbacks, str):
+                fallbacks = json.loads(fallbacks or "{}")
+            content[vid] = [locale, subject or "", body_html or "", body_text or "", fallbacks or {}]
+        cursor.execute(_SQL["tags"].format(versions=_in(ids)), ids * 5)
         for owner, tag, value, extra in cursor.fetchall():
-            if tag == "r":
-                requires[owner].append((int(value), extra))
-            elif tag == "x":
-                excludes[owner].append((int(value), extra))
-            elif tag == "s":
+            if tag == "s":
                 tags["s"][owner].add(int(value))
             elif tag == "p":
                 tags["p"][owner].update((value.lower(), extra.lower()))
             else:
                 tags[tag][owner].add(value)
-    tags = {"audiences": tags["a"], "jurisdictions": tags["j"], "channels": tags["c"],
-            "stages": tags["s"], "specialties": tags["p"]}
+    return {
+        vid: (*values, frozenset(tags["a"][vid]), frozenset(tags["j"][vid]),
+              frozenset(tags["c"][vid]), frozenset(tags["s"][vid]), frozenset(tags["p"][vid]))
+        for vid, values in content.items()
+    }
+
+
+def _read_versions(where: str, params: list) -> list[VersionSnapshot]:
+    """Versions matching `where` with content, tags, companions and exclusions.
+
+    Raw SQL on purpose: this is the hot read of every single assembly, and the ORM's query
+    compilation cost more than the queries. Warm (content of locked versions cached): two
+    queries; cold: four.
+    """
+    if "relations" not in _SQL:
+        _SQL["relations"] = _relation_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(_version_sql(where), params)
+        rows = cursor.fetchall()
+        if not rows:
+            return []
+        module_ids = sorted({r[1] for r in rows})
+        requires: dict[int, list] = defaultdict(list)
+        excludes: dict[int, list] = defaultdict(list)
+        cursor.execute(_SQL["relations"].format(modules=_in(module_ids)), module_ids * 2)
+        for owner, tag, target, code in cursor.fetchall():
+            (requires if tag == "r" else excludes)[owner].append((target, code))
+    contents: dict[int, tuple] = {}
+    missing = []
+    for row in rows:
+        # created_at makes the key unique to the row even where ids are reused.
+        cached = _CONTENT.get((row[0], row[7], str(row[13]))) if row[6] in LOCKED else None
+        if cached is None:
+            missing.append(row[0])
+        else:
+            contents[row[0]] = cached
+    if missing:
+        fresh = _read_content(missing)
+        contents.update(fresh)
+        for row in rows:
+            if row[0] in fresh and row[6] in LOCKED:
+                _CONTENT.put((row[0], row[7], str(row[13])), fresh[row[0]])
     assets = {}
-    asset_ids = {r[17] for r in rows if r[17]}
+    asset_ids = {r[12] for r in rows if r[12]}
     if asset_ids:
         from content.models import Asset
 
         for asset in Asset.objects.filter(pk__in=asset_ids).only("image", "alt_text", "width"):
             assets[asset.pk] = (asset.image.url, asset.alt_text, min(asset.width or 600, 600))
     snapshots = []
-    for (vid, module_id, code, kind, purpose, number, state, sha, locale, subject, body_html,
-         body_text, fallbacks, valid_from, expires_at, approved_at, withdrawn_at, asset_id) in rows:
-        if isinstance(fallbacks, str):
-            fallbacks = json.loads(fallbacks or "{}")
+    for (vid, module_id, code, kind, purpose, number, state, sha, valid_from, expires_at,
+         approved_at, withdrawn_at, asset_id, created_at) in rows:
+        (locale, subject, body_html, body_text, fallbacks, audiences, jurisdictions, channels,
+         stage_ids, specialties) = contents[vid]
         snapshots.append(VersionSnapshot(
             id=vid, module_id=module_id, code=code, kind=kind, purpose=purpose, number=number,
-            state=state, sha256=sha, locale=locale, subject=subject or "",
-            body_html=body_html or "", body_text=body_text or "",
-            token_fallbacks=fallbacks or {}, valid_from=_dt(valid_from),
+            state=state, sha256=sha, locale=locale, subject=subject, body_html=body_html,
+            body_text=body_text, token_fallbacks=fallbacks, valid_from=_dt(valid_from),
             expires_at=_dt(expires_at), approved_at=_dt(approved_at),
             withdrawn_at=_dt(withdrawn_at), image=assets.get(asset_id),
-            audiences=frozenset(tags["audiences"][vid]),
-            jurisdictions=frozenset(tags["jurisdictions"][vid]),
-            channels=frozenset(tags["channels"][vid]),
-            stage_ids=frozenset(tags["stages"][vid]),
-            specialties=frozenset(tags["specialties"][vid]),
+            audiences=audiences, jurisdictions=jurisdictions, channels=channels,
+            stage_ids=stage_ids, specialties=specialties,
             requires=tuple(sorted(requires[module_id])),
-            excludes=tuple(sorted(excludes[module_id])),
+            excludes=tuple(sorted(excludes[module_id])), created_at=str(created_at),
         ))
     return snapshots
 
@@ -765,7 +825,7 @@ class _Prepared:
             ctx.layout, ctx.layout_info["sha256"], ctx.locale, ctx.jurisdiction_code,
             ctx.now.astimezone(UTC).year, ctx.brand_name,
             hashlib.sha256(ctx.legal_footer.encode()).hexdigest(),
-            tuple((v.id, v.sha256, v.code, v.kind, v.number) for v in versions),
+            tuple((v.id, v.sha256, v.created_at, v.code, v.kind, v.number) for v in versions),
         )
 
     def _placeholders(self, v: VersionSnapshot, text: str) -> str:

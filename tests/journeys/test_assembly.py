@@ -139,8 +139,8 @@ def test_refuses_unknown_token(world):
     # after approval); model validation stops new ones, so write the row as old data would be.
     version = world["versions"]["claim"]
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE content_moduleversion SET body_html = %s WHERE id = %s",
-                       ["<p>Your ID {{ recipient.ssn }}</p>", version.pk])
+        cursor.execute("UPDATE content_moduleversion SET body_html = %s, sha256 = %s WHERE id = %s",
+                       ["<p>Your ID {{ recipient.ssn }}</p>", "0" * 64, version.pk])
     result = assemble(world["step"], RECIPIENT, **assemble_kwargs())
     assert codes(result) == ["unknown_token"]
     assert "recipient.ssn" in result.errors[0].detail
