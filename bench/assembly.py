@@ -249,8 +249,9 @@ def run(args, rng, data, setup_s) -> None:
         recipient_sha256,
     )
 
-    print(f"machine: {platform.machine()} {platform.processor() or ''} python {platform.python_version()} "
-          f"cpus {os.cpu_count()}".strip())
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"machine: {platform.machine()} python {platform.python_version()} "
+          f"cpus {os.cpu_count()} load_average {load:.1f}")
     print(f"data_module_versions: {data['versions']} versions")
     print(f"data_modules: {data['modules']} modules")
     print(f"data_journeys: {data['journeys']} journeys")
@@ -268,16 +269,22 @@ def run(args, rng, data, setup_s) -> None:
         t0 = time.perf_counter_ns()
         assemble(step, people[i % len(people)], **kwargs)
         cold.append((time.perf_counter_ns() - t0) / 1e6)
-    latencies = []
+    latencies, fixed, selected = [], [], []
     failures = 0
     for i in range(args.single):
         step = steps[rng.randrange(len(steps))]
         t0 = time.perf_counter_ns()
         result = assemble(step, people[i % len(people)], **kwargs)
-        latencies.append((time.perf_counter_ns() - t0) / 1e6)
+        elapsed = (time.perf_counter_ns() - t0) / 1e6
+        latencies.append(elapsed)
+        (selected if step.key.endswith("-1") else fixed).append(elapsed)
         failures += not result.ok
     print(f"single_p50: {statistics.median(latencies):.2f} ms")
     print(f"single_p99: {pct(latencies, 99):.2f} ms")
+    print(f"single_fixed_slots_p50: {statistics.median(fixed):.2f} ms")
+    print(f"single_fixed_slots_p99: {pct(fixed, 99):.2f} ms")
+    print(f"single_with_selector_p50: {statistics.median(selected):.2f} ms")
+    print(f"single_with_selector_p99: {pct(selected, 99):.2f} ms")
     print(f"single_cold_p50: {statistics.median(cold):.2f} ms")
     print(f"single_cold_p99: {pct(cold, 99):.2f} ms")
     print(f"single_refused: {failures} of {args.single}")
