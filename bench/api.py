@@ -3,7 +3,7 @@
     .venv/bin/python bench/api.py [--seconds 10] [--concurrency 16] [--database-url URL]
 
 Builds its own database (SQLite in a temporary folder unless --database-url points at an
-empty PostgreSQL database) with a compliant four-module email step and 200 approved
+empty PostgreSQL database) with a compliant four-module email step and 60 approved
 modules, starts `gunicorn -c cms/gunicorn.conf.py cms.wsgi` with 2 workers on 127.0.0.1,
 and drives for a bounded time, with `wrk` (Debian package) or, without it, a threaded Python
 load generator:
@@ -58,7 +58,7 @@ def setup(database_url: str, tmp: Path) -> str:
     from tests.api.builders import build_world, make_version, token
 
     world = build_world(slug="bench-journey", step_key="welcome")
-    for n in range(200):
+    for n in range(60):
         make_version(world["brand"], f"BEN-BODY-{n:03d}", tags={"stages": ["awareness"]})
     _, key = token(name="bench", rate_limit="1000000/s")
     return key
@@ -221,49 +221,81 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--database-url", default="")
+    parser.add_argument("--postgres", default="", metavar="SERVER_URL",
+                        help="run on PostgreSQL: a fresh database is created on this server "
+                             "(e.g. postgres://postgres@127.0.0.1:5432/postgres) and dropped")
     parser.add_argument("--python-load", action="store_true",
                         help="use the Python load generator even if wrk is installed")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tessera-bench-api-") as folder:
         tmp = Path(folder)
-        database_url = args.database_url or f"sqlite:///{tmp / 'bench.sqlite3'}"
-        key = setup(database_url, tmp)
-        floor = floors(key)
-        from django.db import connections
-
-        connections.close_all()
-        tool = "wrk" if shutil.which("wrk") and not args.python_load else "python-threads"
-        load = run_wrk if tool == "wrk" else run_python
-        port = free_port()
-        server = start_gunicorn(database_url, port, tmp)
+        database_url = (create_postgres_database(args.postgres) if args.postgres
+                        else f"sqlite:///{tmp / 'bench.sqlite3'}")
         try:
-            base = f"http://127.0.0.1:{port}"
-            print(f"machine: {platform.machine()} cpus {os.cpu_count()} python "
-                  f"{platform.python_version()}")
-            print(f"database: {database_url.split(':', 1)[0]}")
-            print(f"load_tool: {tool} (concurrency {args.concurrency}, {args.seconds} s each)")
-            print("web: gunicorn 2 sync workers on 127.0.0.1")
-            assemble = load(f"{base}/api/v1/journeys/bench-journey/steps/welcome/assemble/",
-                            key, body=BODY, seconds=args.seconds,
-                            concurrency=args.concurrency, tmp=tmp)
-            modules = load(f"{base}/api/v1/modules/", key, body=None, seconds=args.seconds,
-                           concurrency=args.concurrency, tmp=tmp)
+            bench(args, tmp, database_url)
         finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
-        print(f"assemble_http_rate: {assemble['rate']:.0f} requests/s")
-        print(f"assemble_http_p50: {assemble['p50']:.2f} ms")
-        print(f"assemble_http_p99: {assemble['p99']:.2f} ms")
-        print(f"assemble_http_errors: {assemble['errors']} responses")
-        print(f"assemble_inprocess_floor_rate: {floor['assemble_rate']:.0f} assemblies/s (1 thread)")
-        print(f"assemble_inprocess_floor_p50: {floor['assemble_p50_ms']:.2f} ms")
-        print(f"modules_http_rate: {modules['rate']:.0f} requests/s")
-        print(f"modules_http_p50: {modules['p50']:.2f} ms")
-        print(f"modules_http_p99: {modules['p99']:.2f} ms")
-        print(f"modules_http_errors: {modules['errors']} responses")
-        print(f"modules_inprocess_floor_rate: {floor['modules_rate']:.0f} pages/s (1 thread)")
-        print(f"modules_inprocess_floor_p50: {floor['modules_p50_ms']:.2f} ms")
+            if args.postgres:
+                from django.db import connections
+
+                connections.close_all()
+                drop_postgres_database(args.postgres, database_url)
+
+
+BENCH_DB = f"tessera_bench_api_{os.getpid()}"
+
+
+def create_postgres_database(server_url: str) -> str:
+    import psycopg
+
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
+    return server_url.rsplit("/", 1)[0] + f"/{BENCH_DB}"
+
+
+def drop_postgres_database(server_url: str, database_url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+
+
+def bench(args, tmp: Path, database_url: str) -> None:
+    key = setup(database_url, tmp)
+    floor = floors(key)
+    from django.db import connections
+
+    connections.close_all()
+    tool = "wrk" if shutil.which("wrk") and not args.python_load else "python-threads"
+    load = run_wrk if tool == "wrk" else run_python
+    port = free_port()
+    server = start_gunicorn(database_url, port, tmp)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        print(f"machine: {platform.machine()} cpus {os.cpu_count()} python "
+              f"{platform.python_version()}")
+        print(f"database: {database_url.split(':', 1)[0]}")
+        print(f"load_tool: {tool} (concurrency {args.concurrency}, {args.seconds} s each)")
+        print("web: gunicorn 2 sync workers on 127.0.0.1")
+        assemble = load(f"{base}/api/v1/journeys/bench-journey/steps/welcome/assemble/",
+                        key, body=BODY, seconds=args.seconds,
+                        concurrency=args.concurrency, tmp=tmp)
+        modules = load(f"{base}/api/v1/modules/", key, body=None, seconds=args.seconds,
+                       concurrency=args.concurrency, tmp=tmp)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    print(f"assemble_http_rate: {assemble['rate']:.0f} requests/s")
+    print(f"assemble_http_p50: {assemble['p50']:.2f} ms")
+    print(f"assemble_http_p99: {assemble['p99']:.2f} ms")
+    print(f"assemble_http_errors: {assemble['errors']} responses")
+    print(f"assemble_inprocess_floor_rate: {floor['assemble_rate']:.0f} assemblies/s (1 thread)")
+    print(f"assemble_inprocess_floor_p50: {floor['assemble_p50_ms']:.2f} ms")
+    print(f"modules_http_rate: {modules['rate']:.0f} requests/s")
+    print(f"modules_http_p50: {modules['p50']:.2f} ms")
+    print(f"modules_http_p99: {modules['p99']:.2f} ms")
+    print(f"modules_http_errors: {modules['errors']} responses")
+    print(f"modules_inprocess_floor_rate: {floor['modules_rate']:.0f} pages/s (1 thread)")
+    print(f"modules_inprocess_floor_p50: {floor['modules_p50_ms']:.2f} ms")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from journeys.assembly import AssemblyError, AssemblyResult, load_context
 from journeys.models import Step
 
 from .models import AssemblyJob, AssemblyJobResult, JobStatus
-from .serving import Caller, commit_deliveries
+from .serving import Caller, begin_write, commit_deliveries
 
 logger = logging.getLogger(__name__)
 
@@ -217,6 +217,7 @@ def run_chunk(job_id: str, start: int, end: int) -> int:
     for attempt in range(RECHECK_ATTEMPTS):
         results = _assemble(job, step, todo)
         with transaction.atomic():
+            begin_write()
             locked = AssemblyJob.objects.select_for_update().get(pk=job.pk)
             if locked.status == JobStatus.PURGED:
                 return 0
@@ -283,6 +284,7 @@ def _result_row(job_id, index: int, result: AssemblyResult, refusal: list[Assemb
 
 def _finish_if_complete(job_id) -> None:
     with transaction.atomic():
+        begin_write()
         job = AssemblyJob.objects.select_for_update().get(pk=job_id)
         if job.status in {JobStatus.DONE, JobStatus.PURGED}:
             return
@@ -312,6 +314,7 @@ def mark_fetched(job: AssemblyJob) -> None:
 def purge(job: AssemblyJob) -> None:
     """Drop a job's recipients and results (the status, counts and delivery log remain)."""
     with transaction.atomic():
+        begin_write()
         locked = AssemblyJob.objects.select_for_update().get(pk=job.pk)
         if locked.status == JobStatus.PURGED:
             return

@@ -41,6 +41,18 @@ class Caller:
         return cls(token_id=None, user_id=getattr(user, "pk", None))
 
 
+def begin_write() -> None:
+    """Call first in a transaction that reads and then writes.
+
+    SQLite starts transactions deferred: a read takes a shared lock, and upgrading it to
+    write while another process writes fails at once ("database is locked") instead of
+    waiting. A no-op UPDATE as the first statement takes the write lock up front, so the
+    busy timeout applies. PostgreSQL needs nothing (row locks do the work)."""
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute(f"UPDATE {Delivery._meta.db_table} SET id = id WHERE 0")
+
+
 def used_version_ids(result: AssemblyResult) -> list[int]:
     return [m["version_id"] for m in result.manifest.get("modules", [])]
 
@@ -133,5 +145,6 @@ def serve_one(step: Step, recipient: Mapping, *, channel: str, jurisdiction: str
     if not result.ok:
         return result
     with transaction.atomic():
+        begin_write()
         errors = commit_deliveries([(result, str(recipient.get("id", "")))], caller=caller)[0]
     return refused(result, errors) if errors else result

@@ -156,7 +156,10 @@ class DeliveryFailed(Exception):
 
 def attempt(delivery_id: int) -> bool:
     """POST one delivery once; log the attempt. True when delivered (or already was)."""
+    from .serving import begin_write
+
     with transaction.atomic():
+        begin_write()
         delivery = (WebhookDelivery.objects.select_for_update()
                     .select_related("subscription").get(pk=delivery_id))
         if delivery.status == WebhookDeliveryStatus.DELIVERED:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
@@ -58,12 +59,26 @@ def visible_modules(user) -> QuerySet:
 
 
 def _tags_for(version_ids: list[int]) -> dict[int, dict[str, list[str]]]:
+    """Tag codes per version: one UNION ALL query over the five M2M tables (the ORM's five
+    IN-list queries cost more in Python than in the database on this hot path)."""
     tags: dict[int, dict[str, list[str]]] = defaultdict(lambda: {name: [] for name in TAGS})
-    for name, (accessor, code_lookup) in TAGS.items():
-        through = getattr(ModuleVersion, accessor).through
-        rows = (through.objects.filter(moduleversion_id__in=version_ids)
-                .values_list("moduleversion_id", code_lookup).order_by(code_lookup))
-        for version_id, code in rows:
+    if not version_ids:
+        return tags
+    placeholders = ", ".join(["%s"] * len(version_ids))
+    parts, params = [], []
+    for name, (accessor, _code_lookup) in TAGS.items():
+        field = ModuleVersion._meta.get_field(accessor)
+        through = field.remote_field.through._meta
+        target = field.related_model._meta
+        target_column = field.m2m_reverse_name()
+        parts.append(
+            f"SELECT %s, t.moduleversion_id, x.code FROM {through.db_table} t "
+            f"JOIN {target.db_table} x ON x.id = t.{target_column} "
+            f"WHERE t.moduleversion_id IN ({placeholders})")
+        params += [name, *version_ids]
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts) + " ORDER BY 3", params)
+        for name, version_id, code in cursor.fetchall():
             tags[version_id][name].append(code)
     return tags
 
