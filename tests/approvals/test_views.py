@@ -344,3 +344,22 @@ def test_csrf_refusal_on_an_api_path_answers_json(reviewers, rf):
     response = csrf_failure(request, reason="CSRF token missing.")
     assert response.status_code == 403
     assert json.loads(response.content)["errors"][0]["code"] == "csrf_failed"
+
+
+def test_diff_shows_hostile_text_escaped(reviewers):
+    author = UserFactory(username="author-diff")
+    first = VersionFactory(module__owner=author, created_by=author, body_text="Plain start.")
+    services.submit_for_review(version=first, actor=author)
+    approve_all(first, reviewers)
+    second = first.module.new_version(author=author)
+    # Template syntax is refused by the content rules; the XSS vectors are plain text here.
+    payloads = [p for p in corpus_lines() if "{" not in p]
+    second.body_text = "\n".join(payloads)
+    second.save()
+    services.submit_for_review(version=second, actor=author)
+    body = logged_in(reviewers["medical"]).get(
+        reverse("approvals:review", args=[second.pk])).content.decode()
+    diff = body.split('id="diff"')[1].split("</section>")[0]
+    for tag in ("<script", "<img", "<svg", "<iframe", "<object", "<math", "<details"):
+        assert tag not in diff.lower(), tag
+    assert "&lt;script&gt;" in diff
