@@ -304,3 +304,14 @@ def test_context_prepares_each_combination_once(world):
     for i in range(20):
         assert ctx.assemble({**RECIPIENT, "last_name": f"N{i}"}).ok
     assert len(ctx._prepared) == 1
+
+
+def test_patient_support_content_may_travel_in_a_promotional_step_but_not_the_reverse(world):
+    swap_headline(world, purpose="patient_support")
+    assert assemble(world["step"], RECIPIENT, **assemble_kwargs()).ok
+    step = world["step"]
+    step.purpose = "patient_support"
+    step.save()
+    result = assemble(step, RECIPIENT, **assemble_kwargs())
+    assert codes(result) == ["purpose_mismatch"]
+    assert {e.module for e in result.errors} == {"CZN-SUBJ-001", "CZN-EFF-001", "CZN-ISI-US"}
