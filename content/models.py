@@ -456,7 +456,10 @@ class ModuleVersion(models.Model):
             self.number = (
                 ModuleVersion.objects.filter(module_id=self.module_id).aggregate(n=Max("number"))["n"] or 0
             ) + 1
-        if self.is_editable or not self.pk:
+        workflow_only = update_fields is not None and set(update_fields) <= WORKFLOW_FIELDS
+        if (self.is_editable or not self.pk) and not workflow_only:
+            # A save that writes only workflow fields (e.g. refresh_sha256 after a tag
+            # change) leaves the content, and the sanitiser's report, as they are.
             prepare_version_content(self)
         if update_fields is None or "sha256" in update_fields:
             self.sha256 = compute_sha256(self)

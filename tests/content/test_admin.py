@@ -367,3 +367,10 @@ def test_preview_names_companions_and_exclusions(client_a, author_a, brand_a, ve
                                 args=[version_a.pk])).content.decode()
     assert "Travels with <strong>ALP-ISI-US</strong> (" in body and "latest version no version" in body
     assert "Never in the same assembly as <strong>ALP-MED-001</strong>" in body
+
+
+def test_admin_pages_and_preview_send_csp_and_nosniff(client_a, version_a):
+    for url in (MODULES_URL, reverse("admin:content_moduleversion_preview", args=[version_a.pk])):
+        response = client_a.get(url)
+        assert "script-src 'self'" in response["Content-Security-Policy"]
+        assert response["X-Content-Type-Options"] == "nosniff"

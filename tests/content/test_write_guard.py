@@ -37,6 +37,12 @@ QUERYSET_METHODS = {"objects", "get_queryset", "filter", "exclude", "all", "sele
 ALLOWED: dict[tuple[str, str], str] = {
     ("journeys/assembly.py", "_read_versions"):
         "SELECTs only (the hot read of assembly); writes nothing",
+    ("journeys/assembly.py", "_read_content"):
+        "SELECTs only (text and tags of versions for assembly); writes nothing",
+    ("content/api/selectors.py", "_tags_for"):
+        "one SELECT ... UNION ALL over the tag tables for the API; writes nothing",
+    ("delivery/serving.py", "begin_write"):
+        "a no-op UPDATE ... WHERE 0 on Delivery (not audited) to take SQLite's write lock",
 }
 
 
