@@ -264,7 +264,32 @@ class ModuleVersionAdmin(BrandScopedAdmin):
         return [
             path("<path:object_id>/preview/", self.admin_site.admin_view(self.preview_view),
                  name="content_moduleversion_preview"),
+            path("<path:object_id>/new-version/", self.admin_site.admin_view(self.new_version_view),
+                 name="content_moduleversion_new_version"),
         ] + super().get_urls()
+
+    def new_version_view(self, request, object_id):
+        """POST: start a draft from this (frozen) version's module; then open the draft."""
+        version = self.get_object(request, object_id)
+        if request.method != "POST":
+            return HttpResponseRedirect(reverse("admin:content_moduleversion_change", args=[version.pk]))
+        if not can_author_brand(request.user, version.module.brand):
+            raise PermissionDenied
+        try:
+            draft = new_version(version.module, author=request.user)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return HttpResponseRedirect(reverse("admin:content_moduleversion_change", args=[version.pk]))
+        messages.success(request, f"{draft} created as a draft, a copy of {version.module}'s latest version.")
+        return HttpResponseRedirect(reverse("admin:content_moduleversion_change", args=[draft.pk]))
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and not obj.is_editable and request.method == "GET":
+            messages.info(request, f"{obj} is {obj.get_state_display().lower()}: shown read-only. "
+                                   "Use “New version” to change it.")
+        context["can_start_new_version"] = bool(
+            obj is not None and obj.is_locked and can_author_brand(request.user, obj.module.brand))
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def has_change_permission(self, request, obj=None):
         # Frozen versions (in review, approved, expired, withdrawn) open read-only.
@@ -289,12 +314,6 @@ class ModuleVersionAdmin(BrandScopedAdmin):
                                         "action to start a draft.")
                 return HttpResponseRedirect(request.path)
         return super().changeform_view(request, object_id, form_url, extra_context)
-
-    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-        if obj is not None and not obj.is_editable and request.method == "GET":
-            messages.info(request, f"{obj} is {obj.get_state_display().lower()}: shown read-only. "
-                                   "Use the “New version” action to change it.")
-        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def save_model(self, request, obj, form, change):
         if not change:

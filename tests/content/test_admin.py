@@ -374,3 +374,30 @@ def test_admin_pages_and_preview_send_csp_and_nosniff(client_a, version_a):
         response = client_a.get(url)
         assert "script-src 'self'" in response["Content-Security-Policy"]
         assert response["X-Content-Type-Options"] == "nosniff"
+
+
+def test_new_version_button_on_a_frozen_version_starts_a_draft(client_a, version_a):
+    approve(version_a)
+    page = client_a.get(reverse("admin:content_moduleversion_change", args=[version_a.pk]))
+    url = reverse("admin:content_moduleversion_new_version", args=[version_a.pk])
+    assert url in page.content.decode()
+    assert client_a.get(url).status_code == 302  # a GET changes nothing
+    assert version_a.module.versions.count() == 1
+    response = client_a.post(url)
+    draft = version_a.module.versions.get(number=2)
+    assert response["Location"] == reverse("admin:content_moduleversion_change", args=[draft.pk])
+    response = client_a.post(url)  # again: the draft is open, say so
+    assert any("still draft: edit it instead" in m for m in texts(response))
+    assert version_a.module.versions.count() == 2
+
+
+def test_new_version_button_is_for_the_brands_authors_only(client, author_a, reviewer, version_b):
+    approve(version_b)
+    url = reverse("admin:content_moduleversion_new_version", args=[version_b.pk])
+    client.force_login(author_a)
+    assert client.post(url).status_code == 404
+    client.force_login(reviewer)
+    page = client.get(reverse("admin:content_moduleversion_change", args=[version_b.pk]))
+    assert url not in page.content.decode()
+    assert client.post(url).status_code == 403
+    assert version_b.module.versions.count() == 1
