@@ -21,15 +21,26 @@ from .models import (
     WebhookDelivery,
     WebhookSubscription,
 )
-from .tokens import create_token, revoke_token
+from .tokens import create_token, revoke_token, valid_rate
 
 
-class ChannelTokenAddForm(forms.ModelForm):
+class ChannelTokenForm(forms.ModelForm):
+    class Meta:
+        model = ChannelToken
+        fields = ["name", "rate_limit"]
+
+    def clean_rate_limit(self):
+        rate = (self.cleaned_data.get("rate_limit") or "").strip()
+        if rate and not valid_rate(rate):
+            raise forms.ValidationError("Write the rate as <number>/<s|min|hour|day>, e.g. 600/min.")
+        return rate
+
+
+class ChannelTokenAddForm(ChannelTokenForm):
     channels = forms.ModelMultipleChoiceField(queryset=Channel.objects.all())
     jurisdictions = forms.ModelMultipleChoiceField(queryset=Jurisdiction.objects.all())
 
-    class Meta:
-        model = ChannelToken
+    class Meta(ChannelTokenForm.Meta):
         fields = ["name", "channels", "jurisdictions", "rate_limit"]
 
 
@@ -39,6 +50,7 @@ class ChannelTokenAdmin(admin.ModelAdmin):
     list_filter = ["revoked_at", "channels", "jurisdictions"]
     search_fields = ["name", "key_prefix"]
     actions = ["revoke_selected"]
+    form = ChannelTokenForm
     readonly_fields = ["key_prefix", "created_by", "created_at", "revoked_at", "revoked_by"]
     filter_horizontal = ["channels", "jurisdictions"]
 

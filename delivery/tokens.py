@@ -63,7 +63,7 @@ def create_token(*, name: str, channels: Iterable[str], jurisdictions: Iterable[
     elif missing := sorted(set(jurisdiction_codes) - {j.code for j in found_jurisdictions}):
         known = ", ".join(Jurisdiction.objects.values_list("code", flat=True))
         errors["jurisdiction"] = [f"Unknown jurisdiction(s): {', '.join(missing)} (known: {known})."]
-    if rate_limit and not _valid_rate(rate_limit):
+    if rate_limit and not valid_rate(rate_limit):
         errors["rate_limit"] = ["Write the rate as <number>/<s|min|hour|day>, e.g. 600/min."]
     if errors:
         raise ValidationError(errors)
@@ -93,7 +93,7 @@ def revoke_token(token: ChannelToken, *, actor=None) -> bool:
     return True
 
 
-def _valid_rate(rate: str) -> bool:
+def valid_rate(rate: str) -> bool:
     try:
         num, period = rate.split("/")
         return int(num) > 0 and period[:1] in {"s", "m", "h", "d"}

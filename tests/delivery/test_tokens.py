@@ -148,3 +148,19 @@ def test_unknown_api_url_is_json_404():
     response = Client().get("/api/v1/does-not-exist/")
     assert response.status_code == 404
     assert response.json()["errors"][0]["code"] == "not_found"
+
+
+def test_admin_refuses_a_malformed_rate_limit_with_a_form_error():
+    token()
+    from content.models import Channel, Jurisdiction
+
+    admin_user = UserFactory(is_superuser=True, is_staff=True)
+    client = Client()
+    client.force_login(admin_user)
+    response = client.post("/admin/delivery/channeltoken/add/", {
+        "name": "Fast", "channels": [Channel.objects.get(code="email").pk],
+        "jurisdictions": [Jurisdiction.objects.get(code="US").pk], "rate_limit": "lots",
+    })
+    assert response.status_code == 200
+    assert "Write the rate as" in response.content.decode()
+    assert not ChannelToken.objects.filter(name="Fast").exists()
