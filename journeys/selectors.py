@@ -14,7 +14,7 @@ from content.models import ModuleVersion, VersionState
 from content.preview import SAMPLE_RECIPIENT
 
 from .assembly import AssemblyResult, load_context
-from .models import Journey, Layout, Slot, Stage, Step, Transition
+from .models import EventType, Journey, Layout, Slot, Stage, Step, Transition
 
 MLR_GROUPS = ("mlr-medical", "mlr-legal", "mlr-regulatory")
 LOCKED = (VersionState.APPROVED, VersionState.EXPIRED, VersionState.WITHDRAWN)
@@ -122,52 +122,66 @@ def journey_map(journey: Journey) -> dict:
 
 
 # Geometry of the transition diagram (server-rendered SVG, no script needed).
-NODE_W, NODE_H, COL_W, ROW_H, PAD = 200, 46, 250, 96, 20
+NODE_W, NODE_H, COL_W, ROW_H, PAD, HEAD = 180, 46, 240, 104, 20, 50
+
+
+def _short(transition: Transition) -> str:
+    """A label that fits between two columns: 'ignored ×2', 'silent 30 d'."""
+    if transition.event_type == EventType.NO_ENGAGEMENT_FOR:
+        return f"silent {transition.days} d"
+    return transition.describe_event()
 
 
 def _diagram(stages, cells, transitions) -> dict:
+    """Nodes per stage column and edges between them; labels are short event names."""
     rows = max((c.row for c in cells.values()), default=0) + 1
     width = PAD * 2 + COL_W * max(len(stages), 1)
-    height = PAD * 2 + 30 + ROW_H * rows + 40
-    nodes = []
-    pos = {}
+    height = PAD + HEAD + ROW_H * rows + 20
+    nodes, pos = [], {}
     for cell in cells.values():
         x = PAD + cell.column * COL_W
-        y = PAD + 30 + cell.row * ROW_H
-        pos[cell.step.pk] = (x, y)
+        y = PAD + HEAD + cell.row * ROW_H
+        pos[cell.step.pk] = (x, y, cell.column, cell.row)
         nodes.append({"x": x, "y": y, "w": NODE_W, "h": NODE_H, "key": cell.step.key,
-                      "name": _fit(cell.step.name, 27), "channel": cell.step.channel.code,
+                      "name": _fit(cell.step.name, 24), "channel": cell.step.channel.code,
                       "tx": x + 8, "ty1": y + 18, "ty2": y + 36})
     headers = [{"x": PAD + i * COL_W, "y": PAD + 14, "name": str(s)} for i, s in enumerate(stages)]
     edges = []
-    pause_y = height - 24
-    for t in transitions:
+    stubs: dict[int, int] = {}
+    for t in sorted(transitions, key=lambda t: (t.from_step_id, t.pk)):
         if t.from_step_id not in pos:
             continue
-        x1, y1 = pos[t.from_step_id]
-        sx, sy = x1 + NODE_W, y1 + NODE_H / 2
+        x1, y1, c1, r1 = pos[t.from_step_id]
         if t.pause or t.to_step_id not in pos:
-            ex, ey = x1 + NODE_W / 2, pause_y
-            path = f"M{x1 + NODE_W / 2:.0f},{y1 + NODE_H:.0f} L{ex:.0f},{ey - 8:.0f}"
-            edges.append({"d": path, "label": t.label or t.describe_event(), "lx": round(ex + 4),
-                          "ly": round((y1 + NODE_H + ey) / 2), "kind": "pause", "target": "pause"})
+            # A short red stub above the node's right end: "silent 30 d → pause".
+            n = stubs.get(t.from_step_id, 0)
+            stubs[t.from_step_id] = n + 1
+            sx = x1 + NODE_W - 12 - 14 * n
+            path = f"M{sx},{y1} L{sx},{y1 - 14}"
+            edges.append({"d": path, "label": f"{_short(t)} → pause", "lx": sx + 4,
+                          "ly": y1 - 16, "kind": "pause", "anchor": "end"})
             continue
-        x2, y2 = pos[t.to_step_id]
-        ex, ey = x2, y2 + NODE_H / 2
-        if x2 <= x1:  # backwards or same column: loop around underneath
-            ex, ey = x2 + NODE_W / 2, y2 + NODE_H
-            sx, sy = x1 + NODE_W / 2, y1 + NODE_H
-            mid = max(sy, ey) + 26
-            path = f"M{sx:.0f},{sy:.0f} C{sx:.0f},{mid:.0f} {ex:.0f},{mid:.0f} {ex:.0f},{ey + 6:.0f}"
-            lx, ly = (sx + ex) / 2, mid
-        else:
+        x2, y2, c2, r2 = pos[t.to_step_id]
+        if c2 > c1:  # forward: right side to left side
+            sx, sy, ex, ey = x1 + NODE_W, y1 + NODE_H / 2, x2, y2 + NODE_H / 2
             bend = (ex - sx) / 2
-            path = f"M{sx:.0f},{sy:.0f} C{sx + bend:.0f},{sy:.0f} {ex - bend:.0f},{ey:.0f} {ex - 6:.0f},{ey:.0f}"
-            lx, ly = (sx + ex) / 2, (sy + ey) / 2 - 4
-        edges.append({"d": path, "label": t.label or t.describe_event(), "lx": round(lx), "ly": round(ly),
-                      "kind": "move", "target": t.to_step.key})
-    return {"width": width, "height": height, "nodes": nodes, "edges": edges,
-            "headers": headers, "pause_y": pause_y, "has_pause": any(e["kind"] == "pause" for e in edges)}
+            path = (f"M{sx:.0f},{sy:.0f} C{sx + bend:.0f},{sy:.0f} {ex - bend:.0f},{ey:.0f} "
+                    f"{ex - 6:.0f},{ey:.0f}")
+            lx, ly, anchor = sx + 6, sy - 5 if ey <= sy else sy + 14, "start"
+        elif c2 == c1 and r2 > r1:  # same stage, further down
+            sx, sy, ex, ey = x1 + 30, y1 + NODE_H, x2 + 30, y2
+            path = f"M{sx:.0f},{sy:.0f} L{ex:.0f},{ey - 6:.0f}"
+            lx, ly, anchor = sx + 6, (sy + ey) / 2 + 4, "start"
+        else:  # backwards or upwards: loop under the source and come back from below
+            sx, sy = x1 + NODE_W / 2, y1 + NODE_H
+            ex, ey = x2 + NODE_W - 30, y2 + NODE_H
+            low = max(sy, ey) + 30
+            path = (f"M{sx:.0f},{sy:.0f} C{sx:.0f},{low:.0f} {ex:.0f},{low:.0f} "
+                    f"{ex:.0f},{ey + 6:.0f}")
+            lx, ly, anchor = (sx + ex) / 2, low + 12, "middle"
+        edges.append({"d": path, "label": _short(t), "lx": round(lx), "ly": round(ly),
+                      "kind": "move", "anchor": anchor})
+    return {"width": width, "height": height, "nodes": nodes, "edges": edges, "headers": headers}
 
 
 def _fit(text: str, size: int) -> str:
