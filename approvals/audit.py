@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from .models import AuditEntry
@@ -26,7 +28,7 @@ from .models import AuditEntry
 GENESIS_HASH = "0" * 64
 # Arbitrary constant naming the advisory lock that serialises chain appends on PostgreSQL.
 AUDIT_CHAIN_LOCK_ID = 0x7E55E7A
-APPEND_ATTEMPTS = 5
+APPEND_ATTEMPTS = 10
 
 
 def printed_name(user) -> str:
@@ -110,7 +112,7 @@ def record(event: str, *, actor=None, target=None, data: dict | None = None,
         fields["module_code"] = module_code[:40]
     actor_obj = actor if getattr(actor, "pk", None) is not None else None
     last_error: IntegrityError | None = None
-    for _attempt in range(APPEND_ATTEMPTS):
+    for attempt in range(APPEND_ATTEMPTS):
         try:
             with transaction.atomic():
                 _lock_chain()
@@ -130,6 +132,13 @@ def record(event: str, *, actor=None, target=None, data: dict | None = None,
                 return entry
         except IntegrityError as exc:  # another writer took this seq: retry on the new head
             last_error = exc
+        except OperationalError as exc:
+            # SQLite: a concurrent writer holds the database. Retry when this append is its
+            # own transaction; inside a caller's transaction the caller must retry it whole.
+            if "locked" not in str(exc) or connection.in_atomic_block:
+                raise
+            last_error = exc
+            time.sleep(0.02 * (attempt + 1) + random.random() * 0.02)
     raise last_error  # type: ignore[misc]
 
 

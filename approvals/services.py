@@ -9,12 +9,14 @@ the refused transaction rolled back, so the refusal is on record and nothing els
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from content.models import ModuleVersion, VersionState
@@ -74,16 +76,35 @@ def _move(version: ModuleVersion, action: str, *, actor=None, **fields) -> None:
     version.save(update_fields=["state", "updated_at", *fields])
 
 
+BUSY_ATTEMPTS = 8
+
+
+def _serialised(fn: Callable):
+    """Run the transaction `fn`, retrying it from the start when SQLite reports the database
+    locked by a concurrent writer (the embedded profile has no row locks; PostgreSQL waits on
+    `select_for_update` instead). Gives up with a `busy` refusal, never a 500."""
+    for attempt in range(BUSY_ATTEMPTS):
+        try:
+            return fn()
+        except OperationalError as exc:
+            if (connection.vendor != "sqlite" or "locked" not in str(exc)
+                    or connection.in_atomic_block):
+                raise
+            time.sleep(0.02 * (attempt + 1) + random.random() * 0.02)
+    raise ApprovalError(errors.BUSY, "Someone else is saving a decision on this right now; "
+                                     "nothing was saved. Try again.")
+
+
 def _audited_refusal(fn: Callable, *, actor, target, event: str):
     """Run `fn`; when it raises a security-event refusal, audit it after the rollback."""
     try:
-        return fn()
+        return _serialised(fn)
     except ApprovalError as refusal:
         if refusal.is_security_event and refusal.code not in {errors.WRONG_PASSWORD,
                                                               errors.SIGNING_LOCKED}:
             # wrong_password / signing_locked are audited by signing.verify_signer itself.
-            audit.record(event, actor=actor, target=target,
-                         data={"code": refusal.code, "detail": refusal.message})
+            data = {"code": refusal.code, "detail": refusal.message}
+            _serialised(lambda: audit.record(event, actor=actor, target=target, data=data))
         raise
 
 
@@ -208,7 +229,8 @@ def decide(*, version: ModuleVersion, actor, role: str, decision: str, expected_
                comment=comment, expected_sha256=expected_sha256)
 
     _audited_refusal(precheck, actor=actor, target=version, event="decision_refused")
-    verify_signer(user=actor, credentials=credentials, session=session, target=version)
+    _serialised(lambda: verify_signer(user=actor, credentials=credentials, session=session,
+                                      target=version))
 
     def run():
         with transaction.atomic():
@@ -296,7 +318,8 @@ def withdraw(*, version: ModuleVersion, actor, reason: str, credentials: Credent
         workflow.check_withdrawal(state=fresh.state, reason=reason, actor_roles=held, role=role)
 
     _audited_refusal(precheck, actor=actor, target=version, event="withdrawal_refused")
-    verify_signer(user=actor, credentials=credentials, session=session, target=version)
+    _serialised(lambda: verify_signer(user=actor, credentials=credentials, session=session,
+                                      target=version))
 
     def run():
         with transaction.atomic():

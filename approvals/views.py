@@ -39,7 +39,7 @@ REFUSAL_STATUS = {
     "credentials_required": 400, "already_decided": 409, "stale_version": 409,
     "invalid_state": 409, "reason_required": 400, "comment_required": 400, "not_ready": 400,
     "unknown_role": 400, "unknown_decision": 400, "too_long": 400, "unknown_anchor": 400,
-    "invalid_form": 400,
+    "invalid_form": 400, "busy": 409,
 }
 PREVIEW_WIDTHS = {"email": 600, "portal": 1024}
 PREVIEW_CSP = ("default-src 'none'; img-src 'self' data: https:; style-src 'unsafe-inline'; "
