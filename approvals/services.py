@@ -422,12 +422,15 @@ def add_comment(*, version: ModuleVersion, actor, body: str,
     if not (roles_of(actor) or may_submit(actor, version) or actor.is_staff):
         raise ApprovalError(errors.NOT_PERMITTED,
                             "Only reviewers and authors of this brand may comment.")
-    with transaction.atomic():
-        round_ = _current_round(version)
-        comment = Comment.objects.create(
-            version=version, sha256=version.sha256, round=round_.number if round_ else 0,
-            anchor=anchor, author=actor, body=body,
-        )
-        audit.record("commented", actor=actor, target=version,
-                     data={"comment_id": comment.pk, "anchor": anchor})
-    return comment
+    def run():
+        with transaction.atomic():
+            round_ = _current_round(version)
+            comment = Comment.objects.create(
+                version=version, sha256=version.sha256, round=round_.number if round_ else 0,
+                anchor=anchor, author=actor, body=body,
+            )
+            audit.record("commented", actor=actor, target=version,
+                         data={"comment_id": comment.pk, "anchor": anchor})
+            return comment
+
+    return _serialised(run)
