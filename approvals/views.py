@@ -174,7 +174,7 @@ def _page_context(request, version, *, decision_form=None, withdraw_form=None,
         previous = (ModuleVersion.objects.prefetch_related(
             "audiences", "specialties", "stages", "jurisdictions", "channels", "citations")
             .select_related("locale").get(pk=previous.pk))
-        diff_table = difflib.HtmlDiff(wrapcolumn=60).make_table(
+        diff_table = difflib.HtmlDiff(wrapcolumn=48).make_table(
             _review_text(previous), _review_text(version),
             fromdesc=f"v{previous.number} (last approved)", todesc=f"v{version.number} (this version)",
         )

@@ -62,14 +62,23 @@ def login(page, base, username, password):
 
 
 def draft_to_review():
-    from django.db.models import Count
+    """A new draft of an approved claim (so the page shows a diff, references and its
+    companion), else any Cardiozen draft that is ready for review."""
+    from django.contrib.auth import get_user_model
 
-    from content.models import ModuleVersion
+    from content.models import ContentModule, ModuleVersion
     from content.rules import review_readiness_errors
 
-    drafts = (ModuleVersion.objects.filter(state="draft", module__brand__slug="cardiozen")
-              .annotate(refs=Count("citations")).order_by("-refs", "module__code"))
-    for version in drafts:  # the one with most references makes the best screenshot
+    author = get_user_model().objects.get(username="author.cardiozen")
+    claim = ContentModule.objects.filter(code="CZN-EFF-001-US").first()
+    if claim is not None and claim.latest_version().state == "approved":
+        draft = claim.new_version(author=author)
+        draft.body_html = draft.body_html.replace("26%", "26 %").replace(
+            "on top of standard therapy", "when added to guideline-directed medical therapy")
+        draft.body_text = ""
+        draft.save()
+        return draft
+    for version in ModuleVersion.objects.filter(state="draft", module__brand__slug="cardiozen"):
         if not review_readiness_errors(version):
             return version
     pytest.fail("the demo data has no Cardiozen draft ready for review")
