@@ -27,13 +27,25 @@ class Reproduction:
 
     def describe(self) -> str:
         if self.matches:
-            return f"Reproduced: output sha256 {self.actual_sha256} matches the manifest."
+            note = (" Note: " + " ".join(self.problems)) if self.problems else ""
+            return f"Reproduced: output sha256 {self.actual_sha256} matches the manifest.{note}"
         return "Not reproduced: " + " ".join(self.problems)
 
 
 def reproduce(manifest: Mapping, recipient: Mapping) -> Reproduction:
     """Render `manifest` again for `recipient` and compare the output sha256."""
-    expected = manifest.get("output_sha256") or ""
+    expected = (manifest.get("output_sha256") or "") if isinstance(manifest, Mapping) else ""
+    required = ("journey", "step", "channel", "jurisdiction", "locale", "assembled_at",
+                "output_sha256")
+    absent = [k for k in required if not isinstance(manifest, Mapping) or not manifest.get(k)]
+    if absent:
+        return Reproduction(False, expected, None, None,
+                            [f"The manifest lacks {', '.join(absent)}."])
+    try:
+        assembled_at = datetime.fromisoformat(str(manifest["assembled_at"]).replace("Z", "+00:00"))
+    except ValueError:
+        return Reproduction(False, expected, None, None,
+                            [f"assembled_at {str(manifest['assembled_at'])[:40]!r} is not a time."])
     problems: list[str] = []
     step = (Step.objects.select_related("journey")
             .filter(journey__slug=manifest.get("journey"), key=manifest.get("step")).first())
@@ -46,7 +58,6 @@ def reproduce(manifest: Mapping, recipient: Mapping) -> Reproduction:
     pinned = manifest.get("slots")
     if pinned is None:
         pinned = [m["version_id"] for m in manifest.get("modules", [])]
-    assembled_at = datetime.fromisoformat(str(manifest["assembled_at"]).replace("Z", "+00:00"))
     layout = (manifest.get("layout") or {}).get("name")
     ctx = load_context(step, channel=manifest["channel"], jurisdiction=manifest["jurisdiction"],
                        locale=manifest["locale"], layout=layout, now=assembled_at, pinned=pinned)
@@ -62,4 +73,4 @@ def reproduce(manifest: Mapping, recipient: Mapping) -> Reproduction:
     matches = actual is not None and actual == expected
     if not matches and actual is not None:
         problems.append(f"Output sha256 {actual} differs from the manifest's {expected}.")
-    return Reproduction(matches, expected, actual, result, [] if matches else problems)
+    return Reproduction(matches, expected, actual, result, problems)

@@ -231,7 +231,7 @@ def test_same_inputs_give_the_same_bytes_and_the_manifest_reproduces(world):
     claim.state = "withdrawn"
     claim.save(update_fields=["state"])
     reproduction = reproduce(one.manifest, RECIPIENT)
-    assert reproduction.matches, reproduction.problems
+    assert reproduction.matches and not reproduction.problems, reproduction.problems
     assert reproduction.result.html == one.html
 
     other = reproduce(one.manifest, {**RECIPIENT, "last_name": "Other"})
@@ -315,3 +315,16 @@ def test_patient_support_content_may_travel_in_a_promotional_step_but_not_the_re
     result = assemble(step, RECIPIENT, **assemble_kwargs())
     assert codes(result) == ["purpose_mismatch"]
     assert {e.module for e in result.errors} == {"CZN-SUBJ-001", "CZN-EFF-001", "CZN-ISI-US"}
+
+
+@pytest.mark.parametrize("broken", [{}, {"journey": "hcp-new"}, "not a manifest"])
+def test_reproducing_a_broken_manifest_says_what_is_missing(world, broken):
+    reproduction = reproduce(broken, RECIPIENT)
+    assert not reproduction.matches and "lacks" in reproduction.describe()
+
+
+def test_reproduction_reports_a_changed_layout_or_other_recipient(world):
+    result = assemble(world["step"], RECIPIENT, **assemble_kwargs())
+    manifest = {**result.manifest, "layout": {**result.manifest["layout"], "sha256": "0" * 64}}
+    reproduction = reproduce(manifest, RECIPIENT)
+    assert "layout templates changed" in reproduction.describe()
