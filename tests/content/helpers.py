@@ -31,3 +31,22 @@ def png_header_claiming(width, height):
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     idat = zlib.compress(b"\x00" * 16)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def version_form_data(version, **overrides):
+    """The POST body of the version change form as the admin would send it."""
+    data = {
+        "module": version.module_id,
+        "locale": version.locale_id,
+        "subject": version.subject,
+        "body_html": version.body_html,
+        "body_text": version.body_text,
+        "token_fallbacks": "{}",
+        "audiences": list(version.audiences.values_list("pk", flat=True)),
+        "jurisdictions": list(version.jurisdictions.values_list("pk", flat=True)),
+        "channels": list(version.channels.values_list("pk", flat=True)),
+        "stages": list(version.stages.values_list("pk", flat=True)),
+        "citations": list(version.citations.values_list("pk", flat=True)),
+    }
+    data.update(overrides)
+    return {k: v for k, v in data.items() if v is not None}

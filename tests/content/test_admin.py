@@ -13,8 +13,7 @@ from content.models import (
     ModuleVersion,
     Stage,
 )
-from tests.content.helpers import approve
-from tests.content.test_permissions import version_form_data
+from tests.content.helpers import approve, version_form_data
 from tests.factories import ModuleFactory, ReferenceFactory, VersionFactory
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from content.models import ContentModule, ModuleVersion
 from content.rules import ALLOWED_ATTRIBUTES, ALLOWED_TAGS, URL_SCHEMES
-from tests.content.test_permissions import version_form_data
+from tests.content.helpers import version_form_data
 
 pytestmark = pytest.mark.django_db
 

@@ -5,6 +5,7 @@ from django.urls import reverse
 
 from content.models import Asset, Brand, ContentModule, ModuleVersion, Reference
 from content.permissions import can_author_brand, grant_author_brand, revoke_author_brand
+from tests.content.helpers import version_form_data
 from tests.factories import ModuleFactory, ReferenceFactory, UserFactory, VersionFactory
 
 pytestmark = pytest.mark.django_db
@@ -163,21 +164,3 @@ def test_modules_of_many_brands_list_without_n_plus_one(client_a, author_a, bran
     with django_assert_max_num_queries(25):
         assert client_a.get(reverse("admin:content_moduleversion_changelist")).status_code == 200
 
-
-def version_form_data(version, **overrides):
-    """The POST body of the version change form as the admin would send it."""
-    data = {
-        "module": version.module_id,
-        "locale": version.locale_id,
-        "subject": version.subject,
-        "body_html": version.body_html,
-        "body_text": version.body_text,
-        "token_fallbacks": "{}",
-        "audiences": list(version.audiences.values_list("pk", flat=True)),
-        "jurisdictions": list(version.jurisdictions.values_list("pk", flat=True)),
-        "channels": list(version.channels.values_list("pk", flat=True)),
-        "stages": list(version.stages.values_list("pk", flat=True)),
-        "citations": list(version.citations.values_list("pk", flat=True)),
-    }
-    data.update(overrides)
-    return {k: v for k, v in data.items() if v is not None}

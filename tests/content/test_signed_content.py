@@ -62,7 +62,7 @@ def test_module_kind_purpose_and_code_are_fixed_once_a_version_is_approved(clien
 
 
 def test_open_draft_blocks_a_second_version_from_the_add_form(client_a, version_a):
-    from tests.content.test_permissions import version_form_data
+    from tests.content.helpers import version_form_data
 
     response = client_a.post(reverse("admin:content_moduleversion_add"), version_form_data(version_a))
     assert response.status_code == 200
