@@ -36,7 +36,7 @@ from .models import (
     Specialty,
     Stage,
 )
-from .permissions import AUTHORS_GROUP, grant_author_brand
+from .permissions import grant_author_brand
 from .versioning import set_tags
 
 # --- People -----------------------------------------------------------------------------
@@ -604,4 +604,4 @@ def print_logins(stdout=None) -> None:
         out.write(f"  {spec.username:<18} {spec.password:<20} {spec.role}\n")
 
 
-__all__ = ["DEMO_USERS", "MODULE_SPECS", "TARGET_STATES", "AUTHORS_GROUP", "load", "print_logins"]
+__all__ = ["DEMO_USERS", "MODULE_SPECS", "TARGET_STATES", "load", "print_logins"]
