@@ -101,7 +101,7 @@ class SigningStateAdmin(ReadOnlyAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
 
-    @admin.action(description="Unlock signing for the selected users")
+    @admin.action(description="Unlock signing for the selected users", permissions=["change"])
     def unlock(self, request, queryset):
         for state in queryset.select_related("user"):
             unlock_signing(user=state.user, actor=request.user)

@@ -363,3 +363,19 @@ def test_diff_shows_hostile_text_escaped(reviewers):
     for tag in ("<script", "<img", "<svg", "<iframe", "<object", "<math", "<details"):
         assert tag not in diff.lower(), tag
     assert "&lt;script&gt;" in diff
+
+
+def test_staff_without_change_permission_cannot_unlock(reviewers):
+    from django.contrib.auth.models import Permission
+
+    from approvals.models import SigningState
+
+    state = SigningState.objects.create(user=reviewers["legal"], consecutive_failures=5,
+                                        locked_at="2026-01-01T00:00:00Z")
+    clerk = UserFactory(username="clerk", is_staff=True)
+    clerk.user_permissions.add(Permission.objects.get(codename="view_signingstate"))
+    client = logged_in(clerk)
+    client.post("/admin/approvals/signingstate/", {"action": "unlock",
+                                                   "_selected_action": [state.pk]})
+    state.refresh_from_db()
+    assert state.locked_at is not None
