@@ -6,6 +6,8 @@ import json
 import pytest
 import schemathesis
 from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from django.test import Client
 from drf_spectacular.validation import validate_schema
 from hypothesis import HealthCheck, settings
@@ -44,8 +46,18 @@ def test_schema_documents_error_codes(raw_schema):
 
 @pytest.fixture
 def api_schema(raw_schema):
-    return schemathesis.from_dict(raw_schema, app=WSGIHandler(),
-                                  data_generation_methods=schemathesis.DataGenerationMethod.all())
+    # Calling the WSGI handler directly fires request_started/finished, whose
+    # close_old_connections would close the test's (transaction-wrapped) PostgreSQL
+    # connection; Django's test client disconnects it the same way.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield schemathesis.from_dict(
+            raw_schema, app=WSGIHandler(),
+            data_generation_methods=schemathesis.DataGenerationMethod.all())
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
 
 
 @pytest.fixture
