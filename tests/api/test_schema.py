@@ -96,6 +96,10 @@ def _hypothesis_jsonschema_compat(monkeypatch):
 @settings(max_examples=8, deadline=None, derandomize=True,
           suppress_health_check=list(HealthCheck))
 def test_api_conforms_to_its_schema(case, auth_headers):
+    if case.media_type == "multipart/form-data" and not isinstance(case.body, dict):
+        # Negative data can make the multipart body a bare number, which schemathesis itself
+        # cannot serialise (AttributeError in its encoder); JSON negatives cover the view.
+        return
     response = case.call_wsgi(headers=auth_headers)
     # ignored_auth re-sends with a bad cookie but our valid token header: not meaningful
     # here; 401s for unknown/revoked tokens are tested in tests/delivery/test_tokens.py.
