@@ -125,3 +125,36 @@ def mark_seen(enrollment: Enrollment, module_ids: Iterable[int]) -> None:
     if seen != enrollment.seen_module_ids:
         enrollment.seen_module_ids = seen
         enrollment.save(update_fields=["seen_module_ids", "updated_at"])
+
+
+def apply_silence(*, now=None) -> int:
+    """Fire `no_engagement_for` transitions for enrollments silent long enough.
+
+    Silence is counted from the enrollment's last event (or its enrollment). Meant for a
+    daily schedule; idempotent: a recipient already moved or paused is not touched again
+    for the same silence. Returns how many enrollments moved or paused.
+    """
+    from django.db.models import Max
+
+    now = now or timezone.now()
+    moved = 0
+    silent_steps = set(Transition.objects.filter(event_type=EventType.NO_ENGAGEMENT_FOR)
+                       .values_list("from_step_id", flat=True))
+    candidates = (Enrollment.objects.filter(paused=False, current_step_id__in=silent_steps)
+                  .annotate(last_event=Max("events__occurred_at"))
+                  .select_related("journey", "current_step"))
+    for enrollment in candidates:
+        since = enrollment.last_event or enrollment.enrolled_at
+        days = (now - since).days
+        if days < 1:
+            continue
+        already = EngagementEvent.objects.filter(
+            enrollment=enrollment, step=enrollment.current_step,
+            event_type=EventType.NO_ENGAGEMENT_FOR, occurred_at__gte=since).exists()
+        if already:
+            continue
+        outcome = record_event(enrollment.journey, enrollment.current_step,
+                               enrollment.recipient_hash, EventType.NO_ENGAGEMENT_FOR,
+                               days=min(days, 32767), occurred_at=now)
+        moved += outcome.moved
+    return moved

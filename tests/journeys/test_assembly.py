@@ -1,5 +1,6 @@
 """The assembly service: every compliance rule refuses with its code, personal data is inert."""
 
+import io
 from datetime import timedelta
 from html import escape
 from pathlib import Path
@@ -328,3 +329,24 @@ def test_reproduction_reports_a_changed_layout_or_other_recipient(world):
     manifest = {**result.manifest, "layout": {**result.manifest["layout"], "sha256": "0" * 64}}
     reproduction = reproduce(manifest, RECIPIENT)
     assert "layout templates changed" in reproduction.describe()
+
+
+def test_reproduce_command_confirms_or_refuses(world, tmp_path):
+    import json
+
+    from django.core.management import CommandError, call_command
+
+    result = assemble(world["step"], RECIPIENT, **assemble_kwargs())
+    (tmp_path / "m.json").write_text(json.dumps(result.manifest))
+    (tmp_path / "r.json").write_text(json.dumps(RECIPIENT))
+    (tmp_path / "other.json").write_text(json.dumps({**RECIPIENT, "last_name": "Else"}))
+    out = io.StringIO()
+    call_command("reproduce_assembly", manifest=str(tmp_path / "m.json"),
+                 recipient=str(tmp_path / "r.json"), stdout=out)
+    assert "matches the manifest" in out.getvalue()
+    with pytest.raises(CommandError, match="differs"):
+        call_command("reproduce_assembly", manifest=str(tmp_path / "m.json"),
+                     recipient=str(tmp_path / "other.json"), stdout=io.StringIO())
+    with pytest.raises(CommandError, match="does not exist"):
+        call_command("reproduce_assembly", manifest=str(tmp_path / "none.json"),
+                     recipient=str(tmp_path / "r.json"))

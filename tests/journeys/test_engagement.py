@@ -72,3 +72,20 @@ def test_seen_modules_are_remembered_once(paths):
     mark_seen(outcome.enrollment, [4, 5])
     outcome.enrollment.refresh_from_db()
     assert outcome.enrollment.seen_module_ids == [3, 4, 5]
+
+
+def test_silence_sweep_pauses_recipients_quiet_for_thirty_days(paths):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from journeys.engagement import apply_silence
+
+    quiet, active = pseudonymous_id("quiet"), pseudonymous_id("active")
+    long_ago = timezone.now() - timedelta(days=40)
+    record_event(paths["journey"], paths["welcome"], quiet, "opened", occurred_at=long_ago)
+    record_event(paths["journey"], paths["welcome"], active, "opened")
+    assert apply_silence() == 1
+    assert Enrollment.objects.get(recipient_hash=quiet).paused
+    assert not Enrollment.objects.get(recipient_hash=active).paused
+    assert apply_silence() == 0  # idempotent
