@@ -20,7 +20,7 @@ from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from content.models import ModuleVersion, VersionState
-from content.rules import review_readiness_errors
+from content.rules import compute_sha256, review_readiness_errors
 
 from . import audit, errors, workflow
 from . import signals as workflow_signals
@@ -238,6 +238,12 @@ def decide(*, version: ModuleVersion, actor, role: str, decision: str, expected_
             round_ = _current_round(locked)
             _check(locked, round_, actor=actor, role=role, decision=decision, comment=comment,
                    expected_sha256=expected_sha256)
+            if compute_sha256(locked) != locked.sha256:
+                # The stored hash no longer matches the content (changed outside the app):
+                # never sign bytes other than the ones the hash names.
+                raise ApprovalError(errors.STALE_VERSION,
+                                    "This version's content does not match its recorded sha256; "
+                                    "it cannot be signed. Ask an administrator to investigate.")
             now = timezone.now()
             try:
                 with transaction.atomic():

@@ -445,3 +445,14 @@ def test_overlong_comments_and_reasons_are_refused(submitted, reviewers):
     refused("unknown_anchor", services.add_comment, version=submitted, actor=reviewers["legal"],
             body="ok", anchor="footer")
     assert Signature.objects.count() == 0
+
+
+def test_content_changed_outside_the_app_cannot_be_signed(submitted, reviewers):
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE content_moduleversion SET body_html = %s WHERE id = %s",
+                       ["<p>Cures everything.</p>", submitted.pk])
+    before = snapshot(submitted)
+    refused("stale_version", sign, submitted, reviewers["medical"], "medical")
+    assert snapshot(submitted) == before
