@@ -379,3 +379,15 @@ def test_staff_without_change_permission_cannot_unlock(reviewers):
                                                    "_selected_action": [state.pk]})
     state.refresh_from_db()
     assert state.locked_at is not None
+
+
+def test_every_approvals_admin_page_opens(submitted, reviewers):
+    approve_all(submitted, reviewers)
+    services.add_comment(version=submitted, actor=reviewers["medical"], body="Fine")
+    client = logged_in(UserFactory(username="boss3", is_staff=True, is_superuser=True))
+    for name in ("auditentry", "signature", "reviewround", "comment", "signingstate"):
+        assert client.get(f"/admin/approvals/{name}/").status_code == 200, name
+    signature = Signature.objects.first()
+    assert client.get(f"/admin/approvals/signature/{signature.pk}/change/").status_code == 200
+    assert client.get(f"/admin/approvals/signature/{signature.pk}/history/").status_code == 200
+    assert client.get("/admin/auth/user/").status_code == 200
