@@ -452,6 +452,19 @@ DEMO_IMAGE_TITLE = "Cardiozen mechanism diagram"
 # --- Loading ----------------------------------------------------------------------------
 
 
+def _ensure_taxonomy() -> None:
+    """The default taxonomy of migration 0002 (get_or_create, so edits survive).
+
+    Normally already there; a database flushed since migrating (e.g. by a transactional
+    test) has lost it, and the demo should not depend on that.
+    """
+    from importlib import import_module
+
+    from django.apps import apps
+
+    import_module("content.migrations.0002_seed_taxonomy").seed(apps, None)
+
+
 def _ensure_users(out) -> dict[str, object]:
     User = get_user_model()
     users = {}
@@ -566,6 +579,7 @@ def _create_first_version(spec: ModuleSpec, module, author, refs, brand_slug, as
 def load(stdout=None) -> None:
     """Create (or complete) the demo content; safe to run any number of times."""
     out = stdout or sys.stdout
+    _ensure_taxonomy()
     users = _ensure_users(out)
     brands = _ensure_brands(users)
     refs = _ensure_references(brands, users)

@@ -10,7 +10,8 @@ from tests.factories import BrandFactory, ModuleFactory, UserFactory, VersionFac
 def staff_user(username, *groups, superuser=False):
     user = UserFactory(username=username, is_staff=True, is_superuser=superuser)
     for name in groups:
-        user.groups.add(Group.objects.get(name=name))
+        # get_or_create: a transactional test elsewhere may have flushed the seeded groups.
+        user.groups.add(Group.objects.get_or_create(name=name)[0])
     return user
 
 

@@ -113,3 +113,11 @@ def test_load_demo_command_twice_prints_working_logins(eager_celery):
     for user in demo.DEMO_USERS:
         assert f"{user.username}" in output and user.password in output
         assert authenticate(username=user.username, password=user.password) is not None
+
+
+def test_demo_restores_the_default_taxonomy_a_flush_removed():
+    from content.models import Locale
+
+    Locale.objects.all().delete()  # what a transactional test's flush leaves behind
+    demo._ensure_taxonomy()
+    assert {"en", "de", "en-US", "de-DE"} <= set(Locale.objects.values_list("code", flat=True))
