@@ -89,3 +89,29 @@ def test_payload_as_module_title_is_stored_as_text_and_shown_escaped(client_a, b
     page = client_a.get(reverse("admin:content_contentmodule_changelist")).content.decode()
     if "<" in payload:
         assert payload not in page
+
+
+def test_payloads_in_reference_citations_and_asset_alt_text_stay_text(client_a, brand_a):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from content.models import Asset, Reference
+    from tests.content.helpers import image_bytes
+
+    png = image_bytes(size=(20, 20))
+    for n, param in enumerate(PAYLOADS):
+        payload = param.values[0][:250]
+        response = client_a.post(reverse("admin:content_reference_add"), {
+            "brand": brand_a.pk, "code": f"ref-{n}", "source": "publication", "citation": payload})
+        assert response.status_code == 302, payload
+        assert Reference.objects.get(code=f"ref-{n}").citation == payload.strip()
+        response = client_a.post(reverse("admin:content_asset_add"), {
+            "brand": brand_a.pk, "title": f"Asset {n}", "alt_text": payload,
+            "upload": SimpleUploadedFile("a.png", png)})
+        assert response.status_code == 302, payload
+    for url in (reverse("admin:content_reference_changelist"),
+                reverse("admin:content_asset_changelist")):
+        page = client_a.get(url).content.decode()
+        for param in PAYLOADS:
+            if "<" in param.values[0]:
+                assert param.values[0][:250] not in page
+    assert Asset.objects.count() == len(PAYLOADS)
