@@ -120,10 +120,13 @@ def notify(version, event: str, *, reason: str = "") -> list[WebhookDelivery]:
     """Queue one delivery per matching subscription (sent after commit by Celery)."""
     from .tasks import deliver_webhook
 
+    subscriptions = subscriptions_for(version, event)
+    if not subscriptions:
+        return []
     payload = notification_payload(version, event, reason=reason)
     deliveries = []
     with transaction.atomic():
-        for subscription in subscriptions_for(version, event):
+        for subscription in subscriptions:
             delivery = WebhookDelivery.objects.create(subscription=subscription, event=event,
                                                       payload=payload)
             deliveries.append(delivery)
@@ -131,12 +134,22 @@ def notify(version, event: str, *, reason: str = "") -> list[WebhookDelivery]:
     return deliveries
 
 
+def _notify_safely(version, event: str, reason: str = "") -> None:
+    # Receivers run after the withdrawal/expiry committed: a webhook problem must never
+    # turn that decision into an error for the person who made it. It is logged instead.
+    try:
+        notify(version, event, reason=reason)
+    except Exception:
+        logger.exception("webhook notification for %s v%s (%s) not queued",
+                         version.module.code, version.number, event)
+
+
 def on_version_withdrawn(sender, version, reason="", **kwargs):
-    notify(version, WebhookEvent.VERSION_WITHDRAWN, reason=reason or "")
+    _notify_safely(version, WebhookEvent.VERSION_WITHDRAWN, reason=reason or "")
 
 
 def on_version_expired(sender, version, **kwargs):
-    notify(version, WebhookEvent.VERSION_EXPIRED)
+    _notify_safely(version, WebhookEvent.VERSION_EXPIRED)
 
 
 def connect_signals() -> None:

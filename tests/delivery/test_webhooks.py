@@ -193,3 +193,20 @@ def test_signature_verification_refuses_stale_timestamps():
 def test_backoff_is_exponential(settings):
     settings.TESSERA_WEBHOOK_BACKOFF_SECONDS = 30
     assert [webhooks.backoff_seconds(n) for n in range(4)] == [30, 60, 120, 240]
+
+
+def test_a_webhook_failure_never_fails_the_withdrawal(
+        world, channel, monkeypatch, caplog, django_capture_on_commit_callbacks):
+    _, client = channel
+    register(client, "http://127.0.0.1:9/unreachable")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("usage query failed")
+
+    monkeypatch.setattr(webhooks, "notification_payload", broken)
+    claim = world["versions"]["claim"]
+    with django_capture_on_commit_callbacks(execute=True):
+        withdraw_as_regulatory(claim)
+    claim.refresh_from_db()
+    assert claim.state == "withdrawn"
+    assert "not queued" in caplog.text
