@@ -1,14 +1,20 @@
 """Builders for journeys tests: a small compliant email step and ways to break it."""
 
-from datetime import timedelta
-
 import pytest
-from django.utils import timezone
 
 from content.models import Audience, Channel, ContentModule, Jurisdiction, Locale
 from content.models import Stage as AudienceStage
 from journeys.models import Journey, Slot, Stage, Step
-from tests.factories import BrandFactory, ModuleFactory, UserFactory, VersionFactory, term
+from tests.factories import (
+    BrandFactory,
+    ModuleFactory,
+    ReferenceFactory,
+    UserFactory,
+    VersionFactory,
+    term,
+)
+
+PASSWORD = "correct-horse-battery"  # tests.factories.UserFactory's password
 
 US_FOOTER = "For U.S. audiences only. Report adverse events to FDA at 1-800-FDA-1088."
 
@@ -22,12 +28,39 @@ RECIPIENT = {
 }
 
 
-def approve(version, *, days_valid=365):
-    """Approve as the workflow would leave it (the approvals service signs in its own tests)."""
-    version.state = "approved"
-    version.approved_at = timezone.now() - timedelta(days=1)
-    version.expires_at = timezone.now() + timedelta(days=days_valid)
-    version.save(update_fields=["state", "approved_at", "expires_at"])
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Approving signs three decisions, each re-checking a password.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def _reviewers():
+    from approvals.roles import REQUIRED_ROLES, role_group
+
+    people = {}
+    for role in REQUIRED_ROLES:
+        user = UserFactory(username=f"journeys-{role}", first_name=role.title(),
+                           last_name="Reviewer")
+        user.groups.add(role_group(role))
+        people[role] = user
+    return people
+
+
+def approve(version):
+    """Approve through the MLR workflow: submit, then one signed decision per role."""
+    from approvals import services
+    from approvals.signing import Credentials
+
+    if version.module.kind == "claim" and not version.citations.exists():
+        version.citations.add(ReferenceFactory(brand=version.module.brand))
+    services.submit_for_review(version=version, actor=version.created_by)
+    version.refresh_from_db()
+    for role, user in _reviewers().items():
+        services.decide(version=version, actor=user, role=role, decision="approve",
+                        expected_sha256=version.sha256,
+                        credentials=Credentials(password=PASSWORD, username=user.username))
+    version.refresh_from_db()
+    assert version.state == "approved", version.state
     return version
 
 

@@ -46,6 +46,10 @@ def test_compliant_step_assembles_subject_html_text_and_manifest(world):
     assert [m["module"] for m in manifest["modules"]] == [
         "CZN-SUBJ-001", "CZN-HEAD-001", "CZN-EFF-001", "CZN-ISI-US"]
     assert manifest["modules"][1]["sha256"] == world["versions"]["headline"].sha256
+    signatures = manifest["modules"][1]["signatures"]
+    assert sorted(s["role"] for s in signatures) == ["legal", "medical", "regulatory"]
+    assert all(s["meaning"] == "approve" and s["sha256"] == manifest["modules"][1]["sha256"]
+               for s in signatures)
     assert manifest["layout"]["name"] == "email" and len(manifest["layout"]["sha256"]) == 64
     assert manifest["assembled_at"].endswith("Z")
     assert len(manifest["output_sha256"]) == 64 and len(manifest["recipient_sha256"]) == 64
@@ -302,6 +306,7 @@ def test_required_selector_with_nothing_to_pick_refuses(world):
 
 def test_context_prepares_each_combination_once(world):
     ctx = load_context(world["step"], **assemble_kwargs())
+    assert ctx.is_current()  # nothing changed: a batch keeps its preparation
     for i in range(20):
         assert ctx.assemble({**RECIPIENT, "last_name": f"N{i}"}).ok
     assert len(ctx._prepared) == 1
