@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework import authentication, exceptions, throttling
 
@@ -129,20 +129,43 @@ class ChannelClient:
         return f"channel token {self.name}"
 
 
+def _scope_sql() -> str:
+    """One query for a token and its scope (channels and jurisdictions), on every backend:
+    authentication runs on every request, so it is one round trip, not three."""
+    token_table = ChannelToken._meta.db_table
+    parts = []
+    for kind, name in (("c", "channels"), ("j", "jurisdictions")):
+        field = ChannelToken._meta.get_field(name)
+        through = field.remote_field.through._meta.db_table
+        target = field.related_model._meta.db_table
+        parts.append(
+            f"SELECT t.id, t.name, t.rate_limit, t.revoked_at, '{kind}', x.code "
+            f"FROM {token_table} t "
+            f"LEFT JOIN {through} s ON s.{field.m2m_column_name()} = t.id "
+            f"LEFT JOIN {target} x ON x.id = s.{field.m2m_reverse_name()} "
+            f"WHERE t.key_hash = %s")
+    return " UNION ALL ".join(parts)
+
+
 def client_for_key(key: str) -> tuple[ChannelClient, ChannelToken]:
     """Resolve a raw key; raises AuthenticationFailed (401) for unknown or revoked keys."""
-    token = ChannelToken.objects.filter(key_hash=hash_key(key)).first()
-    if token is None:
+    digest = hash_key(key)
+    with connection.cursor() as cursor:
+        cursor.execute(_scope_sql(), [digest, digest])
+        rows = cursor.fetchall()
+    if not rows:
         raise exceptions.AuthenticationFailed("Unknown token.", code="invalid_token")
-    if token.revoked_at is not None:
+    token_id, name, rate_limit, revoked_at = rows[0][:4]
+    if revoked_at is not None:
         raise exceptions.AuthenticationFailed("This token has been revoked.", code="token_revoked")
     client = ChannelClient(
-        token_id=token.pk,
-        name=token.name,
-        channels=frozenset(token.channels.values_list("code", flat=True)),
-        jurisdictions=frozenset(token.jurisdictions.values_list("code", flat=True)),
-        rate_limit=token.rate_limit,
+        token_id=token_id,
+        name=name,
+        channels=frozenset(code for *_, kind, code in rows if kind == "c" and code),
+        jurisdictions=frozenset(code for *_, kind, code in rows if kind == "j" and code),
+        rate_limit=rate_limit or "",
     )
+    token = ChannelToken(pk=token_id, name=name, rate_limit=rate_limit or "", key_hash=digest)
     return client, token
 
 
