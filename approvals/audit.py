@@ -28,7 +28,7 @@ from .models import AuditEntry
 GENESIS_HASH = "0" * 64
 # Arbitrary constant naming the advisory lock that serialises chain appends on PostgreSQL.
 AUDIT_CHAIN_LOCK_ID = 0x7E55E7A
-APPEND_ATTEMPTS = 10
+APPEND_ATTEMPTS = 15
 
 
 def printed_name(user) -> str:
@@ -138,7 +138,7 @@ def record(event: str, *, actor=None, target=None, data: dict | None = None,
             if "locked" not in str(exc) or connection.in_atomic_block:
                 raise
             last_error = exc
-            time.sleep(0.02 * (attempt + 1) + random.random() * 0.02)
+            time.sleep(min(0.25, 0.02 * (attempt + 1)) + random.random() * 0.02)
     raise last_error  # type: ignore[misc]
 
 

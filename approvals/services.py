@@ -76,7 +76,7 @@ def _move(version: ModuleVersion, action: str, *, actor=None, **fields) -> None:
     version.save(update_fields=["state", "updated_at", *fields])
 
 
-BUSY_ATTEMPTS = 8
+BUSY_ATTEMPTS = 15
 
 
 def _serialised(fn: Callable):
@@ -90,7 +90,7 @@ def _serialised(fn: Callable):
             if (connection.vendor != "sqlite" or "locked" not in str(exc)
                     or connection.in_atomic_block):
                 raise
-            time.sleep(0.02 * (attempt + 1) + random.random() * 0.02)
+            time.sleep(min(0.25, 0.02 * (attempt + 1)) + random.random() * 0.02)
     raise ApprovalError(errors.BUSY, "Someone else is saving a decision on this right now; "
                                      "nothing was saved. Try again.")
 
