@@ -79,6 +79,30 @@ class _MarkupCensus(HTMLParser):
         self.removed.setdefault("HTML comment", None)
 
 
+class _AttributeTokenFinder(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.found: dict[str, None] = {}
+
+    def handle_starttag(self, tag, attrs):
+        for name, value in attrs:
+            if value and TEMPLATE_SYNTAX_RE.search(value):
+                self.found.setdefault(
+                    f"Token in the {name} attribute of <{tag}>: personalization tokens may only "
+                    "stand in text, not in attributes (a recipient value in a link could become "
+                    "a javascript: URL).", None)
+
+    handle_startendtag = handle_starttag
+
+
+def tokens_in_attributes(html: str) -> list[str]:
+    """Tokens placed inside attribute values (href, src, ...), each named in words."""
+    finder = _AttributeTokenFinder()
+    finder.feed(html or "")
+    finder.close()
+    return list(finder.found)
+
+
 def sanitise_html(raw: str) -> SanitiseReport:
     """Clean HTML against the allowlist with nh3 and say what was removed."""
     census = _MarkupCensus()
@@ -136,6 +160,9 @@ def prepare_version_content(version) -> None:
         found = token_errors(getattr(version, name))
         if found:
             errors[name] = found
+    in_attributes = tokens_in_attributes(version.body_html)
+    if in_attributes:
+        errors.setdefault("body_html", []).extend(in_attributes)
     fallbacks = version.token_fallbacks or {}
     if not isinstance(fallbacks, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in fallbacks.items()

@@ -25,6 +25,16 @@ def test_links_keep_safe_schemes_and_get_rel_noopener():
     assert "mailto:x@y.z" in version.body_html
 
 
+@pytest.mark.parametrize("html", ['<a href="{{ recipient.city }}">x</a>',
+                                  '<a href="https://e.example/{{ recipient.last_name }}">x</a>',
+                                  '<img src="{{ recipient.city }}" alt="{{ recipient.title }}">'])
+def test_tokens_inside_attributes_are_refused(html):
+    # A recipient value at the start of an href could otherwise become a javascript: URL.
+    with pytest.raises(ValidationError, match="may only stand in text"):
+        VersionFactory(body_html=html)
+    assert not ModuleVersion.objects.exists()
+
+
 @pytest.mark.parametrize("text", ["{{ recipient.first_name|upper }}", "{% if x %}", "{{ 7*7 }}",
                                   "{{recipient.FIRST_NAME}}", "{{ recipient.email }}"])
 def test_every_non_allowlisted_token_is_refused_naming_it(text):
