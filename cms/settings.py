@@ -220,6 +220,12 @@ TESSERA_BATCH_CHUNK_SIZE = env_int("TESSERA_BATCH_CHUNK_SIZE", 200)
 CELERY_BEAT_SCHEDULE["delivery-purge-batch-jobs"] = {
     "task": "delivery.tasks.purge_batch_jobs", "schedule": 15 * 60,
 }
+# A job with no progress for this long has lost chunk messages (e.g. a Redis restart
+# without persistence); beat re-enqueues its unfinished chunks every minute.
+TESSERA_BATCH_STALL_SECONDS = env_int("TESSERA_BATCH_STALL_SECONDS", 120)
+CELERY_BEAT_SCHEDULE["delivery-requeue-stalled-batch-chunks"] = {
+    "task": "delivery.tasks.requeue_stalled_batch_chunks", "schedule": 60.0,
+}
 # Withdrawal/expiry webhooks: attempts, first retry delay (doubling each time), timeout.
 TESSERA_WEBHOOK_MAX_ATTEMPTS = env_int("TESSERA_WEBHOOK_MAX_ATTEMPTS", 8)
 TESSERA_WEBHOOK_BACKOFF_SECONDS = env_int("TESSERA_WEBHOOK_BACKOFF_SECONDS", 30)

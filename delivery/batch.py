@@ -3,9 +3,15 @@
 - `create_job` stores the job and its recipients and queues one task per chunk after the
   transaction commits. A reused Idempotency-Key returns the job it created before.
 - `run_chunk` (the task body) skips recipients that already have a result, assembles the
-  rest from one prepared step context, and in one transaction locks the job row, re-checks
-  the module versions used (see `serving.commit_deliveries`) and writes the results and the
-  delivery log. A chunk re-run after a worker died therefore assembles nobody twice.
+  rest from one prepared step context, and in one transaction takes a *shared* lock on the
+  job row (so a purge, which locks it exclusively, cannot run alongside) and an exclusive
+  lock on just this chunk (so a duplicate run of the same chunk waits, then skips what the
+  first wrote), re-checks the module versions used (see `serving.commit_deliveries`) and
+  writes the results and the delivery log. Chunks of one job commit in parallel; a chunk
+  re-run after a worker died (or re-enqueued) assembles nobody twice.
+- `requeue_stalled_chunks` (a beat task every minute) re-enqueues the unfinished chunks of
+  jobs that made no progress for TESSERA_BATCH_STALL_SECONDS: chunk messages live only in
+  the broker, and a Redis restart without persistence loses them.
 - The job's recipients are emptied when it finishes; results are purged when fetched (after
   the last page was read) or when TESSERA_BATCH_RETENTION_HOURS have passed.
 """
@@ -20,8 +26,9 @@ import logging
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, Max, Q
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from journeys.assembly import AssemblyError, AssemblyResult, load_context
@@ -218,7 +225,7 @@ def run_chunk(job_id: str, start: int, end: int) -> int:
         results = _assemble(job, step, todo)
         with transaction.atomic():
             begin_write()
-            locked = AssemblyJob.objects.select_for_update().get(pk=job.pk)
+            locked = _lock_chunk(job.pk, start)
             if locked.status == JobStatus.PURGED:
                 return 0
             todo_now = set(_pending(locked, start, end))
@@ -239,6 +246,22 @@ def run_chunk(job_id: str, start: int, end: int) -> int:
         break
     _finish_if_complete(job.pk)
     return written
+
+
+def _lock_chunk(job_id, start: int) -> AssemblyJob:
+    """Inside a write transaction: the job, read under a lock that excludes a purge but not
+    the job's other chunks, plus a lock on this chunk alone (held to the commit).
+
+    PostgreSQL: FOR SHARE on the job row (purge's FOR UPDATE waits for it, other chunks'
+    FOR SHARE do not) and a transaction advisory lock on (job, chunk start). SQLite: the
+    write lock `begin_write` took already serialises every writer."""
+    if connection.vendor != "postgresql":
+        return AssemblyJob.objects.get(pk=job_id)
+    table = AssemblyJob._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s), %s)", [str(job_id), start])
+    return AssemblyJob.objects.raw(f"SELECT * FROM {table} WHERE id = %s FOR SHARE",
+                                   [job_id])[0]
 
 
 def _pending(job: AssemblyJob, start: int, end: int) -> list[int]:
@@ -283,6 +306,11 @@ def _result_row(job_id, index: int, result: AssemblyResult, refusal: list[Assemb
 
 
 def _finish_if_complete(job_id) -> None:
+    # Unlocked look first: only the last chunk takes the exclusive lock (which waits for
+    # chunks still writing), so the others do not queue behind each other's commits.
+    job = AssemblyJob.objects.only("total", "status").get(pk=job_id)
+    if job.status in {JobStatus.DONE, JobStatus.PURGED} or job.results.count() < job.total:
+        return
     with transaction.atomic():
         begin_write()
         job = AssemblyJob.objects.select_for_update().get(pk=job_id)
@@ -336,3 +364,50 @@ def purge_due(now=None) -> int:
         purge(job)
         purged += 1
     return purged
+
+
+def stall_seconds() -> int:
+    return settings.TESSERA_BATCH_STALL_SECONDS
+
+
+def requeue_stalled_chunks(now=None) -> list[tuple[str, int, int]]:
+    """Re-enqueue the unfinished chunks of queued or running jobs that made no progress
+    (no new result, no re-enqueue) for TESSERA_BATCH_STALL_SECONDS. Returns what it sent.
+
+    Progress is judged per job, not per chunk: while any chunk of a job commits, its other
+    chunks are just waiting their turn in the queue. A duplicate of a chunk that was not
+    lost is harmless (`run_chunk` skips recipients with a result). A job whose results are
+    all written but whose finishing step was lost is finished here.
+    """
+    from .tasks import assemble_chunk
+
+    now = now or timezone.now()
+    cutoff = now - timezone.timedelta(seconds=stall_seconds())
+    stalled = (AssemblyJob.objects
+               .filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING], created_at__lt=cutoff)
+               .annotate(last_progress=Greatest(
+                   Coalesce(Max("results__created_at"), "created_at"),
+                   Coalesce("requeued_at", "created_at")))
+               .filter(last_progress__lt=cutoff)
+               .only("pk", "total", "chunk_size"))
+    sent: list[tuple[str, int, int]] = []
+    for job in stalled:
+        done = set(job.results.values_list("index", flat=True))
+        chunks = [(start, min(start + job.chunk_size, job.total))
+                  for start in range(0, job.total, job.chunk_size)]
+        unfinished = [(s, e) for s, e in chunks if any(i not in done for i in range(s, e))]
+        if not unfinished:
+            _finish_if_complete(job.pk)
+            continue
+        # Claim the job for this stall period first, so two beat runs do not both send.
+        claimed = AssemblyJob.objects.filter(
+            Q(requeued_at__isnull=True) | Q(requeued_at__lt=cutoff), pk=job.pk,
+            status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).update(requeued_at=now)
+        if not claimed:
+            continue
+        logger.warning("batch job %s stalled: re-enqueueing %d unfinished chunk(s)",
+                       job.pk, len(unfinished))
+        for start, end in unfinished:
+            assemble_chunk.delay(str(job.pk), start, end)
+            sent.append((str(job.pk), start, end))
+    return sent

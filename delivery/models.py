@@ -102,6 +102,9 @@ class AssemblyJob(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     results_fetched_at = models.DateTimeField(null=True, blank=True)
     purged_at = models.DateTimeField(null=True, blank=True)
+    # When `requeue_stalled_chunks` last re-enqueued its unfinished chunks (a lost message
+    # is re-sent once per stall period, not every beat tick while a worker is down).
+    requeued_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]

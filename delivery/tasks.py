@@ -40,3 +40,11 @@ def purge_batch_jobs() -> int:
     from .batch import purge_due
 
     return purge_due()
+
+
+@shared_task
+def requeue_stalled_batch_chunks() -> int:
+    """Beat: re-send the chunks of batch jobs stalled by lost broker messages."""
+    from .batch import requeue_stalled_chunks
+
+    return len(requeue_stalled_chunks())

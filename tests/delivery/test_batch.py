@@ -213,3 +213,36 @@ def test_withdrawal_between_read_and_commit_refuses_the_chunk(client, world, mon
     assert all(not r["ok"] for r in results)
     assert "withdrawn" in [e["code"] for e in results[0]["errors"]]
     assert Delivery.objects.count() == 0
+
+
+def test_stalled_chunks_are_requeued_and_each_recipient_assembled_once(client, settings):
+    """Chunk messages lost with the broker (a Redis restart): the stalled job's unfinished
+    chunks are re-enqueued, a finished job is left alone, and nobody is assembled twice."""
+    settings.TESSERA_BATCH_CHUNK_SIZE = 2
+    settings.TESSERA_BATCH_STALL_SECONDS = 60
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    finished_id = client.post(URL, job_request(3), format="json").json()["id"]
+    assert AssemblyJob.objects.get(pk=finished_id).status == JobStatus.DONE
+    # Posted without running the on-commit callbacks: every chunk message is "lost"...
+    stalled_id = client._client.post(URL, job_request(5), format="json").json()["id"]
+    # ...except the first chunk, which a worker ran before the broker went away.
+    assert batch.run_chunk(stalled_id, 0, 2) == 2
+    assert AssemblyJob.objects.get(pk=stalled_id).status == JobStatus.RUNNING
+
+    assert batch.requeue_stalled_chunks() == []  # progress is recent: not stalled yet
+    later = timezone.now() + timezone.timedelta(seconds=61)
+    sent = batch.requeue_stalled_chunks(now=later)
+
+    assert sent == [(stalled_id, 2, 4), (stalled_id, 4, 5)]  # the finished chunk is not re-sent
+    stalled = AssemblyJob.objects.get(pk=stalled_id)
+    assert stalled.status == JobStatus.DONE and stalled.recipients == []
+    indexes = AssemblyJobResult.objects.filter(job=stalled).values_list("index", flat=True)
+    assert sorted(indexes) == [0, 1, 2, 3, 4]
+    pseudonyms = list(Delivery.objects.filter(job=stalled)
+                      .values_list("recipient_pseudonym", flat=True))
+    assert len(pseudonyms) == 5 and len(set(pseudonyms)) == 5
+    # A duplicate of a chunk that was not lost changes nothing.
+    assert batch.run_chunk(stalled_id, 2, 4) == 0
+    assert Delivery.objects.filter(job=stalled).count() == 5
+    assert batch.requeue_stalled_chunks(now=later + timezone.timedelta(hours=1)) == []
+    assert Delivery.objects.filter(job_id=finished_id).count() == 3
