@@ -21,7 +21,8 @@ from django.utils import timezone
 
 from content.models import ModuleVersion, VersionState
 from journeys.assembly import AssemblyError, AssemblyResult, load_context
-from journeys.models import Step, pseudonymous_id
+from journeys.engagement import mark_seen
+from journeys.models import Enrollment, Step, pseudonymous_id
 
 from .models import DeliveredVersion, Delivery
 from .tokens import ChannelClient
@@ -139,12 +140,23 @@ def refused(result: AssemblyResult, errors: list[AssemblyError]) -> AssemblyResu
 
 def serve_one(step: Step, recipient: Mapping, *, channel: str, jurisdiction: str, locale: str,
               caller: Caller) -> AssemblyResult:
-    """Assemble for one recipient and log it; a refusal lists every reason."""
-    result = load_context(step, channel=channel, jurisdiction=jurisdiction,
-                          locale=locale).assemble(recipient)
+    """Assemble for one recipient and log it; a refusal lists every reason.
+
+    When the recipient is enrolled in the journey, selector slots skip the modules they
+    were already served, and what this delivery contained is remembered for next time.
+    Writes history-tracked Enrollment rows: token callers wrap this in `history_as_system`.
+    """
+    recipient_id = str(recipient.get("id", ""))
+    enrollment = Enrollment.objects.filter(
+        journey_id=step.journey_id, recipient_hash=pseudonymous_id(recipient_id)).first()
+    result = load_context(step, channel=channel, jurisdiction=jurisdiction, locale=locale
+                          ).assemble(recipient, seen=enrollment.seen_module_ids if enrollment else ())
     if not result.ok:
         return result
     with transaction.atomic():
         begin_write()
-        errors = commit_deliveries([(result, str(recipient.get("id", "")))], caller=caller)[0]
+        errors = commit_deliveries([(result, recipient_id)], caller=caller)[0]
+        if not errors and enrollment is not None:
+            mark_seen(enrollment, ModuleVersion.objects.filter(
+                pk__in=used_version_ids(result)).values_list("module_id", flat=True))
     return refused(result, errors) if errors else result

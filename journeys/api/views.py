@@ -14,7 +14,7 @@ from content.permissions import visible_brands
 from delivery.api.schema import unprocessable
 from delivery.api.serializers import AssembleRequestSerializer, AssemblyOutputSerializer
 from delivery.serving import Caller, serve_one
-from delivery.tokens import ChannelClient, ensure_in_scope
+from delivery.tokens import ChannelClient, ensure_in_scope, history_as_system
 from journeys.assembly import ERROR_CODES
 from journeys.models import Journey, Slot, Step, Transition
 
@@ -149,9 +149,10 @@ class AssembleView(APIView):
         step = get_object_or_404(
             Step.objects.filter(journey__in=visible_journeys(request.user)),
             journey__slug=slug, key=key)
-        result = serve_one(step, body["recipient"], channel=body["channel"],
-                           jurisdiction=body["jurisdiction"].upper(), locale=body["locale"],
-                           caller=Caller.of(request.user))
+        with history_as_system(request):  # serving may update the recipient's enrollment
+            result = serve_one(step, body["recipient"], channel=body["channel"],
+                               jurisdiction=body["jurisdiction"].upper(), locale=body["locale"],
+                               caller=Caller.of(request.user))
         if not result.ok:
             raise Unprocessable([e.as_dict() for e in result.errors])
         return Response({"subject": result.subject, "html": result.html, "text": result.text,

@@ -200,3 +200,32 @@ def test_withdrawal_committed_before_the_locked_recheck_stops_delivery(world):
     assert [e.code for e in refusals[0]] == ["withdrawn"]
     assert Delivery.objects.count() == 0
     assert connection.vendor in {"sqlite", "postgresql"}
+
+
+def test_enrolled_recipient_is_not_served_the_same_selector_module_twice(client, world):
+    from journeys.models import Enrollment, Slot
+    from tests.api.builders import make_version
+
+    make_version(world["brand"], "CAR-CASE-001", body="<p>Case study one</p>")
+    make_version(world["brand"], "CAR-CASE-002", body="<p>Case study two</p>")
+    Slot.objects.create(step=world["step"], order=9, selector_kind="body", priority=1)
+    # The channel reports an engagement first: that enrolls the recipient.
+    enrolled = client.post("/api/v1/events/", {"journey": "hcp-new", "step": "welcome",
+                                               "recipient_id": RECIPIENT["id"],
+                                               "event": "opened"}, format="json")
+    assert enrolled.status_code == 200, enrolled.content
+
+    served = [client.post(URL, assemble_body(), format="json") for _ in range(2)]
+    assert [r.status_code for r in served] == [200, 200], served[-1].content
+    cases = [next(m["module"] for m in r.json()["manifest"]["modules"] if "CASE" in m["module"])
+             for r in served]
+    assert sorted(cases) == ["CAR-CASE-001", "CAR-CASE-002"]
+    enrollment = Enrollment.objects.get()
+    assert enrollment.history.first().history_user is None  # a token is not a person
+
+
+def test_recipient_without_enrollment_is_served_and_nothing_is_enrolled(client, world):
+    from journeys.models import Enrollment
+
+    assert client.post(URL, assemble_body(), format="json").status_code == 200
+    assert not Enrollment.objects.exists()
