@@ -34,6 +34,9 @@ class RecipientSerializer(serializers.Serializer):
     city = serializers.CharField(max_length=100, required=False, allow_blank=True)
     consent = serializers.DictField(child=serializers.BooleanField(), required=False,
                                     help_text='Per channel, e.g. {"email": true}')
+    seen_modules = serializers.ListField(
+        child=serializers.CharField(max_length=40), max_length=500, required=False,
+        help_text="Module codes the person already saw elsewhere: selector slots skip them")
 
     def to_internal_value(self, data):
         if not isinstance(data, dict):

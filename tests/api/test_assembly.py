@@ -229,3 +229,23 @@ def test_recipient_without_enrollment_is_served_and_nothing_is_enrolled(client, 
 
     assert client.post(URL, assemble_body(), format="json").status_code == 200
     assert not Enrollment.objects.exists()
+
+
+def test_recipient_seen_modules_steer_selector_slots(client, world):
+    from journeys.models import Slot
+    from tests.api.builders import make_version
+
+    make_version(world["brand"], "CAR-CASE-001", body="<p>Case study one</p>")
+    make_version(world["brand"], "CAR-CASE-002", body="<p>Case study two</p>")
+    Slot.objects.create(step=world["step"], order=9, selector_kind="body", priority=1)
+    picked = []
+    for seen in (["CAR-CASE-001"], ["CAR-CASE-002"]):
+        body = assemble_body(recipient=dict(RECIPIENT, seen_modules=seen))
+        response = client.post(URL, body, format="json")
+        assert response.status_code == 200, response.content
+        picked.append(next(m["module"] for m in response.json()["manifest"]["modules"]
+                           if "CASE" in m["module"]))
+    assert picked == ["CAR-CASE-002", "CAR-CASE-001"]
+    bad = client.post(URL, assemble_body(recipient=dict(RECIPIENT, seen_modules="CAR-CASE-001")),
+                      format="json")
+    assert bad.status_code == 400
