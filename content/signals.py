@@ -2,9 +2,8 @@
 
 from django.db.models.signals import m2m_changed
 
-from .models import ImmutableVersionError, ModuleVersion
-
-VERSION_M2M = ("audiences", "specialties", "stages", "jurisdictions", "channels", "citations")
+from .models import EDITABLE_STATES, ImmutableVersionError, ModuleVersion
+from .versioning import COPIED_M2M
 
 
 def _guard_version_tags(sender, instance, action, reverse, **kwargs):
@@ -12,7 +11,7 @@ def _guard_version_tags(sender, instance, action, reverse, **kwargs):
         return
     if action in {"pre_add", "pre_remove", "pre_clear"}:
         stored_state = ModuleVersion.objects.filter(pk=instance.pk).values_list("state", flat=True).first()
-        if stored_state is not None and stored_state not in {"draft", "changes_requested"}:
+        if stored_state is not None and stored_state not in EDITABLE_STATES:
             raise ImmutableVersionError(
                 f"{instance} is {stored_state.replace('_', ' ')}: its tags and citations cannot "
                 "change. Create a new version instead."
@@ -24,7 +23,7 @@ def _guard_version_tags(sender, instance, action, reverse, **kwargs):
 
 
 def connect():
-    for name in VERSION_M2M:
+    for name in COPIED_M2M:
         through = getattr(ModuleVersion, name).through
         m2m_changed.connect(_guard_version_tags, sender=through,
                             dispatch_uid=f"tessera-version-{name}")

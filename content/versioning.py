@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 
-from .models import ContentModule, ModuleVersion, VersionState
+from .models import LOCKED_STATES, ContentModule, ModuleVersion, VersionState
 
 COPIED_FIELDS = ("locale_id", "subject", "body_html", "body_text", "asset_id",
                  "token_fallbacks", "valid_from")
@@ -24,7 +24,7 @@ def new_version(module: ContentModule, *, author) -> ModuleVersion:
     latest = module.versions.order_by("-number").first()
     if latest is None:
         raise ValidationError(f"{module.code} has no version to copy; create version 1 first.")
-    if latest.state not in {VersionState.APPROVED, VersionState.EXPIRED, VersionState.WITHDRAWN}:
+    if latest.state not in LOCKED_STATES:
         raise ValidationError(
             f"{latest} is still {latest.get_state_display().lower()}: edit it instead of "
             "starting another version."
