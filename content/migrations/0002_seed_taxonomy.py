@@ -1,119 +1,16 @@
-"""Seed the default taxonomy of DOMAIN.md and the role groups.
+"""Seed the default taxonomy of DOMAIN.md and the role groups (content/default_taxonomy.py).
 
-Every row is created with get_or_create on its natural key, so the migration can be run
-again (or after an editor changed names in the admin) without duplicating or overwriting
-anything. Reversing it deletes nothing: the rows may be referenced by content by then.
+Re-runnable (get_or_create on natural keys). Reversing it deletes nothing: the rows may be
+referenced by content by then.
 """
 
 from django.db import migrations
 
-AUDIENCES = {
-    "hcp": ("Physician / specialist (HCP)", [
-        ("awareness", "Awareness", "First hears of the drug: portal, newsletter, congress booth."),
-        ("interest", "Interest", "Visits the site, reviews clinical data, asks questions."),
-        ("trial", "Trial", "Tries it with a few patients: samples, cases, rep support."),
-        ("adoption", "Adoption", "Prescribes regularly: patient materials, tracking tools, hotline."),
-        ("ongoing_use", "Ongoing use", "Monitoring and clinical updates."),
-        ("advocacy", "Advocacy", "Shares with peers, joins research."),
-    ]),
-    "patient": ("Patient", [
-        ("awareness", "Awareness", "Symptoms, advertising, packaging."),
-        ("research", "Research", "How does it work, is it safe?"),
-        ("comparison", "Comparison", "Ingredients, price, pharmacist advice."),
-        ("purchase", "Purchase", "Fills the prescription."),
-        ("use", "Use", "Reminders, usage tips, support."),
-        ("loyalty", "Loyalty", "Repurchase, reviews, referral."),
-    ]),
-    "pharmacist": ("Pharmacist", [
-        ("awareness", "Awareness", "Rep visit, chain newsletter."),
-        ("learning", "Learning", "Short training, FAQ."),
-        ("evaluation", "Evaluation", "Talking points, incentives."),
-        ("recommendation", "Recommendation", "Counter prompts, cards."),
-        ("feedback", "Feedback", "Did it work for customers?"),
-        ("trusted_toolkit", "Trusted toolkit", "Materials used again and again."),
-    ]),
-    "payer": ("Hospital buyer / payer / access", [
-        ("awareness", "Awareness", "First contact with the product's value story."),
-        ("evidence_review", "Evidence review", "Clinical and economic evidence."),
-        ("access_planning", "Access planning", "Formulary, contracts, reimbursement."),
-        ("onboarding", "Onboarding", "Enrollment, coverage checks, training."),
-        ("long_term_engagement", "Long-term engagement", "Outcomes and contract reviews."),
-    ]),
-}
-
-HCP_SPECIALTIES = [
-    ("cardiology", "Cardiology"),
-    ("general_practice", "General practice"),
-    ("nephrology", "Nephrology"),
-    ("internal_medicine", "Internal medicine"),
-    ("endocrinology", "Endocrinology"),
-]
-
-JURISDICTIONS = [
-    ("US", "United States",
-     "For U.S. audiences only. To report SUSPECTED ADVERSE REACTIONS, contact the "
-     "manufacturer or the FDA at 1-800-FDA-1088 or www.fda.gov/medwatch. Please see the "
-     "full Prescribing Information, including the Important Safety Information."),
-    ("DE", "Germany",
-     "Nur für Fachkreise im Sinne des § 2 HWG. Pflichtangaben gemäß § 4 HWG siehe "
-     "Fachinformation. Verdachtsfälle von Nebenwirkungen bitte an das Bundesinstitut für "
-     "Arzneimittel und Medizinprodukte (BfArM), www.bfarm.de, melden."),
-    ("GB", "United Kingdom",
-     "Prescribing information is available via the link below. Adverse events should be "
-     "reported. Reporting forms and information can be found at "
-     "https://yellowcard.mhra.gov.uk or via the MHRA Yellow Card app."),
-    ("FR", "France",
-     "Les mentions légales sont disponibles sur la base de données publique des "
-     "médicaments. Déclarez immédiatement tout effet indésirable suspecté sur "
-     "www.signalement-sante.gouv.fr."),
-]
-
-CHANNELS = [
-    ("email", "Email"),
-    ("portal", "Portal page"),
-    ("rep", "Rep visit / CLM detail"),
-    ("sms", "SMS"),
-    ("webinar", "Webinar"),
-    ("congress", "Congress"),
-]
-
-LOCALES = [
-    ("en", "English"),
-    ("de", "German"),
-    ("en-US", "English (United States)"),
-    ("de-DE", "German (Germany)"),
-]
-
-GROUPS = ["authors", "mlr-medical", "mlr-legal", "mlr-regulatory"]
+from content.default_taxonomy import seed_default_taxonomy
 
 
 def seed(apps, schema_editor):
-    Audience = apps.get_model("content", "Audience")
-    Specialty = apps.get_model("content", "Specialty")
-    Stage = apps.get_model("content", "Stage")
-    Jurisdiction = apps.get_model("content", "Jurisdiction")
-    Channel = apps.get_model("content", "Channel")
-    Locale = apps.get_model("content", "Locale")
-    Group = apps.get_model("auth", "Group")
-
-    for audience_code, (audience_name, stages) in AUDIENCES.items():
-        audience, _ = Audience.objects.get_or_create(code=audience_code, defaults={"name": audience_name})
-        for order, (code, name, description) in enumerate(stages, start=1):
-            Stage.objects.get_or_create(
-                audience=audience, code=code,
-                defaults={"name": name, "order": order, "description": description},
-            )
-    hcp = Audience.objects.get(code="hcp")
-    for code, name in HCP_SPECIALTIES:
-        Specialty.objects.get_or_create(audience=hcp, code=code, defaults={"name": name})
-    for code, name, footer in JURISDICTIONS:
-        Jurisdiction.objects.get_or_create(code=code, defaults={"name": name, "legal_footer": footer})
-    for code, name in CHANNELS:
-        Channel.objects.get_or_create(code=code, defaults={"name": name})
-    for code, name in LOCALES:
-        Locale.objects.get_or_create(code=code, defaults={"name": name})
-    for name in GROUPS:
-        Group.objects.get_or_create(name=name)
+    seed_default_taxonomy(apps)
 
 
 class Migration(migrations.Migration):
