@@ -211,7 +211,8 @@ def _safe_name(name: str) -> str:
 
 def _unknown_channel(column: str, channel: str, channels: frozenset[str]) -> Problem:
     return Problem(column, "unknown_channel",
-                   f"{column} names no channel{_channel_hint(channel, channels)}")
+                   f"unknown column {_safe_name(column)}: {_safe_name(channel)} is not a "
+                   f"channel{_channel_hint(channel, channels)}")
 
 
 def _channel_hint(channel: str, channels: frozenset[str]) -> str:
@@ -342,8 +343,8 @@ def _csv_rows(data, channels: frozenset[str]):
     refused = [_column_problem(h, channels) for h in header]
     refused = [p for p in refused if p is not None]
     if refused:
-        raise RecipientsError("invalid_csv", "; ".join(p.message[0].upper() + p.message[1:]
-                                                       for p in refused) + ".")
+        raise RecipientsError("invalid_csv", "The CSV header has an "
+                              + "; ".join(p.message for p in refused) + ".")
     duplicates = sorted({h for h in header if header.count(h) > 1})
     if duplicates:
         raise RecipientsError("invalid_csv", f"Column(s) {', '.join(duplicates)} appear twice.")
