@@ -43,21 +43,52 @@ class AuditedQuerySet(models.QuerySet):
                 deleted += 1
         return deleted, {self.model._meta.label: deleted}
 
-    def for_user(self, user):
-        """The rows `user` may see, by brand (see `content.permissions`).
+    def restrict(self, user_or_client, action: str = "view"):
+        """The rows `user_or_client` may `action` ("view" or "change"), by the one rule in
+        `content.permissions`.
 
-        Superusers and MLR reviewers see every brand, authors the brands they hold
-        `content.author_brand` on, anyone else nothing. The model names the path to its
-        brand in `brand_lookup`.
+        People: by brand — superusers every brand, MLR reviewers every brand to view,
+        authors the brands they hold `content.author_brand` on, anyone else nothing (the
+        model names the path to its brand in `brand_lookup`). A channel caller (API token)
+        views only deliverable versions tagged with one of its channels and one of its
+        jurisdictions, and the rows those versions show (the model names the path from a
+        version to itself in `lookup_from_version`); it changes nothing.
         """
-        from .permissions import authored_brands, sees_all_brands
+        from .permissions import VIEW, channel_scope, check_action, restrict_people
 
-        if sees_all_brands(user):
-            return self.all()
-        if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        check_action(action)
+        scope = channel_scope(user_or_client)
+        if scope is None:
+            return restrict_people(self, user_or_client, action, self.model.brand_lookup)
+        if action != VIEW:
             return self.none()
-        lookup = self.model.brand_lookup
-        return self.filter(**{f"{lookup}__in": authored_brands(user).values("pk")})
+        if self.model is ModuleVersion:
+            return deliverable_in_scope(self, scope)
+        versions = deliverable_in_scope(ModuleVersion.objects.all(), scope)
+        return self.filter(pk__in=versions.values(self.model.lookup_from_version))
+
+    def for_user(self, user):
+        """The rows `user` may view: `restrict(user, "view")`."""
+        return self.restrict(user, "view")
+
+
+def deliverable_in_scope(versions, scope):
+    """`versions` deliverable now and tagged with one of the scope's channels and one of its
+    jurisdictions (EXISTS, not joins: no duplicate rows, no DISTINCT)."""
+    from django.db.models import Exists, OuterRef
+    from django.utils import timezone
+
+    from .deliverability import deliverable_q
+
+    channel_through = ModuleVersion.channels.through
+    jurisdiction_through = ModuleVersion.jurisdictions.through
+    return versions.filter(
+        deliverable_q(timezone.now()),
+        Exists(channel_through.objects.filter(
+            moduleversion_id=OuterRef("pk"), channel__code__in=scope.channels)),
+        Exists(jurisdiction_through.objects.filter(
+            moduleversion_id=OuterRef("pk"), jurisdiction__code__in=scope.jurisdictions)),
+    )
 
 
 AuditedManager = models.Manager.from_queryset(AuditedQuerySet)
@@ -109,6 +140,7 @@ class Brand(models.Model):
     objects = AuditedManager()
     history = HistoricalRecords()
     brand_lookup = "pk"
+    lookup_from_version = "module__brand"
 
     class Meta:
         ordering = ["name"]
@@ -237,6 +269,7 @@ class Reference(models.Model):
     objects = AuditedManager()
     history = HistoricalRecords()
     brand_lookup = "brand"
+    lookup_from_version = "citations"
 
     class Meta:
         ordering = ["brand__name", "code"]
@@ -310,6 +343,7 @@ class ContentModule(models.Model):
     objects = AuditedManager()
     history = HistoricalRecords(m2m_fields=[requires, excludes])
     brand_lookup = "brand"
+    lookup_from_version = "module"
 
     class Meta:
         ordering = ["code"]
@@ -415,6 +449,7 @@ class ModuleVersion(models.Model):
         m2m_fields=[audiences, specialties, stages, jurisdictions, channels, citations]
     )
     brand_lookup = "module__brand"
+    lookup_from_version = "pk"
 
     class Meta:
         ordering = ["module__code", "number"]
@@ -513,6 +548,7 @@ class Asset(models.Model):
     objects = AuditedManager()
     history = HistoricalRecords()
     brand_lookup = "brand"
+    lookup_from_version = "asset"
 
     class Meta:
         ordering = ["-created_at"]

@@ -6,10 +6,18 @@ One rule, used by the admin, the API, the reviewer screens and the demo alike:
   (a guardian object permission on the `Brand`, given to the user or to one of their groups);
 - everyone else sees nothing.
 
-The querysets in `content.models` expose it as `<Model>.objects.for_user(user)`.
+A channel (an API token, not a person) sees no brand as such: only the versions it may
+deliver (`content.deliverability`) tagged with one of its channels and jurisdictions, and
+what those versions show (their module, brand, references, asset).
+
+Every model that follows the rule exposes it as `<Model>.objects.restrict(user_or_client,
+action)` (NetBox style): content models here, review records in `approvals.models`,
+journeys in `journeys.models`, channel records in `delivery.models`.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from django.contrib.auth.models import Group, Permission
 from django.db.models import QuerySet
@@ -36,8 +44,61 @@ REVIEWER_MODEL_PERMS = (
 )
 
 
+# Actions `restrict()` knows. "view": read the row. "change": write it (authors of the brand,
+# superusers; never a reviewer for that alone, never a channel).
+VIEW, CHANGE = "view", "change"
+ACTIONS = (VIEW, CHANGE)
+
+
+@dataclass(frozen=True)
+class ChannelScope:
+    channels: frozenset[str]
+    jurisdictions: frozenset[str]
+
+
+def channel_scope(user_or_client) -> ChannelScope | None:
+    """The channels and jurisdictions of a channel caller (an API token's request.user);
+    None for a person.
+
+    Recognised by shape, not by class, because the class lives on a higher floor (or in
+    `cms.api`): a channel caller says `is_channel = True`, or, failing that, carries
+    `channels` and `jurisdictions` without being a model instance."""
+    if user_or_client is None:
+        return None
+    is_channel = getattr(user_or_client, "is_channel", None)
+    if is_channel is None:
+        is_channel = (not hasattr(user_or_client, "_meta")
+                      and hasattr(user_or_client, "channels")
+                      and hasattr(user_or_client, "jurisdictions"))
+    if not is_channel:
+        return None
+    return ChannelScope(channels=frozenset(user_or_client.channels),
+                        jurisdictions=frozenset(user_or_client.jurisdictions))
+
+
+def check_action(action: str) -> None:
+    if action not in ACTIONS:
+        raise ValueError(f"Unknown action {action!r}; use one of {', '.join(ACTIONS)}.")
+
+
+def restrict_people(queryset: QuerySet, user, action: str, brand_lookup: str) -> QuerySet:
+    """The people half of `restrict()`: rows of `queryset` whose brand (reached by
+    `brand_lookup`, e.g. "module__brand") `user` may `action`. Superusers everything, MLR
+    reviewers everything to view, authors their brands, anyone else (a channel caller
+    included) nothing. One query for the role check (cached on the user), none for the
+    brands (a subquery)."""
+    check_action(action)
+    if not _is_active(user):
+        return queryset.none()
+    if user.is_superuser or (action == VIEW and is_reviewer(user)):
+        return queryset.all()
+    return queryset.filter(**{f"{brand_lookup}__in": authored_brands(user).values("pk")})
+
+
 def _is_active(user) -> bool:
-    return bool(user is not None and getattr(user, "is_authenticated", False) and user.is_active)
+    """An active, signed-in person (a channel caller is not one: it holds no brand)."""
+    return bool(user is not None and getattr(user, "is_authenticated", False) and user.is_active
+                and channel_scope(user) is None)
 
 
 def is_reviewer(user) -> bool:
