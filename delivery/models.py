@@ -224,6 +224,14 @@ class WebhookSubscription(models.Model):
     def __str__(self) -> str:
         return f"{self.url} ({self.token.name})"
 
+    def clean(self):
+        # The admin validates through here; the API through webhooks.subscribe. One policy.
+        from .webhooks import check_url
+
+        super().clean()
+        if self.url:
+            check_url(self.url)
+
 
 class WebhookDeliveryStatus(models.TextChoices):
     PENDING = "pending", "Pending"

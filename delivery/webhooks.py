@@ -5,6 +5,10 @@ subscription's secret; the headers `X-Tessera-Timestamp` (Unix seconds) and
 `X-Tessera-Signature` (`sha256=<hex>`) carry it. Receivers recompute the HMAC, compare in
 constant time and refuse old timestamps (replays). Sending is a Celery task with
 exponential backoff; every attempt is logged.
+
+Where a notification may go is `cms.outbound`'s policy (https, public addresses only),
+checked when the URL is registered and again before every attempt; what it says is cut to
+the receiving token's channels and jurisdictions.
 """
 
 from __future__ import annotations
@@ -15,8 +19,6 @@ import json
 import logging
 import secrets
 import time
-import urllib.error
-import urllib.request
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -25,6 +27,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+
+from cms import outbound
 
 from .models import (
     ChannelToken,
@@ -64,9 +68,7 @@ def verify(secret: str, timestamp: str, body: bytes, signature: str, *,
 def subscribe(*, token: ChannelToken, url: str, events: list[str] | None = None
               ) -> WebhookSubscription:
     """Register `url` for a token; the returned subscription's secret is shown once."""
-    scheme = urlsplit(url).scheme.lower()
-    if scheme not in {"http", "https"}:
-        raise ValidationError({"url": "Use an http(s) URL."})
+    check_url(url)
     events = list(dict.fromkeys(events or [e.value for e in WebhookEvent]))
     unknown = [e for e in events if e not in WebhookEvent.values]
     if unknown:
@@ -74,6 +76,14 @@ def subscribe(*, token: ChannelToken, url: str, events: list[str] | None = None
                                          f"{', '.join(WebhookEvent.values)}."})
     return WebhookSubscription.objects.create(token=token, url=url, events=events,
                                               secret=secrets.token_hex(32))
+
+
+def check_url(url: str) -> None:
+    """The outbound policy as a validation error on `url` (subscription, admin form)."""
+    try:
+        outbound.vet_url(url, require_addresses=False)
+    except outbound.URLRefused as refused:
+        raise ValidationError({"url": ValidationError(refused.detail, code=refused.code)})
 
 
 # --- notifications ---------------------------------------------------------------------------
@@ -88,7 +98,7 @@ def notification_payload(version, event: str, *, reason: str = "") -> dict:
     for step in steps_using(version):
         entry = journeys.setdefault(step["journey"], {"journey": step["journey"],
                                                       "name": step["journey_name"], "steps": []})
-        entry["steps"].append(step["step"])
+        entry["steps"].append({"step": step["step"], "channel": step["channel"]})
     return {
         "event": event,
         "occurred_at": timezone.now().isoformat(),
@@ -105,6 +115,28 @@ def notification_payload(version, event: str, *, reason: str = "") -> dict:
     }
 
 
+def payload_for(token: ChannelToken, payload: dict) -> dict:
+    """`payload` cut to what `token` may see: its channels and jurisdictions only (an
+    email-only token hears nothing about portal deliveries or portal steps)."""
+    channels = set(token.channels.values_list("code", flat=True))
+    jurisdictions = set(token.jurisdictions.values_list("code", flat=True))
+    counts = [c for c in payload["deliveries"]
+              if c["channel"] in channels and c["jurisdiction"] in jurisdictions]
+    journeys = []
+    for journey in payload["affected_journeys"]:
+        steps = [s["step"] for s in journey["steps"] if s["channel"] in channels]
+        if steps:
+            journeys.append({**journey, "steps": steps})
+    return {
+        **payload,
+        "jurisdictions": [j for j in payload["jurisdictions"] if j in jurisdictions],
+        "channels": [c for c in payload["channels"] if c in channels],
+        "affected_journeys": journeys,
+        "deliveries": counts,
+        "total_deliveries": sum(c["deliveries"] for c in counts),
+    }
+
+
 def subscriptions_for(version, event: str):
     """Active subscriptions whose token could have received the version (scope overlaps)."""
     jurisdictions = list(version.jurisdictions.values_list("pk", flat=True))
@@ -113,7 +145,7 @@ def subscriptions_for(version, event: str):
         Q(jurisdictions__in=jurisdictions), Q(channels__in=channels)
     ).values("pk")
     return [s for s in WebhookSubscription.objects.filter(active=True, token__in=tokens)
-            if event in s.events]
+            .select_related("token") if event in s.events]
 
 
 def notify(version, event: str, *, reason: str = "") -> list[WebhookDelivery]:
@@ -127,8 +159,9 @@ def notify(version, event: str, *, reason: str = "") -> list[WebhookDelivery]:
     deliveries = []
     with transaction.atomic():
         for subscription in subscriptions:
-            delivery = WebhookDelivery.objects.create(subscription=subscription, event=event,
-                                                      payload=payload)
+            delivery = WebhookDelivery.objects.create(
+                subscription=subscription, event=event,
+                payload=payload_for(subscription.token, payload))
             deliveries.append(delivery)
             transaction.on_commit(lambda pk=delivery.pk: deliver_webhook.delay(pk))
     return deliveries
@@ -184,21 +217,23 @@ def attempt(delivery_id: int) -> bool:
     body = json.dumps({"id": str(delivery.event_id), **delivery.payload},
                       cls=DjangoJSONEncoder, sort_keys=True).encode()
     timestamp = str(int(time.time()))
-    request = urllib.request.Request(subscription.url, data=body, method="POST", headers={
+    headers = {
         "Content-Type": "application/json",
         "User-Agent": "Tessera-Webhooks/1",
         EVENT_HEADER: delivery.event,
         TIMESTAMP_HEADER: timestamp,
         SIGNATURE_HEADER: sign(subscription.secret, timestamp, body),
-    })
+    }
     status_code, error = None, ""
     try:
-        with urllib.request.urlopen(request, timeout=settings.TESSERA_WEBHOOK_TIMEOUT_SECONDS) as resp:
-            status_code = resp.status
-    except urllib.error.HTTPError as exc:
-        status_code, error = exc.code, f"HTTP {exc.code}"
-    except (urllib.error.URLError, OSError) as exc:
-        error = f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"[:300]
+        # Vetted again now: the name may point somewhere else than at registration.
+        destination = outbound.vet_url(subscription.url)
+        status_code = outbound.post(destination, body, headers,
+                                    timeout=settings.TESSERA_WEBHOOK_TIMEOUT_SECONDS)
+    except outbound.URLRefused as refused:
+        error = f"refused: {refused.detail}"[:300]
+    except outbound.SendFailed as exc:
+        error = str(exc)[:300]
     ok = status_code is not None and 200 <= status_code < 300
     WebhookAttempt.objects.create(delivery=delivery, number=number, status_code=status_code,
                                   error="" if ok else (error or f"HTTP {status_code}"))

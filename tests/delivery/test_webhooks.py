@@ -1,5 +1,7 @@
 import json
+import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -13,14 +15,24 @@ from delivery import webhooks
 from delivery.models import WebhookAttempt, WebhookDelivery
 from tests.api.builders import assemble_body, build_world, codes, token, token_client
 from tests.factories import UserFactory
+from tests.security.corpus import STUB_DNS
+from tests.security.stubs import StubDNS
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _receivers_on_loopback(settings, monkeypatch):
+    # The receivers below are real HTTP servers on 127.0.0.1; production refuses loopback
+    # and plain http (tests/security/test_webhook_urls.py). Names resolve from a table.
+    settings.TESSERA_WEBHOOK_ALLOW_LOOPBACK = True
+    monkeypatch.setattr(webhooks.outbound, "resolve", StubDNS(STUB_DNS))
 
 
 class Receiver:
     """A real HTTP endpoint on 127.0.0.1 that answers with the given statuses in turn."""
 
-    def __init__(self, statuses=(200,)):
+    def __init__(self, statuses=(200,), headers=None, body=b"", pause=0.0):
         self.statuses = list(statuses)
         self.requests: list[tuple[dict, bytes]] = []
         receiver = self
@@ -31,7 +43,15 @@ class Receiver:
                 receiver.requests.append(({k: v for k, v in self.headers.items()}, body))
                 status = receiver.statuses.pop(0) if len(receiver.statuses) > 1 else receiver.statuses[0]
                 self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.end_headers()
+                try:
+                    for chunk in (body[i:i + 65536] for i in range(0, len(body), 65536)):
+                        self.wfile.write(chunk)
+                        time.sleep(pause)
+                except OSError:
+                    pass  # the client stopped reading: what the caps are for
 
             def log_message(self, *args):
                 pass
@@ -210,3 +230,119 @@ def test_a_webhook_failure_never_fails_the_withdrawal(
     claim.refresh_from_db()
     assert claim.state == "withdrawn"
     assert "not queued" in caplog.text
+
+
+def test_email_only_token_hears_nothing_about_portal_or_other_markets(
+        world, channel, django_capture_on_commit_callbacks):
+    """The withdrawal payload is cut to the receiving token's channels and jurisdictions."""
+    from delivery.models import DeliveredVersion
+    from journeys.models import Slot
+
+    _, client = channel
+    assert client.post("/api/v1/journeys/hcp-new/steps/welcome/assemble/", assemble_body(),
+                       format="json").status_code == 200
+    claim = world["versions"]["claim"]
+    Slot.objects.create(step=world["portal"], order=0, module=claim.module)
+    logged = DeliveredVersion.objects.get(version=claim)
+    DeliveredVersion.objects.create(delivery=logged.delivery, version=claim, channel="portal",
+                                    jurisdiction="US")
+    DeliveredVersion.objects.create(delivery=logged.delivery, version=claim, channel="email",
+                                    jurisdiction="DE")
+    _, omni_key = token(channels=["email", "portal"], jurisdictions=["US", "DE"], name="Omni")
+    with Receiver() as receiver:
+        register(client, receiver.url + "/email")
+        register(token_client(omni_key), receiver.url + "/omni")
+        with django_capture_on_commit_callbacks(execute=True):
+            withdraw_as_regulatory(claim)
+    sent = {path: json.loads(body) for path, body in
+            ((WebhookDelivery.objects.get(event_id=json.loads(body)["id"]).subscription.url
+              .rsplit("/", 1)[1], body) for _, body in receiver.requests)}
+    email, omni = sent["email"], sent["omni"]
+    assert email["deliveries"] == [{"channel": "email", "jurisdiction": "US", "deliveries": 1}]
+    assert email["affected_journeys"][0]["steps"] == ["welcome"]
+    assert email["channels"] == ["email"] and email["jurisdictions"] == ["US"]
+    assert [(c["channel"], c["jurisdiction"]) for c in omni["deliveries"]] == [
+        ("email", "DE"), ("email", "US"), ("portal", "US")]
+    assert omni["affected_journeys"][0]["steps"] == ["portal-followup", "welcome"]
+
+
+def test_redirects_are_not_followed(world, channel, settings, django_capture_on_commit_callbacks):
+    settings.TESSERA_WEBHOOK_MAX_ATTEMPTS = 1
+    _, client = channel
+    with Receiver() as target, Receiver(statuses=[307], headers={"Location": target.url}) as hop:
+        register(client, hop.url)
+        with django_capture_on_commit_callbacks(execute=True):
+            webhooks.notify(world["versions"]["isi"], "version.withdrawn")
+    assert len(hop.requests) == 1 and target.requests == []
+    attempt = WebhookAttempt.objects.get()
+    assert (attempt.status_code, attempt.error) == (307, "HTTP 307")
+    assert WebhookDelivery.objects.get().status == "failed"
+
+
+def test_response_size_is_capped(world, channel, monkeypatch, django_capture_on_commit_callbacks):
+    _, client = channel
+    reads = []
+    real_read = webhooks.outbound.http.client.HTTPResponse.read
+
+    def counting_read(self, amt=None):
+        data = real_read(self, amt)
+        reads.append(len(data))
+        return data
+
+    monkeypatch.setattr(webhooks.outbound.http.client.HTTPResponse, "read", counting_read)
+    with Receiver(body=b"x" * (4 * 1024 * 1024)) as big:
+        register(client, big.url)
+        with django_capture_on_commit_callbacks(execute=True):
+            webhooks.notify(world["versions"]["isi"], "version.withdrawn")
+    assert WebhookDelivery.objects.get().status == "delivered"
+    assert 0 < sum(reads) <= webhooks.outbound.MAX_RESPONSE_BYTES
+
+
+class DripReceiver:
+    """A loopback server that answers one header line every 0.2 s, for 30 s: each read
+    returns well within a socket timeout, so only a total time cap stops the client."""
+
+    def __init__(self):
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.server.getsockname()[1]}/slow"
+
+    def serve(self):
+        connection, _ = self.server.accept()
+        with connection:
+            connection.recv(65536)
+            try:
+                connection.sendall(b"HTTP/1.1 200 OK\r\n")
+                for n in range(150):
+                    if self.stop.wait(0.2):
+                        return
+                    connection.sendall(f"X-Pad-{n}: a\r\n".encode())
+            except OSError:
+                return
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.server.close()
+
+
+def test_total_time_is_capped(world, channel, settings, django_capture_on_commit_callbacks):
+    settings.TESSERA_WEBHOOK_TIMEOUT_SECONDS = 1
+    settings.TESSERA_WEBHOOK_MAX_ATTEMPTS = 1
+    _, client = channel
+    with DripReceiver() as slow:
+        register(client, slow.url)
+        started = time.monotonic()
+        with django_capture_on_commit_callbacks(execute=True):
+            webhooks.notify(world["versions"]["isi"], "version.withdrawn")
+        elapsed = time.monotonic() - started
+    assert elapsed < 4, elapsed
+    attempt = WebhookAttempt.objects.get()
+    assert attempt.status_code is None and "within 1 s" in attempt.error
