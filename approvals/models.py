@@ -33,6 +33,20 @@ class AppendOnlyQuerySet(models.QuerySet):
 AppendOnlyManager = models.Manager.from_queryset(AppendOnlyQuerySet)
 
 
+class ReviewRecordQuerySet(models.QuerySet):
+    """Review records follow their version's brand (`content.permissions`): people see
+    those of the brands they may see; a channel caller sees none (reviews are internal)."""
+
+    def restrict(self, user_or_client, action: str = "view"):
+        from content.permissions import restrict_people
+
+        return restrict_people(self, user_or_client, action, "version__module__brand")
+
+
+class SignatureQuerySet(ReviewRecordQuerySet, AppendOnlyQuerySet):
+    pass
+
+
 class AppendOnlyModel(models.Model):
     objects = AppendOnlyManager()
 
@@ -79,6 +93,7 @@ class ReviewRound(models.Model):
     outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.OPEN)
     closed_at = models.DateTimeField(null=True, blank=True)
 
+    objects = ReviewRecordQuerySet.as_manager()
     history = HistoricalRecords()
 
     class Meta:
@@ -107,6 +122,7 @@ class Signature(AppendOnlyModel):
     sha256 = models.CharField(max_length=64)
     signed_at = models.DateTimeField()
 
+    objects = models.Manager.from_queryset(SignatureQuerySet)()
     history = HistoricalRecords()
 
     class Meta:
@@ -162,6 +178,7 @@ class Comment(models.Model):
     body = models.TextField()
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = ReviewRecordQuerySet.as_manager()
     history = HistoricalRecords()
 
     class Meta:
@@ -225,3 +242,26 @@ def _utc():
     from datetime import UTC
 
     return UTC
+
+
+class AuditCheckpoint(AppendOnlyModel):
+    """A signed anchor of the audit chain's head: which entry was newest, its hash and how many
+    entries there were, sealed with an HMAC under the anchor key (approvals/anchoring.py).
+
+    `verify_audit` checks the chain against every checkpoint, so deleting the newest entries
+    (which leaves a shorter but still well-linked chain) is detected.
+    """
+
+    head_seq = models.PositiveBigIntegerField(help_text="seq of the newest entry (0: empty chain)")
+    head_hash = models.CharField(max_length=64)
+    entry_count = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField()
+    key_source = models.CharField(max_length=40, help_text="Which key sealed it (a name, never "
+                                  "the key): TESSERA_AUDIT_ANCHOR_KEY or derived from SECRET_KEY")
+    hmac = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"checkpoint {self.pk}: head #{self.head_seq} ({self.entry_count} entries)"

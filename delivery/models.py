@@ -16,9 +16,44 @@ from django.utils import timezone
 from content.models import ModuleVersion
 
 
+def _restrict_to_token(queryset, user_or_client, action: str, token_lookup: str):
+    """Channel records: a channel caller sees (and changes) its own token's rows, a
+    superuser all of them (the admin), anyone else none."""
+    from content.permissions import channel_scope, check_action
+
+    check_action(action)
+    if channel_scope(user_or_client) is not None:
+        return queryset.filter(**{token_lookup: user_or_client.token_id})
+    if getattr(user_or_client, "is_superuser", False) and user_or_client.is_active:
+        return queryset.all()
+    return queryset.none()
+
+
 class ChannelTokenQuerySet(models.QuerySet):
     def active(self):
         return self.filter(revoked_at__isnull=True)
+
+    def restrict(self, user_or_client, action: str = "view"):
+        return _restrict_to_token(self, user_or_client, action, "pk")
+
+
+class AssemblyJobQuerySet(models.QuerySet):
+    def restrict(self, user_or_client, action: str = "view"):
+        """The jobs of whoever started them (`owner_key`: the token or the person), so an
+        Idempotency-Key or a job id of someone else's finds nothing."""
+        from cms.api.auth import owner_key
+        from content.permissions import check_action
+
+        check_action(action)
+        if user_or_client is None or not getattr(user_or_client, "is_authenticated", False) \
+                or not user_or_client.is_active:
+            return self.none()
+        return self.filter(owner_key=owner_key(user_or_client))
+
+
+class WebhookSubscriptionQuerySet(models.QuerySet):
+    def restrict(self, user_or_client, action: str = "view"):
+        return _restrict_to_token(self, user_or_client, action, "token_id")
 
 
 class ChannelToken(models.Model):
@@ -105,6 +140,8 @@ class AssemblyJob(models.Model):
     # When `requeue_stalled_chunks` last re-enqueued its unfinished chunks (a lost message
     # is re-sent once per stall period, not every beat tick while a worker is down).
     requeued_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = AssemblyJobQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -217,6 +254,8 @@ class WebhookSubscription(models.Model):
     events = models.JSONField(default=default_webhook_events)
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = WebhookSubscriptionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

@@ -45,6 +45,30 @@ class EventType(models.TextChoices):
     NO_ENGAGEMENT_FOR = "no_engagement_for", "No engagement for N days"
 
 
+class JourneyQuerySet(models.QuerySet):
+    """`restrict(user_or_client, action)` for journeys and the rows inside them.
+
+    People follow the brand rule of `content.permissions` (authors their brands, reviewers
+    and superusers all); a channel caller views the journeys running in one of its
+    jurisdictions (what it may assemble is checked per version by the deliverability rule)
+    and changes none. The model names the lookup prefix to its journey in `journey_lookup`
+    ("" for a journey, "journey__" for a step)."""
+
+    def restrict(self, user_or_client, action: str = "view"):
+        from content.permissions import VIEW, channel_scope, check_action, restrict_people
+
+        check_action(action)
+        prefix = self.model.journey_lookup
+        scope = channel_scope(user_or_client)
+        if scope is None:
+            return restrict_people(self, user_or_client, action, f"{prefix}brand")
+        if action != VIEW:
+            return self.none()
+        through = Journey.jurisdictions.through
+        in_scope = through.objects.filter(jurisdiction__code__in=scope.jurisdictions)
+        return self.filter(**{f"{prefix}pk__in": in_scope.values("journey_id")})
+
+
 class Journey(models.Model):
     """One brand's journey for one audience in one or more markets."""
 
@@ -60,7 +84,9 @@ class Journey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = JourneyQuerySet.as_manager()
     history = HistoricalRecords(m2m_fields=[jurisdictions])
+    journey_lookup = ""
 
     class Meta:
         ordering = ["name"]
@@ -134,7 +160,9 @@ class Step(models.Model):
     opportunities = models.TextField(blank=True)
     layout = models.CharField(max_length=10, choices=Layout.choices, default=Layout.EMAIL)
 
+    objects = JourneyQuerySet.as_manager()
     history = HistoricalRecords()
+    journey_lookup = "journey__"
 
     class Meta:
         ordering = ["journey", "stage__order", "order", "id"]
