@@ -9,8 +9,6 @@ the refused transaction rolled back, so the refusal is on record and nothing els
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -76,21 +74,16 @@ def _move(version: ModuleVersion, action: str, *, actor=None, **fields) -> None:
     version.save(update_fields=["state", "updated_at", *fields])
 
 
-BUSY_ATTEMPTS = 15
-
-
-def _serialised(fn: Callable):
-    """Run the transaction `fn`, retrying it from the start when SQLite reports the database
-    locked by a concurrent writer (the embedded profile has no row locks; PostgreSQL waits on
-    `select_for_update` instead). Gives up with a `busy` refusal, never a 500."""
-    for attempt in range(BUSY_ATTEMPTS):
-        try:
-            return fn()
-        except OperationalError as exc:
-            if (connection.vendor != "sqlite" or "locked" not in str(exc)
-                    or connection.in_atomic_block):
-                raise
-            time.sleep(min(0.25, 0.02 * (attempt + 1)) + random.random() * 0.02)
+def _busy_as_refusal(fn: Callable):
+    """Run the transaction `fn`; a database still locked by another writer after the busy
+    timeout is a `busy` refusal, never a 500. (SQLite transactions begin IMMEDIATE — see
+    DATABASES in settings — so writers queue for the lock instead of failing at once;
+    PostgreSQL waits on `select_for_update`.)"""
+    try:
+        return fn()
+    except OperationalError as exc:
+        if connection.vendor != "sqlite" or "locked" not in str(exc) or connection.in_atomic_block:
+            raise
     raise ApprovalError(errors.BUSY, "Someone else is saving a decision on this right now; "
                                      "nothing was saved. Try again.")
 
@@ -98,13 +91,13 @@ def _serialised(fn: Callable):
 def _audited_refusal(fn: Callable, *, actor, target, event: str):
     """Run `fn`; when it raises a security-event refusal, audit it after the rollback."""
     try:
-        return _serialised(fn)
+        return _busy_as_refusal(fn)
     except ApprovalError as refusal:
         if refusal.is_security_event and refusal.code not in {errors.WRONG_PASSWORD,
                                                               errors.SIGNING_LOCKED}:
             # wrong_password / signing_locked are audited by signing.verify_signer itself.
             data = {"code": refusal.code, "detail": refusal.message}
-            _serialised(lambda: audit.record(event, actor=actor, target=target, data=data))
+            _busy_as_refusal(lambda: audit.record(event, actor=actor, target=target, data=data))
         raise
 
 
@@ -229,7 +222,7 @@ def decide(*, version: ModuleVersion, actor, role: str, decision: str, expected_
                comment=comment, expected_sha256=expected_sha256)
 
     _audited_refusal(precheck, actor=actor, target=version, event="decision_refused")
-    _serialised(lambda: verify_signer(user=actor, credentials=credentials, session=session,
+    _busy_as_refusal(lambda: verify_signer(user=actor, credentials=credentials, session=session,
                                       target=version))
 
     def run():
@@ -324,7 +317,7 @@ def withdraw(*, version: ModuleVersion, actor, reason: str, credentials: Credent
         workflow.check_withdrawal(state=fresh.state, reason=reason, actor_roles=held, role=role)
 
     _audited_refusal(precheck, actor=actor, target=version, event="withdrawal_refused")
-    _serialised(lambda: verify_signer(user=actor, credentials=credentials, session=session,
+    _busy_as_refusal(lambda: verify_signer(user=actor, credentials=credentials, session=session,
                                       target=version))
 
     def run():
@@ -439,4 +432,4 @@ def add_comment(*, version: ModuleVersion, actor, body: str,
                          data={"comment_id": comment.pk, "anchor": anchor})
             return comment
 
-    return _serialised(run)
+    return _busy_as_refusal(run)

@@ -6,11 +6,14 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from .health import healthz, readyz
 
+# Each app's API, top floor first: delivery serves a few URLs under modules/ and journeys/
+# (where-used, unused, assemble) that must be matched before content's modules/<code>/.
+# Every pattern is a full match, so the order changes nothing else.
 api_v1 = [
-    path("", include("content.api.urls")),
-    path("", include("approvals.api.urls")),
-    path("", include("journeys.api.urls")),
     path("", include("delivery.api.urls")),
+    path("", include("journeys.api.urls")),
+    path("", include("approvals.api.urls")),
+    path("", include("content.api.urls")),
 ]
 
 urlpatterns = [
@@ -29,7 +32,7 @@ urlpatterns = [
 ]
 
 # JSON error bodies for /api/ paths outside DRF views; Django's pages elsewhere.
-handler400 = "cms.api_errors.handler400"
-handler403 = "cms.api_errors.handler403"
-handler404 = "cms.api_errors.handler404"
-handler500 = "cms.api_errors.handler500"
+handler400 = "cms.api.errors.handler400"
+handler403 = "cms.api.errors.handler403"
+handler404 = "cms.api.errors.handler404"
+handler500 = "cms.api.errors.handler500"

@@ -1,11 +1,13 @@
 """Serving assembled content to channels: assemble, re-check under lock, log the delivery.
 
-`serve_one` (single assembly) and the batch chunks both end in `commit_deliveries`, which,
-inside the caller's transaction, locks the module version rows used (FOR SHARE on
-PostgreSQL, so concurrent assemblies do not wait for each other but a withdrawal's
-FOR UPDATE does) and refuses anything no longer approved. A withdrawal that committed
-before that check stops the content; one that commits after it waits for our commit — the
-content was delivered before the withdrawal, and the delivery log says so.
+Every way content goes out — the assemble endpoint (`serve_one`), the batch jobs' chunks
+and the `assemble_batch` command (`serve_many`) — ends in `commit_deliveries`, which, inside
+the caller's transaction, locks the module version rows used (FOR SHARE on PostgreSQL, so
+concurrent assemblies do not wait for each other but a withdrawal's FOR UPDATE does; on
+SQLite the IMMEDIATE transaction excludes every other writer) and refuses anything no
+longer deliverable by the one rule in `content.deliverability`. A withdrawal that
+committed before that check stops the content; one that commits after it waits for our
+commit — the content was delivered before the withdrawal, and the delivery log says so.
 
 The delivery log keeps the manifest (versions, signatures, layout, hashes), the channel,
 token and time, and a keyed hash of the recipient id — never recipient data.
@@ -13,24 +15,32 @@ token and time, and a keyed hash of the recipient id — never recipient data.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import islice
 
 from django.db import connection, transaction
 from django.utils import timezone
 
-from content.models import ModuleVersion, VersionState
-from journeys.assembly import AssemblyError, AssemblyResult, load_context
+from cms.api.auth import ChannelClient
+from cms.db import values_for_share
+from content.deliverability import refusals
+from content.models import ModuleVersion
+from journeys.assembly import AssemblyError, AssemblyResult, assemble_many, load_context
 from journeys.engagement import mark_seen
 from journeys.models import Enrollment, Step, pseudonymous_id
 
 from .models import DeliveredVersion, Delivery
-from .tokens import ChannelClient
+
+# Recipients per transaction in `serve_many` (and per re-read of version states).
+SERVE_CHUNK = 200
+VersionStates = Mapping[int, tuple]  # version id -> (state, valid_from, expires_at, withdrawn_at)
 
 
 @dataclass(frozen=True)
 class Caller:
-    """Who is served: a channel token or a person (for the delivery log)."""
+    """Who is served: a channel token or a person (for the delivery log). Neither (both
+    None) is an operator at the shell (`assemble_batch`)."""
 
     token_id: int | None
     user_id: int | None
@@ -43,52 +53,32 @@ class Caller:
 
 
 def begin_write() -> None:
-    """Call first in a transaction that reads and then writes.
-
-    SQLite starts transactions deferred: a read takes a shared lock, and upgrading it to
-    write while another process writes fails at once ("database is locked") instead of
-    waiting. A no-op UPDATE as the first statement takes the write lock up front, so the
-    busy timeout applies. PostgreSQL needs nothing (row locks do the work)."""
-    if connection.vendor == "sqlite":
-        with connection.cursor() as cursor:
-            cursor.execute(f"UPDATE {Delivery._meta.db_table} SET id = id WHERE 0")
+    """No-op, kept only until its last callers (delivery/batch.py, delivery/webhooks.py)
+    drop it: SQLite transactions now begin IMMEDIATE (settings.DATABASES), which takes the
+    write lock up front — what this used to do by hand."""
 
 
 def used_version_ids(result: AssemblyResult) -> list[int]:
     return [m["version_id"] for m in result.manifest.get("modules", [])]
 
 
-def lock_versions(version_ids: Sequence[int]) -> dict[int, tuple[str, object]]:
-    """State and expiry of the versions, read under a shared row lock where supported."""
-    ids = sorted(set(version_ids))
-    if not ids:
-        return {}
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT id, state, expires_at FROM {ModuleVersion._meta.db_table} "
-                "WHERE id = ANY(%s) FOR SHARE", [ids])
-            rows = cursor.fetchall()
-    else:
-        # SQLite serialises writers; the read inside the write transaction is enough.
-        rows = ModuleVersion.objects.filter(pk__in=ids).values_list("id", "state", "expires_at")
-    return {pk: (state, expires) for pk, state, expires in rows}
+def lock_versions(version_ids: Sequence[int]) -> VersionStates:
+    """What deliverability depends on, for the versions, read under a shared row lock."""
+    rows = values_for_share(ModuleVersion, version_ids,
+                            ("state", "valid_from", "expires_at", "withdrawn_at"))
+    return {pk: tuple(rest) for pk, *rest in rows}
 
 
-def recheck(result: AssemblyResult, states: Mapping[int, tuple[str, object]], now) -> list[AssemblyError]:
+def recheck(result: AssemblyResult, states: VersionStates, now) -> list[AssemblyError]:
     """Refusals for versions that stopped being deliverable since they were read."""
     errors = []
     for module in result.manifest.get("modules", []):
-        state, expires_at = states.get(module["version_id"], (None, None))
-        label = f"{module['module']} v{module['version']}"
-        if state == VersionState.WITHDRAWN:
-            errors.append(AssemblyError("withdrawn", f"{label} was withdrawn.", module["module"]))
-        elif state == VersionState.EXPIRED or (expires_at is not None and expires_at <= now):
-            errors.append(AssemblyError("expired", f"The approval of {label} expired.",
-                                        module["module"]))
-        elif state != VersionState.APPROVED:
-            errors.append(AssemblyError("not_approved", f"{label} is no longer approved.",
-                                        module["module"]))
+        state, valid_from, expires_at, withdrawn_at = states.get(
+            module["version_id"], (None, None, None, None))
+        for refusal in refusals(label=f"{module['module']} v{module['version']}",
+                                state=state or "missing", valid_from=valid_from,
+                                expires_at=expires_at, withdrawn_at=withdrawn_at, now=now):
+            errors.append(AssemblyError(refusal.code, refusal.detail, module["module"]))
     return errors
 
 
@@ -154,9 +144,28 @@ def serve_one(step: Step, recipient: Mapping, *, channel: str, jurisdiction: str
     if not result.ok:
         return result
     with transaction.atomic():
-        begin_write()
         errors = commit_deliveries([(result, recipient_id)], caller=caller)[0]
         if not errors and enrollment is not None:
             mark_seen(enrollment, ModuleVersion.objects.filter(
                 pk__in=used_version_ids(result)).values_list("module_id", flat=True))
     return refused(result, errors) if errors else result
+
+
+def serve_many(step: Step, recipients: Sequence[Mapping], *, channel: str, jurisdiction: str,
+               locale: str, caller: Caller, layout: str | None = None,
+               chunk_size: int | None = None) -> Iterator[AssemblyResult]:
+    """Assemble and log for many recipients, in order: one result per recipient, each
+    yielded after its chunk's transaction (re-check under lock + delivery log) committed.
+
+    Selector history (enrollments) is not consulted: a batch addresses a list, not the
+    journey's enrolled people."""
+    chunk_size = chunk_size or SERVE_CHUNK
+    results = assemble_many(step, recipients, channel=channel, jurisdiction=jurisdiction,
+                            locale=locale, layout=layout, chunk_size=chunk_size)
+    pairs = zip(recipients, results, strict=True)
+    while chunk := list(islice(pairs, chunk_size)):
+        with transaction.atomic():
+            late = commit_deliveries([(result, str(recipient.get("id", "")))
+                                      for recipient, result in chunk], caller=caller)
+        for (_, result), errors in zip(chunk, late, strict=True):
+            yield refused(result, errors) if result.ok and errors else result

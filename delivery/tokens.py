@@ -1,8 +1,8 @@
-"""Channel tokens: creation (key shown once, sha256 stored), revocation, authentication.
+"""Channel tokens: creation (key shown once, sha256 stored), revocation, key lookup.
 
-`Authorization: Token <key>` authenticates a channel. The request's user is a
-`ChannelClient` (not a Django user) carrying the token's scope, so views and selectors ask
-one object which channels and jurisdictions the caller may act for.
+`client_for_key` turns a raw key into the `cms.api.auth.ChannelClient` that becomes the
+request's user; `DeliveryConfig.ready` registers it with the API's token authentication.
+Token lifecycle events go to the approvals audit trail (hash-chained).
 """
 
 from __future__ import annotations
@@ -10,15 +10,14 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Iterable
-from contextlib import contextmanager
-from dataclasses import dataclass
 
-from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
-from rest_framework import authentication, exceptions, throttling
+from rest_framework import exceptions
 
+from approvals.audit import record as audit_record
+from cms.api.auth import ChannelClient
 from content.models import Channel, Jurisdiction
 
 from .models import ChannelToken
@@ -28,15 +27,6 @@ KEY_PREFIX = "tsr_"
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
-
-
-def _audit(event: str, *, actor, token: ChannelToken, data: dict) -> None:
-    """Token lifecycle goes to the approvals audit trail (hash-chained) when it exists."""
-    try:
-        from approvals.audit import record
-    except ImportError:  # the audit trail is built in parallel; nothing to chain into yet
-        return
-    record(event, actor=actor, target=token, data=data)
 
 
 @transaction.atomic
@@ -74,8 +64,8 @@ def create_token(*, name: str, channels: Iterable[str], jurisdictions: Iterable[
     )
     token.channels.set(found_channels)
     token.jurisdictions.set(found_jurisdictions)
-    _audit("channel_token_created", actor=actor, token=token,
-           data={"name": name, "channels": channel_codes, "jurisdictions": jurisdiction_codes})
+    audit_record("channel_token_created", actor=actor, target=token,
+                 data={"name": name, "channels": channel_codes, "jurisdictions": jurisdiction_codes})
     return token, key
 
 
@@ -89,7 +79,7 @@ def revoke_token(token: ChannelToken, *, actor=None) -> bool:
     locked.revoked_by = actor
     locked.save(update_fields=["revoked_at", "revoked_by"])
     token.revoked_at, token.revoked_by = locked.revoked_at, actor
-    _audit("channel_token_revoked", actor=actor, token=locked, data={"name": locked.name})
+    audit_record("channel_token_revoked", actor=actor, target=locked, data={"name": locked.name})
     return True
 
 
@@ -99,34 +89,6 @@ def valid_rate(rate: str) -> bool:
         return int(num) > 0 and period[:1] in {"s", "m", "h", "d"}
     except (ValueError, AttributeError):
         return False
-
-
-@dataclass(frozen=True)
-class ChannelClient:
-    """The request.user of a channel: what its token allows."""
-
-    token_id: int
-    name: str
-    channels: frozenset[str]
-    jurisdictions: frozenset[str]
-    rate_limit: str
-
-    is_authenticated = True
-    is_anonymous = False
-    is_active = True
-    is_staff = False
-    is_superuser = False
-    pk = None  # not a Django user: nothing may be attributed to it as one
-
-    @property
-    def owner_key(self) -> str:
-        return f"token:{self.token_id}"
-
-    def has_perm(self, perm, obj=None) -> bool:
-        return False
-
-    def __str__(self) -> str:
-        return f"channel token {self.name}"
 
 
 def _scope_sql() -> str:
@@ -167,108 +129,3 @@ def client_for_key(key: str) -> tuple[ChannelClient, ChannelToken]:
     )
     token = ChannelToken(pk=token_id, name=name, rate_limit=rate_limit or "", key_hash=digest)
     return client, token
-
-
-class ChannelTokenAuthentication(authentication.BaseAuthentication):
-    """`Authorization: Token <key>`; no CSRF (no cookies involved)."""
-
-    keyword = "Token"
-
-    def authenticate(self, request):
-        header = authentication.get_authorization_header(request).split()
-        if not header or header[0].lower() != self.keyword.lower().encode():
-            return None
-        if len(header) != 2:
-            raise exceptions.AuthenticationFailed(
-                "Send exactly 'Authorization: Token <key>'.", code="invalid_token"
-            )
-        try:
-            key = header[1].decode("ascii")
-        except UnicodeDecodeError:
-            raise exceptions.AuthenticationFailed("Unknown token.", code="invalid_token")
-        return client_for_key(key)
-
-    def authenticate_header(self, request):
-        return self.keyword
-
-
-def channel_client(request) -> ChannelClient | None:
-    user = getattr(request, "user", None)
-    return user if isinstance(user, ChannelClient) else None
-
-
-class ChannelTokenRateThrottle(throttling.SimpleRateThrottle):
-    """Per-token request rate: the token's own `rate_limit`, else REST_FRAMEWORK's
-    DEFAULT_THROTTLE_RATES["channel_token"]. People (sessions) are not throttled here."""
-
-    scope = "channel_token"
-
-    def __init__(self):
-        # The rate depends on the token, so it is resolved per request in allow_request.
-        pass
-
-    def allow_request(self, request, view):
-        client = channel_client(request)
-        if client is None:
-            return True
-        self.rate = client.rate_limit or self.get_rate()
-        if self.rate is None:
-            return True
-        self.num_requests, self.duration = self.parse_rate(self.rate)
-        return super().allow_request(request, view)
-
-    def get_rate(self):
-        # Read the setting now, not at import, so operators and tests can change it.
-        from rest_framework.settings import api_settings
-
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
-
-    def get_cache_key(self, request, view):
-        client = channel_client(request)
-        return self.cache_format % {"scope": self.scope, "ident": client.token_id}
-
-    def parse_rate(self, rate):
-        num, period = rate.split("/")
-        return int(num), {"s": 1, "m": 60, "h": 3600, "d": 86400}[period[0]]
-
-
-def ensure_in_scope(user, *, channel: str | None = None, jurisdiction: str | None = None) -> None:
-    """403 with a reason code when a channel token acts outside its scope (people pass)."""
-    if not isinstance(user, ChannelClient):
-        return
-    if channel is not None and channel not in user.channels:
-        raise exceptions.PermissionDenied(
-            f"This token may not act for channel {channel!r} (it covers "
-            f"{', '.join(sorted(user.channels))}).", code="channel_out_of_scope")
-    if jurisdiction is not None and jurisdiction.upper() not in user.jurisdictions:
-        raise exceptions.PermissionDenied(
-            f"This token may not act for jurisdiction {jurisdiction!r} (it covers "
-            f"{', '.join(sorted(user.jurisdictions))}).", code="jurisdiction_out_of_scope")
-
-
-def people_only(user) -> None:
-    """403 for channel tokens on endpoints meant for staff (authors, reviewers)."""
-    if isinstance(user, ChannelClient):
-        raise exceptions.PermissionDenied("This endpoint is for signed-in people, not channel "
-                                          "tokens.", code="people_only")
-
-
-def owner_key(user) -> str:
-    return user.owner_key if isinstance(user, ChannelClient) else f"user:{user.pk}"
-
-
-@contextmanager
-def history_as_system(request):
-    """While writing audited (django-simple-history) rows for a channel token, present no
-    Django user to the history middleware: a token is not a user, so the history records
-    the change as made by the system (the token is in our own logs)."""
-    django_request = getattr(request, "_request", request)
-    user = getattr(django_request, "user", None)
-    if not isinstance(user, ChannelClient):
-        yield
-        return
-    django_request.user = AnonymousUser()
-    try:
-        yield
-    finally:
-        django_request.user = user

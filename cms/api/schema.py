@@ -1,4 +1,4 @@
-"""OpenAPI: every operation documents the error shape (cms.api_errors) and its codes."""
+"""OpenAPI: every operation documents the error shape (cms.api.errors) and its codes."""
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
@@ -78,7 +78,7 @@ class ErrorAwareAutoSchema(AutoSchema):
 
 
 class ChannelTokenScheme(OpenApiAuthenticationExtension):
-    target_class = "delivery.tokens.ChannelTokenAuthentication"
+    target_class = "cms.api.auth.ChannelTokenAuthentication"
     name = "ChannelToken"
 
     def get_security_definition(self, auto_schema):

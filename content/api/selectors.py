@@ -1,25 +1,24 @@
-"""Which module versions an API caller may see, and their data as plain dicts (fast).
-
-- A channel token sees only approved versions inside their validity window, tagged with at
-  least one of its channels and one of its jurisdictions.
-- A person sees every version of the brands `ContentModule.objects.for_user` gives them.
-"""
+"""Module versions as plain dicts for the API (fast): tags in one query, modules with
+their versions. Which rows a caller may see is `<Model>.objects.restrict(user, "view")`
+(content.permissions): a channel token only deliverable versions in its scope, a person
+the versions of their brands."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, QuerySet
-from django.utils import timezone
+from django.db.models import QuerySet
 
-from content.models import ContentModule, ModuleVersion, VersionState
-from delivery.tokens import ChannelClient
+from content.models import ModuleVersion
 
 VERSION_SUMMARY_FIELDS = (
     "id", "module_id", "number", "state", "locale__code", "valid_from", "expires_at",
     "approved_at", "sha256",
 )
+# The text a reader sees. Not content.models.CONTENT_FIELDS: that is what the sha256 covers
+# (also locale, asset, token fallbacks, valid_from), which the summary already shows or
+# the API does not expose.
 VERSION_CONTENT_FIELDS = ("subject", "body_html", "body_text")
 TAGS = {
     # name in the API → (m2m through-table accessor, code lookup on the through row)
@@ -29,33 +28,6 @@ TAGS = {
     "jurisdictions": ("jurisdictions", "jurisdiction__code"),
     "channels": ("channels", "channel__code"),
 }
-
-
-def deliverable_versions(*, now=None) -> QuerySet:
-    """Approved and inside their validity window now."""
-    now = now or timezone.now()
-    return ModuleVersion.objects.filter(
-        Q(valid_from__isnull=True) | Q(valid_from__lte=now),
-        Q(expires_at__isnull=True) | Q(expires_at__gt=now),
-        state=VersionState.APPROVED,
-    )
-
-
-def visible_versions(user) -> QuerySet:
-    if isinstance(user, ChannelClient):
-        channel_through = ModuleVersion.channels.through
-        jurisdiction_through = ModuleVersion.jurisdictions.through
-        return deliverable_versions().filter(
-            Exists(channel_through.objects.filter(
-                moduleversion_id=OuterRef("pk"), channel__code__in=user.channels)),
-            Exists(jurisdiction_through.objects.filter(
-                moduleversion_id=OuterRef("pk"), jurisdiction__code__in=user.jurisdictions)),
-        )
-    return ModuleVersion.objects.filter(module__in=ContentModule.objects.for_user(user))
-
-
-def visible_modules(user) -> QuerySet:
-    return ContentModule.objects.filter(pk__in=visible_versions(user).values("module_id"))
 
 
 def _tags_for(version_ids: list[int]) -> dict[int, dict[str, list[str]]]:

@@ -1,4 +1,4 @@
-"""Read-only shapes of the module API (for the OpenAPI schema; views build plain dicts)."""
+"""Output shapes of the module API: the views render the selectors' dicts with these."""
 
 from rest_framework import serializers
 
@@ -36,38 +36,3 @@ class ModuleSerializer(serializers.Serializer):
 
 class ModuleDetailSerializer(ModuleSerializer):
     versions = VersionDetailSerializer(many=True, help_text="The versions visible to you")
-
-
-class StepUseSerializer(serializers.Serializer):
-    journey = serializers.CharField()
-    journey_name = serializers.CharField()
-    step = serializers.CharField()
-    step_name = serializers.CharField()
-    channel = serializers.CharField()
-    binding = serializers.ChoiceField(choices=["fixed", "selector"],
-                                      help_text="fixed slot, or a selector that may pick it")
-
-
-class DeliveryCountSerializer(serializers.Serializer):
-    channel = serializers.CharField()
-    jurisdiction = serializers.CharField()
-    deliveries = serializers.IntegerField()
-
-
-class UsageSerializer(serializers.Serializer):
-    module = serializers.CharField()
-    version = serializers.IntegerField()
-    state = serializers.CharField()
-    steps = StepUseSerializer(many=True)
-    deliveries = DeliveryCountSerializer(many=True)
-    total_deliveries = serializers.IntegerField()
-
-
-class UnusedVersionSerializer(serializers.Serializer):
-    module = serializers.CharField()
-    brand = serializers.CharField()
-    title = serializers.CharField()
-    version = serializers.IntegerField()
-    state = serializers.CharField()
-    approved_at = serializers.DateTimeField(allow_null=True)
-    expires_at = serializers.DateTimeField(allow_null=True)

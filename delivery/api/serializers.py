@@ -1,10 +1,12 @@
-"""Request and response shapes of the delivery API (assembly, batch, events, webhooks)."""
+"""Request and response shapes of the delivery API (assembly, batch, events, webhooks,
+where-used): input serializers validate, output serializers render, so the schema is the
+code."""
 
 from __future__ import annotations
 
 from rest_framework import serializers
 
-from content.tokens import RECIPIENT_FIELDS
+from journeys.api.recipients import RecipientSerializer
 
 from ..models import WebhookEvent
 
@@ -20,32 +22,6 @@ class StrictSerializer(serializers.Serializer):
                     {str(name): [serializers.ErrorDetail("Unknown field.", code="unknown_field")]
                      for name in sorted(map(str, unknown))})
         return super().to_internal_value(data)
-
-
-class RecipientSerializer(serializers.Serializer):
-    """The recipient: used to personalise, then forgotten (never stored or logged)."""
-
-    id = serializers.CharField(max_length=200, help_text="Your pseudonymous id for the person")
-    title = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    first_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    last_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    specialty = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    practice_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    city = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    consent = serializers.DictField(child=serializers.BooleanField(), required=False,
-                                    help_text='Per channel, e.g. {"email": true}')
-    seen_modules = serializers.ListField(
-        child=serializers.CharField(max_length=40), max_length=500, required=False,
-        help_text="Module codes the person already saw elsewhere: selector slots skip them")
-
-    def to_internal_value(self, data):
-        if not isinstance(data, dict):
-            raise serializers.ValidationError(
-                serializers.ErrorDetail("Expected an object.", code="invalid"))
-        return super().to_internal_value(data)
-
-
-assert set(RECIPIENT_FIELDS) <= set(RecipientSerializer._declared_fields)
 
 
 class AssembleRequestSerializer(StrictSerializer):
@@ -81,8 +57,10 @@ class BatchCsvRequestSerializer(serializers.Serializer):
     jurisdiction = serializers.CharField(min_length=2, max_length=2)
     locale = serializers.CharField(max_length=20)
     recipients = serializers.FileField(
-        help_text="CSV with a header row: id,title,first_name,last_name,specialty,"
-                  "practice_name,city and consent_<channel> columns (true/false)")
+        help_text="CSV with a header row (id,title,first_name,last_name,specialty,"
+                  "practice_name,city, consent_<channel> columns (true/false) or a consent "
+                  "column listing channels, seen_modules), or a .json list / .ndjson file of "
+                  "recipient objects")
 
 
 class JobSerializer(serializers.Serializer):
@@ -104,6 +82,8 @@ class JobSerializer(serializers.Serializer):
 
 
 class JobResultSerializer(serializers.Serializer):
+    """A result row: content and manifest when ok, else the refusal codes."""
+
     index = serializers.IntegerField(help_text="Position in the submitted list (0-based)")
     ok = serializers.BooleanField()
     subject = serializers.CharField(required=False)
@@ -111,6 +91,14 @@ class JobResultSerializer(serializers.Serializer):
     text = serializers.CharField(required=False)
     manifest = serializers.JSONField(required=False)
     errors = serializers.ListField(child=serializers.DictField(), required=False)
+
+    CONTENT = ("subject", "html", "text", "manifest")
+
+    def to_representation(self, row):
+        data = super().to_representation(row)
+        for name in ("errors",) if row["ok"] else self.CONTENT:
+            data.pop(name, None)
+        return data
 
 
 class EventSerializer(StrictSerializer):
@@ -125,14 +113,21 @@ class EventSerializer(StrictSerializer):
     occurred_at = serializers.DateTimeField(required=False)
 
 
+class NextStepSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    name = serializers.CharField()
+    channel = serializers.CharField(source="channel.code")
+
+
 class EventResultSerializer(serializers.Serializer):
+    """Renders an event as received merged with its outcome (moved, paused, next_step)."""
+
     journey = serializers.CharField()
     step = serializers.CharField(help_text="Where the event happened")
     event = serializers.CharField()
     moved = serializers.BooleanField(help_text="A transition fired")
     paused = serializers.BooleanField()
-    next_step = serializers.DictField(allow_null=True,
-                                      help_text='{"key", "name", "channel"} or null while paused')
+    next_step = NextStepSerializer(allow_null=True, help_text="null while paused")
 
 
 class WebhookCreateSerializer(StrictSerializer):
@@ -152,3 +147,42 @@ class WebhookSerializer(serializers.Serializer):
 
 class WebhookCreatedSerializer(WebhookSerializer):
     secret = serializers.CharField(help_text="HMAC-SHA256 key; shown only in this response")
+
+
+# --- where-used ---------------------------------------------------------------------------
+
+class StepUseSerializer(serializers.Serializer):
+    journey = serializers.CharField()
+    journey_name = serializers.CharField()
+    step = serializers.CharField()
+    step_name = serializers.CharField()
+    channel = serializers.CharField()
+    binding = serializers.ChoiceField(choices=["fixed", "selector"],
+                                      help_text="fixed slot, or a selector that may pick it")
+
+
+class DeliveryCountSerializer(serializers.Serializer):
+    channel = serializers.CharField()
+    jurisdiction = serializers.CharField()
+    deliveries = serializers.IntegerField()
+
+
+class UsageSerializer(serializers.Serializer):
+    module = serializers.CharField()
+    version = serializers.IntegerField()
+    state = serializers.CharField()
+    steps = StepUseSerializer(many=True)
+    deliveries = DeliveryCountSerializer(many=True)
+    total_deliveries = serializers.IntegerField()
+
+
+class UnusedVersionSerializer(serializers.Serializer):
+    """Renders a ModuleVersion (with module and brand selected)."""
+
+    module = serializers.CharField(source="module.code")
+    brand = serializers.CharField(source="module.brand.slug")
+    title = serializers.CharField(source="module.title")
+    version = serializers.IntegerField(source="number")
+    state = serializers.CharField()
+    approved_at = serializers.DateTimeField(allow_null=True)
+    expires_at = serializers.DateTimeField(allow_null=True)

@@ -1,4 +1,5 @@
-"""Delivery API: batch assembly jobs, engagement events, webhook subscriptions."""
+"""Delivery API: single and batch assembly, engagement events, webhook subscriptions, and
+where-used (which counts deliveries). Every assembly goes through `delivery.serving`."""
 
 from __future__ import annotations
 
@@ -13,22 +14,35 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cms.api_errors import LimitedJSONParser, RequestTooLarge, Unprocessable, error
-from journeys.api.views import visible_journeys
-from journeys.models import EventType, Step, pseudonymous_id
+from cms.api.auth import (
+    ChannelClient,
+    ensure_in_scope,
+    history_as_system,
+    owner_key,
+    people_only,
+)
+from cms.api.errors import LimitedJSONParser, RequestTooLarge, Unprocessable, error
+from cms.api.schema import unprocessable
+from content.api.views import module_or_404
+from content.models import ModuleVersion
+from journeys.api.recipients import RecipientSerializer
+from journeys.assembly import ERROR_CODES
+from journeys.models import EventType, Journey, Step, pseudonymous_id
 
-from .. import batch, webhooks
+from .. import batch, usage, webhooks
 from ..models import AssemblyJob, AssemblyJobResult, ChannelToken, JobStatus, WebhookSubscription
-from ..tokens import ChannelClient, ensure_in_scope, history_as_system, owner_key
-from .schema import unprocessable
+from ..serving import Caller, serve_one
 from .serializers import (
+    AssembleRequestSerializer,
+    AssemblyOutputSerializer,
     BatchCsvRequestSerializer,
     BatchRequestSerializer,
     EventResultSerializer,
     EventSerializer,
     JobResultSerializer,
     JobSerializer,
-    RecipientSerializer,
+    UnusedVersionSerializer,
+    UsageSerializer,
     WebhookCreatedSerializer,
     WebhookCreateSerializer,
     WebhookSerializer,
@@ -38,7 +52,7 @@ MAX_EVENTS = 1000
 
 
 def _step_or_422(user, journey_slug: str, step_key: str) -> Step:
-    journey = visible_journeys(user).filter(slug=journey_slug).first()
+    journey = Journey.objects.restrict(user, "view").filter(slug=journey_slug).first()
     if journey is None:
         raise Unprocessable([error("unknown_journey", f"No journey {journey_slug!r} you may use.")])
     step = Step.objects.select_related("journey", "channel").filter(
@@ -49,11 +63,46 @@ def _step_or_422(user, journey_slug: str, step_key: str) -> Step:
     return step
 
 
+# --- single assembly ------------------------------------------------------------------------
+
+@extend_schema(
+    tags=["assembly"],
+    request=AssembleRequestSerializer,
+    responses={
+        200: AssemblyOutputSerializer,
+        422: unprocessable(list(ERROR_CODES), "The step cannot be assembled compliantly for "
+                           "this recipient; every reason is listed (`module` names the module)."),
+    },
+)
+class AssembleView(APIView):
+    """Assemble one step for one recipient: compliant content, or every reason it cannot be.
+
+    The recipient's data is used and forgotten; the delivery log keeps the manifest and a
+    keyed hash of `recipient.id`."""
+
+    def post(self, request, slug: str, key: str):
+        data = AssembleRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        body = data.validated_data
+        ensure_in_scope(request.user, channel=body["channel"], jurisdiction=body["jurisdiction"])
+        step = get_object_or_404(
+            Step.objects.restrict(request.user, "view"),
+            journey__slug=slug, key=key)
+        with history_as_system(request):  # serving may update the recipient's enrollment
+            result = serve_one(step, body["recipient"], channel=body["channel"],
+                               jurisdiction=body["jurisdiction"].upper(), locale=body["locale"],
+                               caller=Caller.of(request.user))
+        if not result.ok:
+            raise Unprocessable([e.as_dict() for e in result.errors])
+        return Response(AssemblyOutputSerializer(result).data, status=status.HTTP_200_OK)
+
+
 # --- batch assembly ------------------------------------------------------------------------
 
 def job_body(request, job: AssemblyJob) -> dict:
+    """The job rendered by JobSerializer (its counts and links come from batch)."""
     figures = batch.counts(job)
-    return {
+    return JobSerializer({
         "id": str(job.pk), "status": job.status, "journey": job.journey_slug,
         "step": job.step_key, "channel": job.channel, "jurisdiction": job.jurisdiction,
         "locale": job.locale, "total": job.total, **figures,
@@ -61,7 +110,7 @@ def job_body(request, job: AssemblyJob) -> dict:
         "expires_at": batch.expires_at(job),
         "results": request.build_absolute_uri(
             reverse("api-assembly-results", kwargs={"job_id": job.pk})),
-    }
+    }).data
 
 
 BATCH_422 = ["too_many_recipients", "unknown_journey", "unknown_step", "idempotency_key_reused"]
@@ -140,7 +189,8 @@ class AssemblyJobCreateView(APIView):
                                   "bytes; split it into several jobs.")
         params = {k: v for k, v in body.validated_data.items() if k != "recipients"}
         try:
-            recipients, errors = batch.parse_csv(upload.read(), channel=params["channel"])
+            recipients, errors = batch.parse_recipient_file(
+                upload.read(), format=batch.upload_format(upload.name, upload.content_type))
         except batch.BatchError as exc:
             raise _batch_exception(exc)
         return params, recipients, errors
@@ -187,14 +237,7 @@ class AssemblyJobResultsView(generics.ListAPIView):
         results = (AssemblyJobResult.objects.filter(job=job).order_by("index")
                    .values("index", "ok", "subject", "html", "text", "manifest", "errors"))
         page = self.paginate_queryset(results)
-        items = []
-        for row in page:
-            if row["ok"]:
-                items.append({k: row[k] for k in ("index", "ok", "subject", "html", "text",
-                                                  "manifest")})
-            else:
-                items.append({"index": row["index"], "ok": False, "errors": row["errors"]})
-        response = self.get_paginated_response(items)
+        response = self.get_paginated_response(JobResultSerializer(page, many=True).data)
         if job.status == JobStatus.DONE and response.data.get("next") is None:
             batch.mark_fetched(job)
         return response
@@ -231,7 +274,7 @@ class EventView(APIView):
         parsed = EventSerializer(data=items, many=True)
         if not parsed.is_valid():
             raise exceptions.ValidationError(parsed.errors if many else parsed.errors[0])
-        journeys = {j.slug: j for j in visible_journeys(request.user).filter(
+        journeys = {j.slug: j for j in Journey.objects.restrict(request.user, "view").filter(
             slug__in={e["journey"] for e in parsed.validated_data})}
         steps = {(s.journey.slug, s.key): s for s in Step.objects.select_related(
             "journey", "channel").filter(journey__in=journeys.values())}
@@ -265,18 +308,10 @@ class EventView(APIView):
                 except DjangoValidationError as exc:
                     raise Unprocessable([error("invalid_event", " ".join(exc.messages),
                                                **({"row": row} if many else {}))])
-                outcomes.append(_outcome(event, outcome))
-        return Response(outcomes if many else outcomes[0])
-
-
-def _outcome(event: dict, outcome) -> dict:
-    nxt = outcome.next_step
-    return {
-        "journey": event["journey"], "step": event["step"], "event": event["event"],
-        "moved": outcome.moved, "paused": outcome.paused,
-        "next_step": None if nxt is None else {"key": nxt.key, "name": nxt.name,
-                                               "channel": nxt.channel.code},
-    }
+                outcomes.append({**event, "moved": outcome.moved, "paused": outcome.paused,
+                                 "next_step": outcome.next_step})
+        rendered = EventResultSerializer(outcomes, many=True).data
+        return Response(rendered if many else rendered[0])
 
 
 # --- webhooks ----------------------------------------------------------------------------------
@@ -287,14 +322,6 @@ def _token_or_403(request) -> ChannelToken:
             "Webhooks belong to a channel token; call with Authorization: Token <key> "
             "(people manage them in the admin).", code="channel_token_required")
     return ChannelToken.objects.get(pk=request.user.token_id)
-
-
-def _webhook(subscription: WebhookSubscription, *, secret: bool = False) -> dict:
-    data = {"id": subscription.pk, "url": subscription.url, "events": subscription.events,
-            "active": subscription.active, "created_at": subscription.created_at}
-    if secret:
-        data["secret"] = subscription.secret
-    return data
 
 
 @extend_schema(tags=["webhooks"])
@@ -315,7 +342,7 @@ class WebhookListView(generics.ListAPIView):
         token = _token_or_403(request)
         page = self.paginate_queryset(WebhookSubscription.objects.filter(token=token)
                                       .order_by("-created_at"))
-        return self.get_paginated_response([_webhook(s) for s in page])
+        return self.get_paginated_response(WebhookSerializer(page, many=True).data)
 
     @extend_schema(request=WebhookCreateSerializer,
                    responses={201: WebhookCreatedSerializer,
@@ -329,7 +356,8 @@ class WebhookListView(generics.ListAPIView):
                                               events=body.validated_data.get("events"))
         except DjangoValidationError as exc:
             raise exceptions.ValidationError(exc.message_dict)
-        return Response(_webhook(subscription, secret=True), status=status.HTTP_201_CREATED)
+        return Response(WebhookCreatedSerializer(subscription).data,
+                        status=status.HTTP_201_CREATED)
 
 
 @extend_schema(tags=["webhooks"], responses={200: WebhookSerializer, 204: None})
@@ -338,10 +366,39 @@ class WebhookDetailView(APIView):
 
     def get(self, request, pk: int):
         token = _token_or_403(request)
-        return Response(_webhook(get_object_or_404(WebhookSubscription, pk=pk, token=token)))
+        return Response(WebhookSerializer(
+            get_object_or_404(WebhookSubscription, pk=pk, token=token)).data)
 
     def delete(self, request, pk: int):
         token = _token_or_403(request)
         get_object_or_404(WebhookSubscription, pk=pk, token=token).delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
+
+# --- where-used ----------------------------------------------------------------------------
+
+@extend_schema(tags=["modules"], responses=UsageSerializer)
+class ModuleVersionUsageView(APIView):
+    """Where-used for a version: the journeys and steps that use it and the deliveries it
+    went out in, counted per channel and jurisdiction (people only)."""
+
+    def get(self, request, code: str, number: int):
+        people_only(request.user)
+        module = module_or_404(request, code)
+        version = get_object_or_404(ModuleVersion.objects.select_related("module"),
+                                    module=module, number=number)
+        return Response(UsageSerializer(usage.usage(version)).data)
+
+
+@extend_schema(tags=["modules"])
+class UnusedModulesView(generics.ListAPIView):
+    """Approved versions of your brands that no journey binds and nothing has delivered:
+    candidates not to re-certify (people only)."""
+
+    serializer_class = UnusedVersionSerializer
+    filter_backends: list = []
+
+    def get_queryset(self):
+        people_only(self.request.user)
+        return usage.unused_approved_versions(
+            ModuleVersion.objects.restrict(self.request.user, "view"))

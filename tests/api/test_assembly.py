@@ -202,6 +202,36 @@ def test_withdrawal_committed_before_the_locked_recheck_stops_delivery(world):
     assert connection.vendor in {"sqlite", "postgresql"}
 
 
+@pytest.mark.parametrize("state, valid_from_days, expires_days, code", [
+    ("approved", 1, None, "not_approved"),    # not valid yet: the window has not started
+    ("approved", None, -1, "expired"),        # approval ran out
+    ("withdrawn", None, None, "withdrawn"),
+    ("in_review", None, None, "not_approved"),
+    ("approved", -1, 1, None),                # inside its window: still deliverable
+])
+def test_locked_recheck_applies_the_whole_deliverability_rule(state, valid_from_days,
+                                                               expires_days, code):
+    """The re-check at commit uses content.deliverability, valid_from included."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from delivery import serving
+    from journeys.assembly import AssemblyResult
+
+    now = timezone.now()
+
+    def days(n):
+        return None if n is None else now + timedelta(days=n)
+
+    result = AssemblyResult(ok=True, manifest={"modules": [
+        {"version_id": 7, "module": "CZN-EFF-001", "version": 2}]})
+    errors = serving.recheck(result, {7: (state, days(valid_from_days), days(expires_days), None)},
+                             now)
+    assert [e.code for e in errors] == ([code] if code else [])
+    assert all(e.module == "CZN-EFF-001" for e in errors)
+
+
 def test_enrolled_recipient_is_not_served_the_same_selector_module_twice(client, world):
     from journeys.models import Enrollment, Slot
     from tests.api.builders import make_version

@@ -1,4 +1,5 @@
-"""The assemble_batch command: files, index, summary, bad rows, clear failures."""
+"""The assemble_batch command: files, index, summary, bad rows, clear failures; and it
+serves like the API (delivery log, locked re-check at commit)."""
 
 import json
 from email import message_from_bytes
@@ -6,6 +7,13 @@ from email.policy import default
 
 import pytest
 from django.core.management import CommandError, call_command
+
+from delivery import serving
+from delivery.models import DeliveredVersion, Delivery
+from journeys.models import pseudonymous_id
+from tests.journeys import conftest as journeys_conftest
+
+world = journeys_conftest.world  # the journey fixture: a US email step, four approved modules
 
 pytestmark = pytest.mark.django_db
 
@@ -46,7 +54,8 @@ def test_csv_with_a_bad_row_reports_its_line_and_assembles_the_rest(tmp_path, wo
     index = json.loads((out / "index.json").read_text())
     by_row = {entry["row"]: entry for entry in index["entries"]}
     assert by_row[2]["ok"] and by_row[3]["ok"]
-    assert by_row[4]["errors"][0]["code"] == "bad_row"
+    assert by_row[4]["errors"][0]["code"] == "invalid_row"  # the one recipients parser's code
+    assert by_row[4]["errors"][0]["row"] == 4
     assert "row 4" in stderr and "row 4" in stdout
     assert [e["code"] for e in by_row[5]["errors"]] == ["no_consent"]
     assert [e["code"] for e in by_row[6]["errors"]] == ["missing_recipient_field"] * 2
@@ -95,3 +104,69 @@ def test_missing_file_exits_non_zero_from_the_shell(tmp_path, world):
         capture_output=True, text=True, cwd=str(__import__("pathlib").Path(__file__).parents[2]))
     assert completed.returncode != 0
     assert "does not exist" in completed.stderr and "Traceback" not in completed.stderr
+
+
+def test_every_assembled_recipient_is_in_the_delivery_log(tmp_path, world):
+    out, _, _ = run(tmp_path, world)
+    index = json.loads((out / "index.json").read_text())
+    deliveries = {d.recipient_pseudonym: d for d in Delivery.objects.all()}
+    # r1 and r2 went out; r4 (no consent), r5 (missing field) and the bad row did not.
+    assert set(deliveries) == {pseudonymous_id("r1"), pseudonymous_id("r2")}
+    for entry in index["entries"]:
+        if entry["ok"]:
+            delivery = deliveries[entry["recipient"]]
+            assert delivery.output_sha256 == entry["manifest"]["output_sha256"]
+            assert (delivery.token_id, delivery.user_id, delivery.job_id) == (None, None, None)
+            assert (delivery.journey_slug, delivery.step_key, delivery.channel) == (
+                "hcp-new", "welcome", "email")
+    assert DeliveredVersion.objects.filter(
+        version=world["versions"]["claim"]).count() == 2
+
+
+def test_a_version_withdrawn_after_assembly_is_refused_at_commit_like_the_api(
+        tmp_path, world, monkeypatch):
+    """The withdrawal commits between assembly and the delivery-log write: the locked
+    re-check refuses every recipient of that chunk, no file and no log row is written."""
+    claim = world["versions"]["claim"]
+    real_commit = serving.commit_deliveries
+
+    def withdraw_then_commit(items, **kwargs):
+        assert all(result.ok for result, _ in items[:1])  # assembled with the claim
+        claim.state = "withdrawn"
+        claim.save(update_fields=["state"])
+        return real_commit(items, **kwargs)
+
+    monkeypatch.setattr(serving, "commit_deliveries", withdraw_then_commit)
+    out, stdout, _ = run(tmp_path, world)
+    index = json.loads((out / "index.json").read_text())
+    assert index["assembled"] == 0
+    by_row = {entry["row"]: entry for entry in index["entries"]}
+    for row in (2, 3):
+        assert {"code": "withdrawn", "module": "CZN-EFF-001"}.items() <= by_row[row]["errors"][0].items()
+    assert "withdrawn: 2" in stdout
+    assert sorted(p.name for p in out.iterdir()) == ["index.json"]
+    assert Delivery.objects.count() == 0
+
+
+def test_a_withdrawal_between_chunks_stops_the_later_chunks(tmp_path, world, monkeypatch):
+    """Chunks commit one by one: the first went out before the withdrawal (and is logged),
+    the next is refused."""
+    claim = world["versions"]["claim"]
+    real_commit = serving.commit_deliveries
+    calls = []
+
+    def commit_then_withdraw(items, **kwargs):
+        calls.append(len(items))
+        if len(calls) == 2:
+            claim.state = "withdrawn"
+            claim.save(update_fields=["state"])
+        return real_commit(items, **kwargs)
+
+    monkeypatch.setattr(serving, "commit_deliveries", commit_then_withdraw)
+    monkeypatch.setattr(serving, "SERVE_CHUNK", 1)
+    out, _, _ = run(tmp_path, world)
+    by_row = {e["row"]: e for e in json.loads((out / "index.json").read_text())["entries"]}
+    assert by_row[2]["ok"] and not by_row[3]["ok"]
+    assert [e["code"] for e in by_row[3]["errors"]] == ["withdrawn"]
+    assert list(Delivery.objects.values_list("recipient_pseudonym", flat=True)) == [
+        pseudonymous_id("r1")]

@@ -3,10 +3,17 @@
     python manage.py assemble_batch --journey SLUG --step KEY --recipients FILE.csv --out DIR
         [--channel email] [--jurisdiction US] [--locale en]
 
+The recipients file is read by the one recipients parser (`journeys.recipients`): CSV, or
+a .json list / .ndjson file of recipient objects, by its extension.
+
 Writes one file per assembled recipient (an .eml for email layouts, an .html page for
 portal layouts), `index.json` (one entry per row: file, pseudonymous id, manifest or the
 refusal reasons; never the recipient data itself) and prints a summary of refusals by
 error code. Bad CSV rows are reported with their line number; the others are assembled.
+
+It serves through `delivery.serving` like the API: every output is logged in the delivery
+log (as served by the operator: no token, no user) and re-checked under lock before it is
+written, so a version withdrawn mid-run stops going out at once.
 """
 
 from __future__ import annotations
@@ -20,9 +27,12 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from journeys.assembly import assemble_many
+from delivery.batch import upload_format
+from delivery.serving import Caller, serve_many
 from journeys.models import Journey, Layout, Step, pseudonymous_id
-from journeys.recipients import read_recipients
+from journeys.recipients import RecipientsError, RowError, parse_recipients
+
+OPERATOR = Caller(token_id=None, user_id=None)
 
 
 class Command(BaseCommand):
@@ -31,7 +41,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--journey", required=True, help="Journey slug")
         parser.add_argument("--step", required=True, help="Step key")
-        parser.add_argument("--recipients", required=True, help="CSV file (header with an id column)")
+        parser.add_argument("--recipients", required=True, help="CSV (header with an id column), .json or .ndjson file")
         parser.add_argument("--out", required=True, help="Output folder (created if missing)")
         parser.add_argument("--channel", help="Channel code (default: the step's channel)")
         parser.add_argument("--jurisdiction", help="Market code (default: the journey's first)")
@@ -51,12 +61,11 @@ class Command(BaseCommand):
             keys = ", ".join(journey.steps.values_list("key", flat=True)) or "none"
             raise CommandError(f"Journey {journey.slug!r} has no step {opts['step']!r} (steps: {keys}).")
         try:
-            with source.open(encoding="utf-8-sig", newline="") as handle:
-                parsed = read_recipients(handle)
-        except UnicodeDecodeError:
-            raise CommandError(f"{source} is not UTF-8 text.")
-        except ValueError as exc:
-            raise CommandError(f"{source}: {exc}")
+            parsed = parse_recipients(source.read_bytes(), format=upload_format(source.name))
+        except RecipientsError as exc:
+            raise CommandError(f"{source}: {exc.message}")
+        except OSError as exc:
+            raise CommandError(f"Cannot read {source}: {exc}")
         out = Path(opts["out"])
         try:
             out.mkdir(parents=True, exist_ok=True)
@@ -69,14 +78,14 @@ class Command(BaseCommand):
         locale = opts["locale"] or journey.locale.code
         layout = opts["layout"] or step.layout
 
-        for line, reason in parsed.bad_rows:
-            self.stderr.write(f"row {line}: skipped, {reason}")
+        for error in parsed.errors:
+            self.stderr.write(f"row {error.row}: skipped, {_reason(error)}")
 
         refusals: Counter = Counter()
         index = []
         assembled = 0
-        results = assemble_many(step, parsed.recipients, channel=channel,
-                                jurisdiction=jurisdiction, locale=locale, layout=layout)
+        results = serve_many(step, parsed.recipients, channel=channel, jurisdiction=jurisdiction,
+                             locale=locale, layout=layout, caller=OPERATOR)
         progress = tqdm(zip(parsed.rows, parsed.recipients, results, strict=True),
                         total=len(parsed.recipients), unit="recipient", file=self.stderr,
                         disable=opts["no_progress"], desc=f"{journey.slug}/{step.key}")
@@ -91,25 +100,29 @@ class Command(BaseCommand):
                 entry["errors"] = [e.as_dict() for e in result.errors]
                 refusals.update({e.code for e in result.errors})
             index.append(entry)
-        for line, reason in parsed.bad_rows:
-            index.append({"row": line, "ok": False, "errors": [{"code": "bad_row", "detail": reason}]})
+        for error in parsed.errors:
+            index.append({"row": error.row, "ok": False, "errors": [error.as_dict()]})
         index.sort(key=lambda e: e["row"])
         (out / "index.json").write_text(json.dumps({
             "journey": journey.slug, "step": step.key, "channel": channel,
             "jurisdiction": jurisdiction, "locale": locale, "layout": layout,
             "assembled": assembled, "refused": len(parsed.recipients) - assembled,
-            "bad_rows": len(parsed.bad_rows), "entries": index,
+            "bad_rows": len(parsed.errors), "entries": index,
         }, indent=1, ensure_ascii=False), encoding="utf-8")
 
-        self.stdout.write(f"Assembled {assembled} of {len(parsed.recipients) + len(parsed.bad_rows)} "
+        self.stdout.write(f"Assembled {assembled} of {len(parsed.recipients) + len(parsed.errors)} "
                           f"rows into {out} ({len(parsed.recipients) - assembled} refused, "
-                          f"{len(parsed.bad_rows)} bad rows).")
+                          f"{len(parsed.errors)} bad rows).")
         if refusals:
             self.stdout.write("Refusals by error code (a recipient may have several):")
             for code, count in sorted(refusals.items(), key=lambda item: (-item[1], item[0])):
                 self.stdout.write(f"  {code}: {count}")
-        for line, reason in parsed.bad_rows:
-            self.stdout.write(f"  bad row {line}: {reason}")
+        for error in parsed.errors:
+            self.stdout.write(f"  bad row {error.row}: {_reason(error)}")
+
+
+def _reason(error: RowError) -> str:
+    return "; ".join(problem.message for problem in error.problems)
 
 
 def _file_bytes(result, layout) -> bytes:
