@@ -100,8 +100,12 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Concurrent readers with one writer. WAL with synchronous=NORMAL stays crash-safe
     # but drops the fsync per commit that made every delivery-log write cost milliseconds.
+    # Transactions begin IMMEDIATE: they take the write lock up front and wait for it (up
+    # to `timeout` seconds) instead of failing with "database is locked" when a read lock
+    # cannot be upgraded mid-transaction. The one SQLite locking rule: no retry loops.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        timeout=20, init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+        timeout=20, transaction_mode="IMMEDIATE",
+        init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -189,19 +193,19 @@ CELERY_BEAT_SCHEDULE: dict = {
 }
 
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "delivery.api.schema.ErrorAwareAutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "cms.api.schema.ErrorAwareAutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "delivery.tokens.ChannelTokenAuthentication",
+        "cms.api.auth.ChannelTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_PARSER_CLASSES": ["cms.api_errors.LimitedJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["cms.api.parsers.GuardedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "EXCEPTION_HANDLER": "cms.api_errors.exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": ["delivery.tokens.ChannelTokenRateThrottle"],
+    "EXCEPTION_HANDLER": "cms.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["cms.api.auth.ChannelTokenRateThrottle"],
     # Per channel token unless the token sets its own rate_limit.
     "DEFAULT_THROTTLE_RATES": {"channel_token": os.environ.get("TESSERA_TOKEN_RATE", "1200/min")},
 }
