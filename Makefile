@@ -23,7 +23,12 @@ migrate: install
 demo: migrate
 	$(PY) manage.py load_demo
 
+# Development only, and the only place DEBUG is turned on (for run and the migrate and
+# load_demo steps it depends on); everything else runs with production defaults.
+run: export DJANGO_DEBUG ?= 1
 run: demo
+	@case "$$DJANGO_DEBUG" in 1|[Tt]rue|[Yy]es|[Oo]n) \
+	  echo "make run: DEBUG is on (DJANGO_DEBUG=$$DJANGO_DEBUG): a development server, never for production" >&2;; esac
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 lint: install
@@ -45,6 +50,9 @@ test-services: install
 serve: install
 	$(PY) -m cms.serve
 
+# Benchmarks talk plain HTTP to their own throwaway servers, with DEBUG off.
+bench: export DJANGO_SECRET_KEY ?= bench-only-not-secret-$(shell echo $$PWD | cksum | cut -d' ' -f1)-0123456789abcdefghijklmnopqrstuvwxyz
+bench: export TESSERA_HTTPS ?= false
 bench: migrate
 	$(PY) bench/run_all.py $(BENCH_ARGS)  # BENCH_ARGS=--soak adds the soak test
 

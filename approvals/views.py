@@ -18,6 +18,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_POST
 
 from content.models import ContentModule, ModuleVersion, VersionState
@@ -289,6 +290,7 @@ def comment(request, version_id: int):
         refusal = ApprovalError("comment_required", "Write the comment (at most 5000 characters).")
         return _refused(request, version, refusal, comment_form=form)
     try:
+@xframe_options_sameorigin
         services.add_comment(version=version, actor=request.user, body=form.cleaned_data["body"],
                              anchor=form.cleaned_data["anchor"])
     except ApprovalError as refusal:

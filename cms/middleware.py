@@ -1,8 +1,6 @@
-"""Cross-cutting HTTP middleware: request ids and security headers."""
+"""Cross-cutting HTTP middleware: request ids (security headers: SecurityMiddleware, django-csp)."""
 
 import uuid
-
-from django.conf import settings
 
 from .request_context import request_id_var
 
@@ -23,17 +21,4 @@ class RequestIdMiddleware:
         finally:
             request_id_var.reset(token)
         response["X-Request-ID"] = request_id
-        return response
-
-
-class SecurityHeadersMiddleware:
-    """Content-Security-Policy on every page; nosniff on every response (media included)."""
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        response = self.get_response(request)
-        response.setdefault("Content-Security-Policy", settings.CONTENT_SECURITY_POLICY)
-        response["X-Content-Type-Options"] = "nosniff"
         return response

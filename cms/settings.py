@@ -6,9 +6,11 @@ Redis/RabbitMQ; nothing else changes.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.db.utils import InterfaceError as DatabaseInterfaceError
 from django.db.utils import OperationalError as DatabaseOperationalError
 
@@ -32,10 +34,20 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
-SECRET_KEY = os.environ.get(
-    "DJANGO_SECRET_KEY", "embedded-profile-only-not-secret-change-me-in-production"
-)
+# Off unless asked for: `make run` (development) is the only place that turns it on.
+DEBUG = env_bool("DJANGO_DEBUG", False)
+DEVELOPMENT_SECRET_KEY = "embedded-profile-only-not-secret-change-me-in-production"
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "").strip()
+if not DEBUG and SECRET_KEY in ("", DEVELOPMENT_SECRET_KEY):
+    # Sessions, CSRF tokens and recipient pseudonyms are keyed with it: a key from the code
+    # would let anyone forge them. Refuse to start rather than run with one.
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY is not set. Outside development (DJANGO_DEBUG=1, what `make run` "
+        "sets) Tessera needs its own secret key: generate one with\n"
+        "    python -c 'import secrets; print(secrets.token_urlsafe(50))'\n"
+        "and export DJANGO_SECRET_KEY=<that value> (keep it secret, the same on every process)."
+    )
+SECRET_KEY = SECRET_KEY or DEVELOPMENT_SECRET_KEY
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "http://127.0.0.1:8000")
 
@@ -52,6 +64,8 @@ INSTALLED_APPS = [
     "guardian",
     "simple_history",
     "django_celery_beat",
+    "csp",
+    "axes",
     "content",
     "approvals",
     "journeys",
@@ -63,7 +77,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "cms.middleware.RequestIdMiddleware",
     "cms.logging.RequestLogMiddleware",
-    "cms.middleware.SecurityHeadersMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -72,6 +86,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
 ]
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into the 429 answer
 
 ROOT_URLCONF = "cms.urls"
 WSGI_APPLICATION = "cms.wsgi.application"
@@ -111,6 +126,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out username
     "guardian.backends.ObjectPermissionBackend",
 ]
 ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row
@@ -146,16 +162,68 @@ TESSERA_IMAGE_MAX_BYTES = env_int("TESSERA_IMAGE_MAX_BYTES", 5 * 1024 * 1024)
 TESSERA_IMAGE_MAX_PIXELS = env_int("TESSERA_IMAGE_MAX_PIXELS", 40_000_000)
 
 SESSION_COOKIE_HTTPONLY = True
-CSRF_COOKIE_HTTPONLY = False
+# Transport security (docs/operations.md, "Security settings"). TESSERA_HTTPS says the site
+# is reached over HTTPS (on unless DEBUG); each setting it turns on can be overridden alone.
+TESSERA_HTTPS = env_bool("TESSERA_HTTPS", not DEBUG)
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", TESSERA_HTTPS)
+# Load balancers probe health over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31_536_000 if TESSERA_HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", True)
+# "X-Forwarded-Proto: https" from the TLS-terminating proxy marks a request as secure; empty
+# turns it off (nothing in front, or gunicorn's FORWARDED_ALLOW_IPS already decides it).
+_proxy_ssl_header = os.environ.get(
+    "DJANGO_SECURE_PROXY_SSL_HEADER", "X-Forwarded-Proto: https" if TESSERA_HTTPS else ""
+)
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _proxy_ssl_header.split(":")[0].strip().upper().replace("-", "_"),
+     _proxy_ssl_header.split(":", 1)[1].strip())
+    if ":" in _proxy_ssl_header else None
+)
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SESSION_COOKIE_SECURE", TESSERA_HTTPS)
+CSRF_COOKIE_SECURE = env_bool("DJANGO_CSRF_COOKIE_SECURE", TESSERA_HTTPS)
+CSRF_COOKIE_HTTPONLY = True  # no script of ours reads it: forms carry the token
+SESSION_COOKIE_SAMESITE = os.environ.get("DJANGO_COOKIE_SAMESITE", "Lax")
+CSRF_COOKIE_SAMESITE = SESSION_COOKIE_SAMESITE
 CSRF_FAILURE_VIEW = "approvals.views.csrf_failure"  # refuses with a message; audits it
-X_FRAME_OPTIONS = "SAMEORIGIN"  # previews are framed by our own pages
+X_FRAME_OPTIONS = "DENY"  # the review preview, framed by the review page, allows its own origin
 SECURE_CONTENT_TYPE_NOSNIFF = True
-CONTENT_SECURITY_POLICY = os.environ.get(
+# Content-Security-Policy on every page (django-csp). One policy string, the same syntax as
+# the header; a page that needs another (the review preview) sets its own header.
+TESSERA_CSP = os.environ.get(
     "TESSERA_CSP",
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
     "script-src 'self'; frame-ancestors 'self'; object-src 'none'; base-uri 'self'",
 )
 
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        directive.split()[0]: directive.split()[1:]
+        for directive in TESSERA_CSP.split(";") if directive.strip()
+    },
+}
+
+# Passwords: Django's validators for every password set through a form or the admin.
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+     "OPTIONS": {"min_length": env_int("TESSERA_PASSWORD_MIN_LENGTH", 12)}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# Sign-in throttling (django-axes) for the admin and review logins: after
+# TESSERA_LOGIN_FAILURE_LIMIT wrong passwords for a username, that username is refused (429)
+# for TESSERA_LOGIN_LOCKOUT_MINUTES, even with the right password; an administrator can lift
+# it earlier (`manage.py axes_reset_username NAME`). Failures are logged, lockouts audited.
+AXES_FAILURE_LIMIT = env_int("TESSERA_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("TESSERA_LOGIN_LOCKOUT_MINUTES", 15))
+# Per username from one address (behind a proxy that hides client addresses: per username).
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_HANDLER = "approvals.signin.AuditedAxesHandler"
+AXES_VERBOSE = False
 # Celery: eager in-process unless a broker is configured.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "memory://")
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", None)
