@@ -13,14 +13,15 @@
   jobs that made no progress for TESSERA_BATCH_STALL_SECONDS: chunk messages live only in
   the broker, and a Redis restart without persistence loses them.
 - The job's recipients are emptied when it finishes; results are purged when fetched (after
-  the last page was read) or when TESSERA_BATCH_RETENTION_HOURS have passed.
+  the last page was read) or when TESSERA_BATCH_RETENTION_HOURS have passed: by beat's
+  `purge_due` in the services profile; in the embedded profile (no beat) right after the
+  last page is read, and expired jobs on the next `create_job`.
+- Recipient files are read by `journeys.recipients` (the one parser: CSV, JSON, NDJSON).
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import logging
 from dataclasses import dataclass
@@ -33,15 +34,13 @@ from django.utils import timezone
 
 from journeys.assembly import AssemblyError, AssemblyResult, load_context
 from journeys.models import Step
+from journeys.recipients import RecipientsError, RowError, max_recipients, parse_recipients
 
 from .models import AssemblyJob, AssemblyJobResult, JobStatus
 from .serving import Caller, begin_write, commit_deliveries
 
 logger = logging.getLogger(__name__)
 
-CSV_FIELDS = ("id", "title", "first_name", "last_name", "specialty", "practice_name", "city")
-CSV_TRUE = {"true", "1", "yes", "y"}
-CSV_FALSE = {"false", "0", "no", "n", ""}
 RECHECK_ATTEMPTS = 3
 
 
@@ -53,10 +52,6 @@ class BatchError(Exception):
         self.code, self.detail, self.status, self.extra = code, detail, status, extra
 
 
-def max_recipients() -> int:
-    return settings.TESSERA_BATCH_MAX_RECIPIENTS
-
-
 def check_count(n: int) -> None:
     if n > max_recipients():
         raise BatchError("too_many_recipients",
@@ -64,80 +59,45 @@ def check_count(n: int) -> None:
                          "Split it into several jobs.")
 
 
-def parse_csv(raw: bytes, *, channel: str) -> tuple[list[dict], dict[str, list[dict]]]:
-    """Recipients from a CSV (header row required), and per-index errors for bad rows.
+def upload_format(name: str, content_type: str = "") -> str:
+    """The recipients format of an uploaded file, from its extension or media type (CSV
+    when neither says otherwise)."""
+    name, content_type = (name or "").lower(), (content_type or "").lower()
+    if name.endswith((".ndjson", ".jsonl")) or "ndjson" in content_type or "jsonl" in content_type:
+        return "ndjson"
+    if name.endswith(".json") or content_type.startswith("application/json"):
+        return "json"
+    return "csv"
 
-    Row numbers count the header as row 1. A bad row is refused on its own; the rest are
-    assembled. Error details name the row and the column, never the value.
-    """
+
+def parse_recipient_file(raw: bytes, *, format: str = "csv"
+                         ) -> tuple[list[dict], dict[str, list[dict]]]:
+    """Recipients from an uploaded file (`journeys.recipients` reads every format), in
+    the order of the file, and per-index errors for its bad rows.
+
+    A bad row keeps its place (as an empty recipient, refused with its `invalid_row` error
+    and row number in the results); the rest are assembled. A refusal of the whole file
+    is a BatchError (400, or 422 for too many recipients)."""
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise BatchError("invalid_csv", "The CSV is not UTF-8 text.", status=400)
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = [h.strip().lower() for h in next(reader)]
-    except (StopIteration, csv.Error):
-        raise BatchError("invalid_csv", "The CSV is empty; it needs a header row.", status=400)
-    if "id" not in header:
-        raise BatchError("invalid_csv", "The CSV header needs an 'id' column.", status=400)
-    known = set(CSV_FIELDS) | {h for h in header if h.startswith("consent_")}
-    unknown = [h for h in header if h not in known]
-    if unknown:
-        raise BatchError("invalid_csv", f"Unknown CSV column(s): {', '.join(unknown)}; use "
-                         f"{', '.join(CSV_FIELDS)} and consent_<channel>.", status=400)
+        parsed = parse_recipients(raw, format=format)
+    except RecipientsError as exc:
+        raise BatchError(exc.code, exc.message,
+                         status=422 if exc.code == "too_many_recipients" else 400) from None
     recipients: list[dict] = []
     errors: dict[str, list[dict]] = {}
-    row_number = 1
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            row_number += 1
-            errors[str(len(recipients))] = [_row_error(row_number, f"unreadable: {exc}")]
+    for _, item in parsed.in_order():
+        if isinstance(item, RowError):
+            errors[str(len(recipients))] = [item.as_dict()]
             recipients.append({})
-            continue
-        row_number = reader.line_num
-        if not any(cell.strip() for cell in row):
-            continue
-        check_count(len(recipients) + 1)
-        index = str(len(recipients))
-        if len(row) != len(header):
-            errors[index] = [_row_error(row_number, f"has {len(row)} columns; the header has "
-                                                    f"{len(header)}.")]
-            recipients.append({})
-            continue
-        values = dict(zip(header, (cell.strip() for cell in row), strict=True))
-        recipient: dict = {"consent": {}}
-        problems = []
-        for name, value in values.items():
-            if name.startswith("consent_"):
-                if value.lower() in CSV_TRUE:
-                    recipient["consent"][name[len("consent_"):]] = True
-                elif value.lower() in CSV_FALSE:
-                    recipient["consent"][name[len("consent_"):]] = False
-                else:
-                    problems.append(f"column {name} must be true or false")
-            elif len(value) > 200:
-                problems.append(f"column {name} is longer than 200 characters")
-            elif value:
-                recipient[name] = value
-        if not recipient.get("id"):
-            problems.append("column id is empty")
-        if problems:
-            errors[index] = [_row_error(row_number, "; ".join(problems) + ".")]
-            recipients.append({})
-            continue
-        recipients.append(recipient)
-    if not recipients:
-        raise BatchError("invalid_csv", "The CSV has no recipient rows.", status=400)
+        else:
+            recipients.append(item)
     return recipients, errors
 
 
-def _row_error(row: int, problem: str) -> dict:
-    return {"code": "invalid_row", "detail": f"Row {row} {problem}", "row": row}
+def parse_csv(raw: bytes, *, channel: str = "") -> tuple[list[dict], dict[str, list[dict]]]:
+    """Transitional name used by delivery/api/views.py; remove once it calls
+    `parse_recipient_file`."""
+    return parse_recipient_file(raw, format="csv")
 
 
 def request_fingerprint(payload: dict) -> str:
@@ -161,6 +121,10 @@ def create_job(request: JobRequest, *, user, owner_key: str, idempotency_key: st
     from .tasks import assemble_chunk
 
     check_count(len(request.recipients))
+    if purges_on_fetch():
+        # No beat in the embedded profile: jobs past their retention (never fetched, so
+        # never purged on fetch) are purged on the next job instead.
+        purge_due()
     fingerprint = request_fingerprint({
         "journey": request.step.journey.slug, "step": request.step.key,
         "channel": request.channel, "jurisdiction": request.jurisdiction,
@@ -333,10 +297,24 @@ def expires_at(job: AssemblyJob):
     return job.created_at + timezone.timedelta(hours=settings.TESSERA_BATCH_RETENTION_HOURS)
 
 
+def purges_on_fetch() -> bool:
+    """True in the embedded profile: without a broker no beat runs (`make run` starts no
+    scheduler; `cms.serve` starts beat only with CELERY_BROKER_URL), so `purge_due` would
+    never run and fetched results would keep recipient names for good."""
+    return settings.CELERY_BROKER_URL.startswith("memory://")
+
+
 def mark_fetched(job: AssemblyJob) -> None:
-    if job.status == JobStatus.DONE and job.results_fetched_at is None:
+    """Called when the last page of a finished job's results was read. With a beat, the
+    next `purge_due` run drops them; without one (embedded), they are purged as soon as
+    the reading transaction commits (the page is already in the response)."""
+    if job.status != JobStatus.DONE:
+        return
+    if job.results_fetched_at is None:
         AssemblyJob.objects.filter(pk=job.pk, results_fetched_at__isnull=True).update(
             results_fetched_at=timezone.now())
+    if purges_on_fetch():
+        transaction.on_commit(lambda: purge(job))
 
 
 def purge(job: AssemblyJob) -> None:
