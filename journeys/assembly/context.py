@@ -1,0 +1,213 @@
+"""The step context: everything one batch reads once, and the per-recipient assembly.
+
+`StepContext` reads the step, its market, slots, candidate versions and signatures, then
+assembles for each recipient from what it read and prepared. `PinnedStepContext`
+re-assembles a manifest: the versions are the manifest's, the footer is the one in force
+back then, and nothing is checked again (it was checked when the manifest was made).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from html import escape
+
+from django.utils import timezone
+
+from content.models import Jurisdiction, ModuleVersion
+from content.tokens import fill
+
+from ..models import Step
+from . import rules, snapshot
+from .manifest import output_sha256, recipient_sha256
+from .prepared import Prepared
+from .rendering import LAYOUT_TEMPLATES, LINE_BREAKS, layout_fingerprint
+from .results import AssemblyError, AssemblyResult
+from .selection import Picks, Selection
+from .signatures import read_signatures
+from .snapshot import Market, SlotSpec, StepRow, VersionSnapshot
+
+
+class StepContext:
+    """A step ready for assembly in one channel, market and locale.
+
+    Holds the database reads of one batch and the outputs prepared per combination of
+    module versions. Build it with `load_context`.
+    """
+
+    def __init__(self, step: Step, *, channel: str, jurisdiction: str, locale: str,
+                 layout: str | None, now: datetime | None):
+        self.step = step
+        self.channel = channel
+        self.jurisdiction_code = (jurisdiction or "").upper()
+        self.locale = locale or ""
+        self.layout = layout
+        self.now = now or timezone.now()
+        self.year = self.now.astimezone(UTC).year
+        self._prepared: dict[tuple, Prepared] = {}
+        self._version_errors: dict[int, list[AssemblyError]] = {}
+        self._last: tuple | None = None  # (picks, prepared) of the previous recipient
+        self._load()
+
+    # Reading ----------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        row = snapshot.read_step(self.step.pk)
+        self.step_key, self.step_purpose, self.step_channel = row.key, row.purpose, row.channel
+        self.journey_slug, self.brand_name, self.audience_code = (
+            row.journey_slug, row.brand_name, row.audience_code)
+        markets = snapshot.read_markets(row.journey_id, self.jurisdiction_code)
+        self.journey_jurisdictions = {m.code for m in markets if m.in_journey}
+        market = next((m for m in markets if m.code == self.jurisdiction_code), None)
+        self.layout = self.layout or row.layout
+        if self.layout not in LAYOUT_TEMPLATES:
+            raise ValueError(f"Unknown layout {self.layout!r}")
+        self.legal_footer = self._legal_footer(market)
+        self.target = rules.Target(
+            jurisdiction=self.jurisdiction_code, audience=self.audience_code,
+            channel=self.channel, locale=self.locale, step_purpose=self.step_purpose,
+            now=self.now)
+        self.slots, versions = self._read_slots_and_versions(row)
+        self.versions = {v.id: v for v in versions}
+        self.selection = self._selection(versions)
+        self.signatures = read_signatures(versions)
+        self.layout_info = layout_fingerprint(self.layout)
+        self.states = {v.id: (v.state, v.expires_at) for v in versions}
+        self.step_errors = rules.step_errors(
+            channel=self.channel, step_key=self.step_key, step_channel=self.step_channel,
+            journey_slug=self.journey_slug, jurisdiction=self.jurisdiction_code,
+            journey_jurisdictions=self.journey_jurisdictions)
+
+    def _legal_footer(self, market: Market | None) -> str:
+        return market.legal_footer if market else ""
+
+    def _read_slots_and_versions(self, row: StepRow) -> tuple[list[SlotSpec], list[VersionSnapshot]]:
+        slots = snapshot.read_slots(self.step.pk)
+        versions = snapshot.read_step_versions(
+            [s.module_id for s in slots if s.module_id], brand_id=row.brand_id,
+            selector_kinds=sorted({s.kind for s in slots if s.module_id is None}))
+        return slots, versions
+
+    def _selection(self, versions: list[VersionSnapshot]) -> Selection | None:
+        return Selection(
+            self.slots, versions, locale=self.locale, version_errors=self.version_errors,
+            where=f"{self.jurisdiction_code}/{self.channel}/{self.locale}")
+
+    def is_current(self) -> bool:
+        """Whether the versions read are still in the state read (one query)."""
+        rows = ModuleVersion.objects.filter(pk__in=list(self.states)).values_list(
+            "id", "state", "expires_at")
+        return {i: (s, e) for i, s, e in rows} == self.states
+
+    # Checks -----------------------------------------------------------------------------
+
+    def recipient_errors(self, recipient: Mapping) -> list[AssemblyError]:
+        """Consent, then whether the step runs in this channel and market."""
+        errors = rules.consent_errors(recipient, self.channel)
+        if self.step_errors:
+            errors += self.step_errors
+        return errors
+
+    def version_errors(self, v: VersionSnapshot) -> list[AssemblyError]:
+        """Every rule one version breaks in this context (cached per version)."""
+        errors = self._version_errors.get(v.id)
+        if errors is None:
+            errors = self._version_errors[v.id] = rules.version_errors(v, self.target)
+        return errors
+
+    # Selection and preparation ----------------------------------------------------------
+
+    def select(self, recipient: Mapping, seen: Iterable = ()) -> tuple[Picks, list[AssemblyError]]:
+        """The version for each slot (None when an optional selector finds nothing)."""
+        return self.selection.select(recipient, seen)
+
+    def prepared(self, picks: Picks) -> Prepared:
+        last = self._last
+        if last is not None and last[0] is picks:  # fixed slots: the same list every time
+            return last[1]
+        key = tuple(v.id if v is not None else None for _, v in picks)
+        prep = self._prepared.get(key)
+        if prep is None:
+            prep = self._prepared[key] = Prepared(self, picks)
+        self._last = (picks, prep)
+        return prep
+
+    # Assembly ---------------------------------------------------------------------------
+
+    def assemble(self, recipient: Mapping, *, seen: Iterable = ()) -> AssemblyResult:
+        """Assemble for one recipient from what this context has read and prepared."""
+        if not isinstance(recipient, Mapping):
+            recipient = {}
+        errors = self.recipient_errors(recipient)
+        picks, selection_errors = self.select(recipient, seen)
+        errors += selection_errors
+        prep = self.prepared(picks)
+        errors += prep.errors
+        values = {}
+        for name in prep.fields:
+            value = recipient.get(name)
+            if value is not None:
+                value = str(value)
+                if not value.strip():
+                    value = None
+            values[name] = value
+        for name, code in prep.required_fields:
+            if values[name] is None:
+                errors.append(AssemblyError(
+                    "missing_recipient_field",
+                    f"{code} needs recipient.{name} and defines no fallback for it.", code))
+        if errors or prep.html is None:
+            return AssemblyResult(ok=False, manifest=prep.manifest_without_output(), errors=errors)
+        html_values, text_values, line_values = {}, {}, {}
+        for key, (name, fallback) in prep.keys.items():
+            value = values[name]
+            if value is None:
+                value = fallback
+            html_values[key] = escape(value)
+            text_values[key] = value
+            line_values[key] = value.translate(LINE_BREAKS)
+        subject = fill(prep.subject, line_values)
+        preheader = fill(prep.preheader, line_values)
+        html = fill(prep.html, html_values)
+        text = fill(prep.text, text_values)
+        manifest = dict(prep.manifest)
+        manifest["output_sha256"] = output_sha256(subject, html, text)
+        manifest["recipient_sha256"] = recipient_sha256(recipient)
+        return AssemblyResult(ok=True, subject=subject, html=html, text=text,
+                              preheader=preheader, manifest=manifest)
+
+
+class PinnedStepContext(StepContext):
+    """Reproduction of a manifest: `pinned` is the version of every slot (None = the slot
+    was left empty), `now` the manifest's time."""
+
+    def __init__(self, step: Step, *, pinned: list[int | None], **kwargs):
+        self.pinned = list(pinned)
+        super().__init__(step, **kwargs)
+
+    def _legal_footer(self, market: Market | None) -> str:
+        """The market's footer as it was when the manifest was made."""
+        if market is None:
+            return ""
+        past = Jurisdiction.history.filter(id=market.id, history_date__lte=self.now).order_by(
+            "-history_date").first()
+        return past.legal_footer if past is not None else market.legal_footer
+
+    def _read_slots_and_versions(self, row: StepRow) -> tuple[list[SlotSpec], list[VersionSnapshot]]:
+        slots = [SlotSpec(order=i, module_id=None, module_code=None, kind="",
+                          stage_ids=frozenset(), specialties=frozenset(), priority=0,
+                          required=False) for i in range(len(self.pinned))]
+        return slots, snapshot.read_versions_by_id([i for i in self.pinned if i])
+
+    def _selection(self, versions: list[VersionSnapshot]) -> None:
+        self._picks = [(s, self.versions.get(i)) for s, i in zip(self.slots, self.pinned, strict=True)]
+        return None
+
+    def recipient_errors(self, recipient: Mapping) -> list[AssemblyError]:
+        return []  # consent and markets were checked when the manifest was made
+
+    def version_errors(self, v: VersionSnapshot) -> list[AssemblyError]:
+        return []  # as were the versions, which may have expired since
+
+    def select(self, recipient: Mapping, seen: Iterable = ()) -> tuple[Picks, list[AssemblyError]]:
+        return self._picks, []

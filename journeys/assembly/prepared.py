@@ -1,0 +1,50 @@
+"""One combination of module versions in a step context, checked and rendered once."""
+
+from __future__ import annotations
+
+from content.tokens import TOKEN_RE
+
+from . import rules
+from .manifest import build_manifest
+from .rendering import Page, render
+from .results import AssemblyError
+
+
+class Prepared:
+    """What every recipient of one combination shares: the rule errors of its versions,
+    the recipient fields it uses (and which of them have no fallback), its manifest and,
+    when it is compliant, its rendered outputs."""
+
+    def __init__(self, ctx, picks: list):
+        self.all_picks = picks
+        self.picks = [(slot, v) for slot, v in picks if v is not None]
+        versions = [v for _, v in self.picks]
+        errors: list[AssemblyError] = []
+        for v in versions:
+            errors += ctx.version_errors(v)
+        errors += rules.combination_errors(versions)
+        self.errors = errors
+        self.keys: dict[str, tuple[str, str | None]] = {}
+        self.fields: list[str] = []
+        self.required_fields: list[tuple[str, str]] = []  # (field, module code)
+        self.manifest = build_manifest(ctx, picks)
+        self.html = self.text = self.subject = self.preheader = None
+        if errors:
+            return
+        for v in versions:
+            used = {m for t in (v.subject, v.body_html, v.body_text) for m in TOKEN_RE.findall(t)}
+            for name in sorted(used):
+                if name not in self.fields:
+                    self.fields.append(name)
+                if not v.token_fallbacks.get(name):
+                    self.required_fields.append((name, v.code))
+        rendered = render(versions, Page(
+            layout=ctx.layout, layout_sha256=ctx.layout_info["sha256"], locale=ctx.locale,
+            jurisdiction=ctx.jurisdiction_code, year=ctx.year, brand_name=ctx.brand_name,
+            legal_footer=ctx.legal_footer))
+        self.html, self.text = rendered.html, rendered.text
+        self.subject, self.preheader = rendered.subject, rendered.preheader
+        self.keys = dict(rendered.keys)
+
+    def manifest_without_output(self) -> dict:
+        return dict(self.manifest)

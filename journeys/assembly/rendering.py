@@ -1,0 +1,170 @@
+"""Rendering a combination of versions once: layout, inlined CSS, plain text, compiled tokens.
+
+Module bodies are never evaluated as templates. Each allowlisted token is turned into a
+private-use placeholder before the layout is rendered (so neither Django nor css-inline
+can see or change it) and the rendered page is split on those placeholders into a
+`content.tokens.CompiledText`; `content.tokens.fill` then joins the literal parts with the
+recipient's escaped values. Whatever a recipient field contains stays inert text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from html import escape
+from pathlib import Path
+
+import css_inline
+from django.template.loader import get_template
+from django.utils.safestring import mark_safe
+
+from content.models import ModuleKind
+from content.tokens import TOKEN_RE, CompiledText
+
+from ..models import Layout
+from . import cache
+from .snapshot import VersionSnapshot
+
+LAYOUT_TEMPLATES = {
+    Layout.EMAIL: ("email/base.html", "email/base.txt"),
+    Layout.PORTAL: ("portal/page.html", "email/base.txt"),
+}
+# Kinds that are not part of the body: they fill the subject line and the preheader.
+HEADER_KINDS = frozenset({ModuleKind.SUBJECT, ModuleKind.PREHEADER})
+
+# Placeholders from Unicode's private-use area: they survive Django rendering and
+# css-inline unchanged and never occur in sanitised content (we strip them from anything
+# that is not a token, so no text can forge one).
+PH_OPEN, PH_CLOSE = "\ue000", "\ue001"
+PH_RE = re.compile(f"{PH_OPEN}([^{PH_CLOSE}]*){PH_CLOSE}")
+PH_CHARS = {ord(PH_OPEN): None, ord(PH_CLOSE): None}
+# Control characters a header line (subject) must not carry.
+LINE_BREAKS = {i: " " for i in (*range(0, 32), 127)}
+
+_inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
+
+
+@dataclass(frozen=True)
+class Page:
+    """Where the versions are rendered: everything besides them the bytes depend on."""
+
+    layout: str
+    layout_sha256: str
+    locale: str
+    jurisdiction: str
+    year: int
+    brand_name: str
+    legal_footer: str
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """The compiled outputs and, per placeholder key, (recipient field, fallback)."""
+
+    html: CompiledText
+    text: CompiledText
+    subject: CompiledText
+    preheader: CompiledText
+    keys: dict[str, tuple[str, str | None]]
+
+
+def layout_fingerprint(layout: str) -> dict:
+    """Name and sha256 of the layout's template sources (re-hashed when a file changes)."""
+    names = LAYOUT_TEMPLATES[layout]
+    paths = []
+    for name in names:
+        template = get_template(name)
+        origin = getattr(getattr(template, "template", template), "origin", None)
+        paths.append(Path(origin.name) if origin and origin.name else None)
+    key = (layout, tuple(p.stat().st_mtime_ns if p else 0 for p in paths))
+    info = cache.LAYOUT_FINGERPRINTS.get(key)
+    if info is None:
+        digest = hashlib.sha256()
+        for name, path in zip(names, paths, strict=True):
+            source = path.read_bytes() if path else name.encode()
+            digest.update(name.encode() + b"\0" + source + b"\0")
+        info = {"name": layout, "templates": list(names), "sha256": digest.hexdigest()}
+        cache.LAYOUT_FINGERPRINTS.put(key, info)
+    return info
+
+
+def render(versions: list[VersionSnapshot], page: Page) -> Rendered:
+    """The versions in the page, from the process cache when rendered before (approved
+    versions are immutable, and the key holds every other input)."""
+    key = (page.layout, page.layout_sha256, page.locale, page.jurisdiction, page.year,
+           page.brand_name, hashlib.sha256(page.legal_footer.encode()).hexdigest(),
+           tuple((v.id, v.sha256, v.created_at, v.code, v.kind, v.number) for v in versions))
+    rendered = cache.RENDERED.get(key)
+    if rendered is None:
+        rendered = _render(versions, page)
+        cache.RENDERED.put(key, rendered)
+    return rendered
+
+
+class _Placeholders:
+    """Tokens → private-use placeholders keyed by field and the module's fallback."""
+
+    def __init__(self):
+        self.keys: dict[str, tuple[str, str | None]] = {}
+
+    def __call__(self, v: VersionSnapshot, text: str) -> str:
+        def swap(match):
+            name = match.group(1)
+            fallback = v.token_fallbacks.get(name) or None
+            key = name if fallback is None else f"{name}#{len(self.keys)}"
+            for existing, spec in self.keys.items():
+                if spec == (name, fallback):
+                    key = existing
+                    break
+            self.keys[key] = (name, fallback)
+            return f"{PH_OPEN}{key}{PH_CLOSE}"
+
+        return TOKEN_RE.sub(swap, (text or "").translate(PH_CHARS))
+
+
+def _render(versions: list[VersionSnapshot], page: Page) -> Rendered:
+    placeholders = _Placeholders()
+    subject_src = next(
+        ((v, v.subject or v.body_text) for v in versions
+         if v.kind == ModuleKind.SUBJECT and (v.subject or v.body_text)),
+        next(((v, v.subject) for v in versions if v.subject), None),
+    )
+    subject = placeholders(*subject_src) if subject_src else page.brand_name.translate(PH_CHARS)
+    subject = " ".join(subject.split())
+    preheader_src = next((v for v in versions if v.kind == ModuleKind.PREHEADER), None)
+    preheader = (" ".join(placeholders(preheader_src, preheader_src.body_text).split())
+                 if preheader_src else "")
+    modules = []
+    for v in versions:
+        if v.kind in HEADER_KINDS:
+            continue
+        html = placeholders(v, v.body_html)
+        if v.image:
+            url, alt, width = v.image
+            html = (f'<img src="{escape(url)}" alt="{escape(alt)}" width="{width}" '
+                    f'class="module-image">') + html
+        modules.append({
+            "code": v.code, "kind": v.kind, "html": mark_safe(html),  # sanitised on save
+            "text": placeholders(v, v.body_text).strip(),
+        })
+    context = {
+        "subject": subject, "preheader": preheader, "modules": modules,
+        "legal_footer": page.legal_footer.translate(PH_CHARS),
+        "brand": page.brand_name.translate(PH_CHARS),
+        "lang": page.locale or "en", "year": page.year,
+        "jurisdiction": page.jurisdiction, "layout": page.layout,
+    }
+    html_template, text_template = LAYOUT_TEMPLATES[page.layout]
+    html = get_template(html_template).render(context)
+    if page.layout == Layout.EMAIL:
+        html = _inliner.inline(html)
+    text = get_template(text_template).render(context)
+    text = re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+    return Rendered(html=compile_placeholders(html), text=compile_placeholders(text),
+                    subject=compile_placeholders(subject),
+                    preheader=compile_placeholders(preheader), keys=placeholders.keys)
+
+
+def compile_placeholders(text: str) -> CompiledText:
+    return CompiledText(tuple(PH_RE.split(text)))

@@ -1,0 +1,129 @@
+"""The compliance rules of assembly: each returns every `AssemblyError` it finds.
+
+Whether a version's state and window allow delivery is `content.deliverability`'s rule;
+everything else (market, audience, channel, locale, purpose, tokens, companions,
+exclusions, consent) is stated here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from content import deliverability
+from content.models import Purpose
+from content.tokens import token_errors
+
+from .results import AssemblyError
+from .snapshot import VersionSnapshot
+
+# Which module purposes a step of each purpose may carry. Medical (non-promotional)
+# content and promotional content never mix; patient-support content may travel in a
+# promotional touchpoint, but promotion never rides in a patient-support or medical one.
+ALLOWED_PURPOSES = {
+    Purpose.PROMOTIONAL: frozenset({Purpose.PROMOTIONAL, Purpose.PATIENT_SUPPORT}),
+    Purpose.MEDICAL: frozenset({Purpose.MEDICAL}),
+    Purpose.PATIENT_SUPPORT: frozenset({Purpose.PATIENT_SUPPORT}),
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where and when content is to go: what every version is checked against."""
+
+    jurisdiction: str
+    audience: str
+    channel: str
+    locale: str
+    step_purpose: str
+    now: datetime
+
+
+def locale_matches(version_locale: str, wanted: str) -> bool:
+    """Exact BCP 47 match, or a language-only version ('en') for a regional request ('en-US')."""
+    v, w = version_locale.lower(), wanted.lower()
+    return v == w or w.split("-", 1)[0] == v
+
+
+def version_errors(v: VersionSnapshot, target: Target) -> list[AssemblyError]:
+    """Every rule one version breaks for `target`."""
+    errors = [AssemblyError(r.code, r.detail, v.code) for r in deliverability.refusals(
+        label=v.label, state=v.state, valid_from=v.valid_from, expires_at=v.expires_at,
+        withdrawn_at=v.withdrawn_at, now=target.now)]
+    add = errors.append
+    if target.jurisdiction not in v.jurisdictions:
+        add(AssemblyError(
+            "jurisdiction_not_covered",
+            f"{v.label} is approved for {', '.join(sorted(v.jurisdictions)) or 'no market'}, "
+            f"not {target.jurisdiction}.", v.code))
+    if target.audience not in v.audiences:
+        add(AssemblyError(
+            "audience_not_covered",
+            f"{v.label} is for {', '.join(sorted(v.audiences)) or 'no audience'}, "
+            f"not {target.audience}.", v.code))
+    if target.channel not in v.channels:
+        add(AssemblyError(
+            "channel_not_covered",
+            f"{v.label} is for {', '.join(sorted(v.channels)) or 'no channel'}, "
+            f"not {target.channel}.", v.code))
+    if not locale_matches(v.locale, target.locale):
+        add(AssemblyError("locale_mismatch",
+                          f"{v.label} is in {v.locale}; {target.locale or '(none)'} was asked for.",
+                          v.code))
+    if v.purpose not in ALLOWED_PURPOSES.get(target.step_purpose, ()):
+        add(AssemblyError(
+            "purpose_mismatch",
+            f"{v.label} is {v.purpose.replace('_', ' ')} content; this step is "
+            f"{target.step_purpose.replace('_', ' ')}.", v.code))
+    bad_tokens = token_errors(v.subject) + token_errors(v.body_html) + token_errors(v.body_text)
+    if bad_tokens:
+        add(AssemblyError("unknown_token", " ".join(dict.fromkeys(bad_tokens)), v.code))
+    return errors
+
+
+def combination_errors(versions: list[VersionSnapshot]) -> list[AssemblyError]:
+    """Companions missing from, and excluded pairs present in, one set of versions."""
+    errors = []
+    present = {v.module_id for v in versions}
+    for v in versions:
+        for module_id, code in v.requires:
+            if module_id not in present:
+                errors.append(AssemblyError(
+                    "missing_companion",
+                    f"{v.code} must travel with {code}, which is not in this step.", v.code))
+    reported = set()
+    for v in versions:
+        for module_id, code in v.excludes:
+            pair = frozenset((v.module_id, module_id))
+            if module_id in present and pair not in reported:
+                reported.add(pair)
+                errors.append(AssemblyError(
+                    "excluded_combination", f"{v.code} and {code} must never appear together.",
+                    v.code))
+    return errors
+
+
+def consent_errors(recipient: Mapping, channel: str) -> list[AssemblyError]:
+    """The recipient must have consented to this channel (`consent: {channel: true}`)."""
+    consent = recipient.get("consent") if isinstance(recipient, Mapping) else None
+    if isinstance(consent, Mapping) and consent.get(channel) is True:
+        return []
+    return [AssemblyError(
+        "no_consent", f"The recipient has not consented to the {channel} channel.")]
+
+
+def step_errors(*, channel: str, step_key: str, step_channel: str, journey_slug: str,
+                jurisdiction: str, journey_jurisdictions: set[str]) -> list[AssemblyError]:
+    """Whether the step runs in this channel and market (the same for every recipient)."""
+    errors = []
+    if channel != step_channel:
+        errors.append(AssemblyError(
+            "channel_not_covered",
+            f"Step {step_key!r} is a {step_channel} touchpoint, not {channel}."))
+    if jurisdiction not in journey_jurisdictions:
+        errors.append(AssemblyError(
+            "jurisdiction_not_covered",
+            f"Journey {journey_slug!r} does not run in {jurisdiction or '(none)'}; "
+            f"it runs in {', '.join(sorted(journey_jurisdictions)) or 'no market'}."))
+    return errors

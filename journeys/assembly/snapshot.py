@@ -1,0 +1,293 @@
+"""The reads of one assembly: named functions returning dataclasses (no positional rows).
+
+Raw SQL on purpose: these are the hot reads of every single assembly, and the ORM's query
+compilation cost more than the queries (bench/assembly.py). Each query's columns are
+listed once, next to the dataclass they fill, in the same order. The SQL text lives in
+`queries.py`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.db import connection
+
+from content.models import LOCKED_STATES, Asset, VersionState
+
+from ..models import Slot, Step
+from . import cache, queries
+from .queries import placeholders
+
+
+@dataclass(frozen=True)
+class StepRow:
+    """A step with what assembly needs of its journey, brand, audience and channel."""
+
+    key: str
+    purpose: str
+    layout: str
+    channel: str
+    journey_id: int
+    journey_slug: str
+    brand_id: int
+    brand_name: str
+    audience_code: str
+
+
+@dataclass(frozen=True)
+class Market:
+    """A jurisdiction as assembly reads it, and whether the journey runs there."""
+
+    code: str
+    legal_footer: str
+    id: int
+    in_journey: bool
+
+
+@dataclass(frozen=True)
+class SlotSpec:
+    order: int
+    module_id: int | None
+    module_code: str | None
+    kind: str
+    stage_ids: frozenset
+    specialties: frozenset
+    priority: int
+    required: bool
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    """Metadata of a version (read every time); columns as in `queries.VERSION_COLUMNS`."""
+
+    id: int
+    module_id: int
+    code: str
+    kind: str
+    purpose: str
+    number: int
+    state: str
+    sha256: str
+    valid_from: datetime | None
+    expires_at: datetime | None
+    approved_at: datetime | None
+    withdrawn_at: datetime | None
+    asset_id: int | None
+    created_at: str
+
+
+@dataclass(frozen=True)
+class VersionContent:
+    """Text and tags of a version (cached per process once the version is locked)."""
+
+    locale: str
+    subject: str
+    body_html: str
+    body_text: str
+    token_fallbacks: dict
+    audiences: frozenset = frozenset()
+    jurisdictions: frozenset = frozenset()
+    channels: frozenset = frozenset()
+    stage_ids: frozenset = frozenset()
+    specialties: frozenset = frozenset()  # lower-case codes and names
+
+
+@dataclass(frozen=True)
+class VersionSnapshot:
+    """A module version as read for one batch: content, state and tags as plain values."""
+
+    id: int
+    module_id: int
+    code: str
+    kind: str
+    purpose: str
+    number: int
+    state: str
+    sha256: str
+    locale: str
+    subject: str
+    body_html: str
+    body_text: str
+    token_fallbacks: dict
+    valid_from: datetime | None
+    expires_at: datetime | None
+    approved_at: datetime | None
+    withdrawn_at: datetime | None
+    image: tuple[str, str, int] | None
+    audiences: frozenset
+    jurisdictions: frozenset
+    channels: frozenset
+    stage_ids: frozenset
+    specialties: frozenset  # lower-case codes and names
+    requires: tuple  # (module_id, code) pairs
+    excludes: tuple
+    created_at: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.code} v{self.number}"
+
+
+def as_datetime(value) -> datetime | None:
+    """A datetime from a raw row: SQLite gives naive UTC text, PostgreSQL aware values."""
+    if value is None or isinstance(value, datetime):
+        return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
+    parsed = datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def read_step(step_id: int) -> StepRow:
+    with connection.cursor() as cursor:
+        cursor.execute(queries.step_sql(), [step_id])
+        row = cursor.fetchone()
+    if row is None:
+        raise Step.DoesNotExist(f"Step {step_id} does not exist.")
+    return StepRow(*row)
+
+
+def read_markets(journey_id: int, code: str) -> list[Market]:
+    """The jurisdiction `code` and the journey's jurisdictions, in one read."""
+    with connection.cursor() as cursor:
+        cursor.execute(queries.markets_sql(), [journey_id, code, journey_id])
+        return [Market(c, footer or "", pk, bool(used)) for c, footer, pk, used in cursor.fetchall()]
+
+
+def read_slots(step_id: int) -> list[SlotSpec]:
+    """The step's slots in order; selector tags with two small reads, only when needed."""
+    with connection.cursor() as cursor:
+        cursor.execute(queries.slots_sql(), [step_id])
+        rows = cursor.fetchall()
+    selector_ids = [slot_id for slot_id, _, module_id, *_ in rows if module_id is None]
+    stage_tags: dict[int, set] = defaultdict(set)
+    specialty_tags: dict[int, set] = defaultdict(set)
+    if selector_ids:
+        for slot_id, stage_id in Slot.selector_stages.through.objects.filter(
+                slot_id__in=selector_ids).values_list("slot_id", "stage_id"):
+            stage_tags[slot_id].add(stage_id)
+        for slot_id, code, name in Slot.selector_specialties.through.objects.filter(
+                slot_id__in=selector_ids).values_list(
+                "slot_id", "specialty__code", "specialty__name"):
+            specialty_tags[slot_id].update((code.lower(), name.lower()))
+    return [
+        SlotSpec(order=order, module_id=module_id, module_code=code, kind=kind or "",
+                 stage_ids=frozenset(stage_tags[slot_id]),
+                 specialties=frozenset(specialty_tags[slot_id]),
+                 priority=priority, required=bool(required))
+        for slot_id, order, module_id, code, kind, priority, required in rows
+    ]
+
+
+def read_content(ids: list[int]) -> dict[int, VersionContent]:
+    """Text and tags of the versions `ids`: two queries."""
+    texts: dict[int, tuple] = {}
+    tags: dict[str, dict[int, set]] = {name: defaultdict(set) for name in queries.TAG_FIELDS}
+    with connection.cursor() as cursor:
+        cursor.execute(queries.content_sql(len(ids)), ids)
+        for vid, locale, subject, body_html, body_text, fallbacks in cursor.fetchall():
+            if isinstance(fallbacks, str):
+                fallbacks = json.loads(fallbacks or "{}")
+            texts[vid] = (locale, subject or "", body_html or "", body_text or "", fallbacks or {})
+        cursor.execute(queries.tags_sql().format(versions=placeholders(ids)),
+                       ids * len(queries.TAG_FIELDS))
+        for owner, tag, value, extra in cursor.fetchall():
+            if tag == "stages":
+                tags[tag][owner].add(int(value))
+            elif tag == "specialties":
+                tags[tag][owner].update((value.lower(), extra.lower()))
+            else:
+                tags[tag][owner].add(value)
+    return {vid: VersionContent(
+                *text, audiences=frozenset(tags["audiences"][vid]),
+                jurisdictions=frozenset(tags["jurisdictions"][vid]),
+                channels=frozenset(tags["channels"][vid]), stage_ids=frozenset(tags["stages"][vid]),
+                specialties=frozenset(tags["specialties"][vid]))
+            for vid, text in texts.items()}
+
+
+def read_relations(module_ids: list[int]) -> tuple[dict[int, list], dict[int, list]]:
+    """Companions and exclusions per module, as (module_id, code) pairs: one query."""
+    requires: dict[int, list] = defaultdict(list)
+    excludes: dict[int, list] = defaultdict(list)
+    with connection.cursor() as cursor:
+        cursor.execute(queries.relations_sql().format(modules=placeholders(module_ids)),
+                       module_ids * 2)
+        for owner, relation, target, code in cursor.fetchall():
+            (requires if relation == "requires" else excludes)[owner].append((target, code))
+    return requires, excludes
+
+
+def read_versions_by_id(ids: list[int]) -> list[VersionSnapshot]:
+    """Exactly these versions (reproduction pins them)."""
+    return _read_versions(f"v.id IN ({placeholders(ids)})", list(ids))
+
+
+def read_step_versions(bound_module_ids: list[int], *, brand_id: int,
+                       selector_kinds: list[str]) -> list[VersionSnapshot]:
+    """Every version of the bound modules, and the brand's approved candidates of the
+    selector kinds (tags are checked in Python by the rules: an indexed, join-light query)."""
+    where, params = f"v.module_id IN ({placeholders(bound_module_ids)})", list(bound_module_ids)
+    if selector_kinds:
+        where += ";" + queries.CANDIDATES_WHERE.format(
+            kinds=placeholders(selector_kinds), bound=placeholders(bound_module_ids))
+        params += [brand_id, *selector_kinds, *bound_module_ids, VersionState.APPROVED]
+    return _read_versions(where, params)
+
+
+def _read_versions(where: str, params: list) -> list[VersionSnapshot]:
+    """Versions matching `where` with content, tags, companions and exclusions.
+    Warm (content of locked versions cached): two queries; cold: four."""
+    with connection.cursor() as cursor:
+        cursor.execute(queries.versions_sql(where), params)
+        rows = [VersionRow(*row) for row in cursor.fetchall()]
+    if not rows:
+        return []
+    requires, excludes = read_relations(sorted({r.module_id for r in rows}))
+    contents = _contents(rows)
+    images = _images({r.asset_id for r in rows if r.asset_id})
+    return [
+        VersionSnapshot(
+            id=r.id, module_id=r.module_id, code=r.code, kind=r.kind, purpose=r.purpose,
+            number=r.number, state=r.state, sha256=r.sha256, locale=c.locale,
+            subject=c.subject, body_html=c.body_html, body_text=c.body_text,
+            token_fallbacks=c.token_fallbacks, valid_from=as_datetime(r.valid_from),
+            expires_at=as_datetime(r.expires_at), approved_at=as_datetime(r.approved_at),
+            withdrawn_at=as_datetime(r.withdrawn_at), image=images.get(r.asset_id),
+            audiences=c.audiences, jurisdictions=c.jurisdictions, channels=c.channels,
+            stage_ids=c.stage_ids, specialties=c.specialties,
+            requires=tuple(sorted(requires[r.module_id])),
+            excludes=tuple(sorted(excludes[r.module_id])), created_at=str(r.created_at),
+        )
+        for r in rows for c in (contents[r.id],)
+    ]
+
+
+def _contents(rows: list[VersionRow]) -> dict[int, VersionContent]:
+    """Content of locked versions from the cache, the rest read (two queries, if any)."""
+    # created_at makes the key unique to the row even where ids are reused.
+    keys = {r.id: (r.id, r.sha256, str(r.created_at)) for r in rows if r.state in LOCKED_STATES}
+    contents: dict[int, VersionContent] = {}
+    missing = []
+    for r in rows:
+        found = cache.LOCKED_CONTENT.get(keys[r.id]) if r.id in keys else None
+        if found is None:
+            missing.append(r.id)
+        else:
+            contents[r.id] = found
+    if missing:
+        fresh = read_content(missing)
+        contents.update(fresh)
+        for vid, content in fresh.items():
+            if vid in keys:
+                cache.LOCKED_CONTENT.put(keys[vid], content)
+    return contents
+
+
+def _images(asset_ids: set[int]) -> dict[int, tuple[str, str, int]]:
+    """(url, alt text, width at most 600) of the versions' images."""
+    if not asset_ids:
+        return {}
+    return {asset.pk: (asset.image.url, asset.alt_text, min(asset.width or 600, 600))
+            for asset in Asset.objects.filter(pk__in=asset_ids).only("image", "alt_text", "width")}
