@@ -276,6 +276,10 @@ def test_recipient_seen_modules_steer_selector_slots(client, world):
         picked.append(next(m["module"] for m in response.json()["manifest"]["modules"]
                            if "CASE" in m["module"]))
     assert picked == ["CAR-CASE-002", "CAR-CASE-001"]
-    bad = client.post(URL, assemble_body(recipient=dict(RECIPIENT, seen_modules="CAR-CASE-001")),
-                      format="json")
-    assert bad.status_code == 400
+    # The one recipients parser reads "A;B" (the CSV form) in JSON too; other shapes are
+    # refused, naming the field.
+    for malformed in (42, {"CAR-CASE-001": True}, [1, 2]):
+        bad = client.post(URL, assemble_body(recipient=dict(RECIPIENT, seen_modules=malformed)),
+                          format="json")
+        assert bad.status_code == 400, malformed
+        assert any(e.get("field") == "recipient.seen_modules" for e in bad.json()["errors"])
