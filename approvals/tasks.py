@@ -6,7 +6,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.contrib.auth import get_user_model
 
-from . import notifications, services
+from . import anchoring, notifications, services
 
 
 def _user(user_id):
@@ -25,6 +25,12 @@ def expire_due_versions(acting_user_id: int | None = None) -> list[int]:
 def notify_expiring(acting_user_id: int | None = None) -> list[int]:
     """Email owners of versions entering their brand's expiry-notice window; returns ids."""
     return [v.pk for v in services.notify_expiring(actor=_user(acting_user_id))]
+
+
+@shared_task(name="approvals.anchor_audit_chain")
+def anchor_audit_chain() -> int:
+    """Write a signed checkpoint of the audit chain's head (and log it); returns its id."""
+    return anchoring.write_checkpoint().pk
 
 
 @shared_task(name="approvals.send_notification", autoretry_for=(OSError,), retry_backoff=True,

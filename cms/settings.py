@@ -259,6 +259,12 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Journeys: pause or reroute recipients silent for a step's no_engagement_for days.
     "journeys-apply-silence": {"task": "journeys.apply_silence", "schedule": 86400.0},
 }
+# Audit anchoring (approvals/anchoring.py): a signed checkpoint of the audit chain's head every
+# 15 minutes. HMAC key: TESSERA_AUDIT_ANCHOR_KEY; unset, one derived from SECRET_KEY.
+TESSERA_AUDIT_ANCHOR_KEY = os.environ.get("TESSERA_AUDIT_ANCHOR_KEY", "").strip()
+CELERY_BEAT_SCHEDULE["approvals-anchor-audit-chain"] = {
+    "task": "approvals.anchor_audit_chain", "schedule": 15 * 60.0,
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "cms.api.schema.ErrorAwareAutoSchema",
