@@ -6,37 +6,6 @@ a non-zero exit; nothing catches them as a 500.
 
 from __future__ import annotations
 
-
-class ApprovalError(Exception):
-    """A refused workflow action. `code` is stable (clients branch on it); `message` says why."""
-
-    # Refusals that are security events: they are written to the audit trail even though the
-    # action itself is rolled back.
-    SECURITY_CODES = frozenset({
-        "wrong_password", "signing_locked", "role_not_held", "own_version", "second_role",
-        "not_permitted", "credentials_required",
-    })
-
-    def __init__(self, code: str, message: str, *, details: list[str] | None = None):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.details = list(details or [])
-
-    @property
-    def is_security_event(self) -> bool:
-        return self.code in self.SECURITY_CODES
-
-    def as_dict(self) -> dict:
-        data = {"code": self.code, "detail": self.message}
-        if self.details:
-            data["details"] = self.details
-        return data
-
-    def __repr__(self) -> str:
-        return f"ApprovalError({self.code!r}, {self.message!r})"
-
-
 # The codes, named so callers need not spell strings.
 OWN_VERSION = "own_version"
 ROLE_NOT_HELD = "role_not_held"
@@ -57,3 +26,45 @@ INACTIVE_USER = "inactive_user"
 TOO_LONG = "too_long"
 BUSY = "busy"
 UNKNOWN_ANCHOR = "unknown_anchor"
+INVALID_FORM = "invalid_form"  # a screen's form did not validate (never raised by a service)
+
+# Refusals that are security events: they are written to the audit trail even though the
+# action itself is rolled back.
+SECURITY_CODES = frozenset({
+    WRONG_PASSWORD, SIGNING_LOCKED, ROLE_NOT_HELD, OWN_VERSION, SECOND_ROLE, NOT_PERMITTED,
+    CREDENTIALS_REQUIRED,
+})
+
+# HTTP status of a refused action, by code: who you are (403), the record moved on (409),
+# what you typed (400). Every code has one; a test keeps it so.
+HTTP_STATUS = {
+    OWN_VERSION: 403, ROLE_NOT_HELD: 403, SECOND_ROLE: 403, NOT_PERMITTED: 403,
+    WRONG_PASSWORD: 403, SIGNING_LOCKED: 403, INACTIVE_USER: 403,
+    CREDENTIALS_REQUIRED: 400, ALREADY_DECIDED: 409, STALE_VERSION: 409, INVALID_STATE: 409,
+    REASON_REQUIRED: 400, COMMENT_REQUIRED: 400, NOT_READY: 400, UNKNOWN_ROLE: 400,
+    UNKNOWN_DECISION: 400, TOO_LONG: 400, UNKNOWN_ANCHOR: 400, INVALID_FORM: 400, BUSY: 409,
+}
+
+
+
+class ApprovalError(Exception):
+    """A refused workflow action. `code` is stable (clients branch on it); `message` says why."""
+
+    def __init__(self, code: str, message: str, *, details: list[str] | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = list(details or [])
+
+    @property
+    def is_security_event(self) -> bool:
+        return self.code in SECURITY_CODES
+
+    def as_dict(self) -> dict:
+        data = {"code": self.code, "detail": self.message}
+        if self.details:
+            data["details"] = self.details
+        return data
+
+    def __repr__(self) -> str:
+        return f"ApprovalError({self.code!r}, {self.message!r})"

@@ -90,8 +90,8 @@ def cycle_times() -> list[BrandMetrics]:
     return [brands[name] for name in sorted(brands)]
 
 
-ROLE_COLOURS = {"total": "#1f4e79", "medical": "#2e86c1", "legal": "#7d3c98",
-                "regulatory": "#229954"}
+ROLE_COLOURS = {"total": "#1f4e79", Role.MEDICAL: "#2e86c1", Role.LEGAL: "#7d3c98",
+                Role.REGULATORY: "#229954"}
 
 
 def bar_chart(metrics: list[BrandMetrics], *, width: int = 720) -> dict:

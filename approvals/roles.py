@@ -7,20 +7,15 @@ moment of signing (inside the decision's transaction), never cached.
 from __future__ import annotations
 
 from django.contrib.auth.models import Group
-from django.db.models import TextChoices
 
+# The roles and their groups are defined once, in content (its visibility rule needs the
+# groups and content is the lower floor); this module is where the workflow asks about them.
+from content.permissions import MLR_ROLE_GROUPS as ROLE_GROUPS
+from content.permissions import MlrRole as Role
 
-class Role(TextChoices):
-    MEDICAL = "medical", "Medical"
-    LEGAL = "legal", "Legal"
-    REGULATORY = "regulatory", "Regulatory"
+__all__ = ["GROUP_ROLES", "REQUIRED_ROLES", "ROLE_GROUPS", "Role", "holds_role", "reviewers_for",
+           "role_group", "roles_of"]
 
-
-ROLE_GROUPS: dict[str, str] = {
-    Role.MEDICAL: "mlr-medical",
-    Role.LEGAL: "mlr-legal",
-    Role.REGULATORY: "mlr-regulatory",
-}
 GROUP_ROLES: dict[str, str] = {group: role for role, group in ROLE_GROUPS.items()}
 REQUIRED_ROLES: tuple[str, ...] = tuple(ROLE_GROUPS)
 

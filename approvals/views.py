@@ -21,27 +21,17 @@ from django.utils import timezone
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_POST
 
-from content.models import ContentModule, ModuleVersion, VersionState
+from content.models import EDITABLE_STATES, ContentModule, ModuleVersion, VersionState
 from content.permissions import visible_brands
 from content.preview import render_module_html, render_module_text, render_subject
 
-from . import export, metrics, selectors, services
+from . import errors, export, metrics, selectors, services
 from .errors import ApprovalError
 from .forms import CommentForm, DecisionForm, WithdrawForm
 from .models import Comment, Meaning, ReviewRound, Signature
 from .roles import REQUIRED_ROLES, roles_of
 from .signing import Credentials, needs_username
 
-# HTTP status of a refused action, by code: who you are (403), the record moved on (409),
-# what you typed (400).
-REFUSAL_STATUS = {
-    "own_version": 403, "role_not_held": 403, "second_role": 403, "not_permitted": 403,
-    "wrong_password": 403, "signing_locked": 403, "inactive_user": 403,
-    "credentials_required": 400, "already_decided": 409, "stale_version": 409,
-    "invalid_state": 409, "reason_required": 400, "comment_required": 400, "not_ready": 400,
-    "unknown_role": 400, "unknown_decision": 400, "too_long": 400, "unknown_anchor": 400,
-    "invalid_form": 400, "busy": 409,
-}
 PREVIEW_WIDTHS = {"email": 600, "portal": 1024}
 PREVIEW_CSP = ("default-src 'none'; img-src 'self' data: https:; style-src 'unsafe-inline'; "
                "frame-ancestors 'self'; base-uri 'none'; form-action 'none'")
@@ -96,7 +86,7 @@ def inbox(request):
     visible = _visible_brand_ids(request)
     queue = [row for row in selectors.review_queue() if row.version.module.brand_id in visible]
     my_versions = (
-        ModuleVersion.objects.filter(state__in=[VersionState.DRAFT, VersionState.CHANGES_REQUESTED])
+        ModuleVersion.objects.filter(state__in=EDITABLE_STATES)
         .filter(created_by=request.user).select_related("module__brand").order_by("-updated_at")[:50]
     )
     approved = (ModuleVersion.objects.filter(state=VersionState.APPROVED)
@@ -160,7 +150,7 @@ def _page_context(request, version, *, decision_form=None, withdraw_form=None,
     if version.state == VersionState.IN_REVIEW and current_round:
         decided = {s.role for s in signatures if s.round == current_round.number
                    and s.meaning in (Meaning.APPROVE, Meaning.REQUEST_CHANGES)}
-        pending = [r for r in ("medical", "legal", "regulatory") if r not in decided]
+        pending = [r for r in REQUIRED_ROLES if r not in decided]
         decidable = [r for r in pending if r in held]
     username_needed = needs_username(request.session, user)
     if decision_form is None and decidable:
@@ -206,7 +196,7 @@ def _refused(request, version, refusal: ApprovalError, **forms):
     version = _version_for_review(request, version.pk)
     context = _page_context(request, version, error=refusal, **forms)
     return render(request, "review/review.html", context,
-                  status=REFUSAL_STATUS.get(refusal.code, 400))
+                  status=errors.HTTP_STATUS.get(refusal.code, 400))
 
 
 @reviewer_screen
@@ -218,7 +208,7 @@ def decide(request, version_id: int):
     form = DecisionForm(request.POST, roles=REQUIRED_ROLES,
                         needs_username=needs_username(request.session, request.user))
     if not form.is_valid():
-        refusal = ApprovalError("invalid_form", "Check the highlighted fields: " + "; ".join(
+        refusal = ApprovalError(errors.INVALID_FORM, "Check the highlighted fields: " + "; ".join(
             f"{form.fields[k].label if k in form.fields else k}: {' '.join(v)}"
             for k, v in form.errors.items()))
         return _refused(request, version, refusal, decision_form=form)
@@ -239,7 +229,7 @@ def decide(request, version_id: int):
         return _refused(request, version, refusal, decision_form=fresh)
     verb = "approved" if data["decision"] == Meaning.APPROVE else "requested changes to"
     messages.success(request, f"Signed: you {verb} {version} as {data['role']}."
-                     + (" The version is now approved." if result.version.state == "approved" else ""))
+                     + (" The version is now approved." if result.version.state == VersionState.APPROVED else ""))
     return redirect("approvals:review", version_id=version.pk)
 
 
@@ -251,7 +241,7 @@ def withdraw(request, version_id: int):
     form = WithdrawForm(request.POST, roles=REQUIRED_ROLES,
                         needs_username=needs_username(request.session, request.user))
     if not form.is_valid():
-        refusal = ApprovalError("invalid_form", "Check the highlighted fields: " + "; ".join(
+        refusal = ApprovalError(errors.INVALID_FORM, "Check the highlighted fields: " + "; ".join(
             f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
         return _refused(request, version, refusal, withdraw_form=form)
     data = form.cleaned_data
@@ -287,10 +277,9 @@ def comment(request, version_id: int):
     version = _version_for_review(request, version_id)
     form = CommentForm(request.POST)
     if not form.is_valid():
-        refusal = ApprovalError("comment_required", "Write the comment (at most 5000 characters).")
+        refusal = ApprovalError(errors.COMMENT_REQUIRED, "Write the comment (at most 5000 characters).")
         return _refused(request, version, refusal, comment_form=form)
     try:
-@xframe_options_sameorigin
         services.add_comment(version=version, actor=request.user, body=form.cleaned_data["body"],
                              anchor=form.cleaned_data["anchor"])
     except ApprovalError as refusal:
@@ -301,6 +290,7 @@ def comment(request, version_id: int):
 
 @reviewer_screen
 @require_GET
+@xframe_options_sameorigin
 def preview(request, version_id: int, width: str):
     """The version as the reader sees it, framed by the review page at a channel's width."""
     if width not in PREVIEW_WIDTHS:

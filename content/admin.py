@@ -1,6 +1,6 @@
 """The author admin: brand-scoped lists and forms, versions, preview, history, assets.
 
-Who sees which row is decided once, by `<Model>.objects.for_user(user)` (content.permissions);
+Who sees which row is decided once, by `<Model>.objects.restrict(user, action)` (content.permissions);
 the admin only asks it. Object-level checks repeat the rule for pages that load rows by id
 (change, delete, history), so a brand-B page answers 404/403 to a brand-A author.
 """
@@ -62,7 +62,7 @@ class BrandScopedAdmin(SimpleHistoryAdmin):
     """Rows of brands the user may see; changes only on brands the user authors."""
 
     def get_queryset(self, request):
-        return super().get_queryset(request).for_user(request.user)
+        return super().get_queryset(request).restrict(request.user, "view")
 
     def get_object(self, request, object_id, from_field=None):
         obj = super().get_object(request, object_id, from_field)
@@ -80,7 +80,7 @@ class BrandScopedAdmin(SimpleHistoryAdmin):
             return False
         if obj is None:
             return True
-        return type(obj).objects.for_user(request.user).filter(pk=obj.pk).exists()
+        return type(obj).objects.restrict(request.user, "view").filter(pk=obj.pk).exists()
 
     def has_change_permission(self, request, obj=None):
         if not super().has_change_permission(request, obj):
@@ -427,7 +427,7 @@ class BrandAdmin(GuardedModelAdminMixin, BrandScopedAdmin):
     prepopulated_fields = {"slug": ["name"]}
 
     def get_queryset(self, request):
-        return Brand.objects.for_user(request.user)
+        return Brand.objects.restrict(request.user, "view")
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         return super(BrandScopedAdmin, self).get_form(request, obj, change=change, **kwargs)

@@ -20,12 +20,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.contrib.auth.models import Group, Permission
-from django.db.models import QuerySet
+from django.db.models import QuerySet, TextChoices
 from guardian.shortcuts import assign_perm, get_objects_for_user, remove_perm
 
 AUTHOR_BRAND_PERM = "content.author_brand"
 AUTHORS_GROUP = "authors"
-REVIEWER_GROUPS = ("mlr-medical", "mlr-legal", "mlr-regulatory")
+
+
+class MlrRole(TextChoices):
+    """The MLR review roles. They live here, not in `approvals.roles` (which re-exports
+    them with the workflow's role helpers), because the visibility rule below needs their
+    groups and content is the lower floor."""
+
+    MEDICAL = "medical", "Medical"
+    LEGAL = "legal", "Legal"
+    REGULATORY = "regulatory", "Regulatory"
+
+
+# The Django group that grants each role (membership is the role).
+MLR_ROLE_GROUPS: dict[str, str] = {
+    MlrRole.MEDICAL: "mlr-medical",
+    MlrRole.LEGAL: "mlr-legal",
+    MlrRole.REGULATORY: "mlr-regulatory",
+}
+REVIEWER_GROUPS = tuple(MLR_ROLE_GROUPS.values())
 
 # Model-level permissions each group needs to reach the admin pages at all; which rows
 # they then see and change is decided per brand below.

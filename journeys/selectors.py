@@ -4,27 +4,24 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import timedelta
 
-from django.conf import settings
 from django.db.models import Prefetch
 from django.utils import timezone
 
-from content.models import ModuleVersion, VersionState
+from content.deliverability import health
+from content.models import LOCKED_STATES, Channel, ModuleVersion
+from content.permissions import is_reviewer
 from content.preview import SAMPLE_RECIPIENT
 
 from .assembly import AssemblyResult, load_context
 from .models import EventType, Journey, Layout, Slot, Stage, Step, Transition
-
-MLR_GROUPS = ("mlr-medical", "mlr-legal", "mlr-regulatory")
-LOCKED = (VersionState.APPROVED, VersionState.EXPIRED, VersionState.WITHDRAWN)
 
 
 def can_preview(user) -> bool:
     """Staff and MLR reviewers may preview steps."""
     if not user.is_authenticated:
         return False
-    return user.is_staff or user.groups.filter(name__in=MLR_GROUPS).exists()
+    return user.is_staff or is_reviewer(user)
 
 
 def journeys_for_index():
@@ -55,19 +52,6 @@ class StepCell:
     row: int = 0
 
 
-def _status(state, expires_at, now) -> str:
-    if state == VersionState.APPROVED:
-        if expires_at and expires_at <= now:
-            return "blocked"
-        notice = timedelta(days=getattr(settings, "TESSERA_EXPIRY_NOTICE_DAYS", 30))
-        if expires_at and expires_at <= now + notice:
-            return "expiring"
-        return "ok"
-    if state in (VersionState.EXPIRED, VersionState.WITHDRAWN):
-        return "blocked"
-    return "pending"
-
-
 def journey_map(journey: Journey) -> dict:
     """Everything the map page shows, in a fixed number of queries."""
     now = timezone.now()
@@ -82,13 +66,15 @@ def journey_map(journey: Journey) -> dict:
     module_ids = {slot.module_id for step in steps for slot in step.slots.all() if slot.module_id}
     latest: dict[int, tuple] = {}
     newest_any: dict[int, tuple] = {}
-    for module_id, number, state, expires_at in (
+    for module_id, number, state, valid_from, expires_at in (
         ModuleVersion.objects.filter(module_id__in=module_ids).order_by("module_id", "-number")
-        .values_list("module_id", "number", "state", "expires_at")
+        .values_list("module_id", "number", "state", "valid_from", "expires_at")
     ):
-        newest_any.setdefault(module_id, (number, state, expires_at))
-        if state in LOCKED:
-            latest.setdefault(module_id, (number, state, expires_at))
+        newest_any.setdefault(module_id, (number, state, valid_from, expires_at))
+        if state in LOCKED_STATES:
+            latest.setdefault(module_id, (number, state, valid_from, expires_at))
+    # Warn as early as the expiry mails do: the brand's notice period, not the site's.
+    notice_days = journey.brand.effective_notice_days
     cells: dict[int, StepCell] = {}
     by_stage: dict[int, list[StepCell]] = defaultdict(list)
     stage_index = {s.pk: i for i, s in enumerate(stages)}
@@ -96,12 +82,14 @@ def journey_map(journey: Journey) -> dict:
         cell = StepCell(step=step, column=stage_index.get(step.stage_id, 0))
         for slot in step.slots.all():
             if slot.module_id:
-                number, state, expires_at = latest.get(slot.module_id) or newest_any.get(
-                    slot.module_id, (None, "none", None))
+                number, state, valid_from, expires_at = latest.get(slot.module_id) or \
+                    newest_any.get(slot.module_id, (None, "none", None, None))
                 cell.modules.append(ModuleCell(
                     code=slot.module.code,
                     label=f"{slot.module.code} v{number}" if number else slot.module.code,
-                    state=state.replace("_", " "), status=_status(state, expires_at, now),
+                    state=state.replace("_", " "),
+                    status=health(state=state, valid_from=valid_from, expires_at=expires_at,
+                                  now=now, notice_days=notice_days),
                     expires_at=expires_at))
             else:
                 cell.modules.append(ModuleCell(
@@ -189,9 +177,9 @@ def _fit(text: str, size: int) -> str:
 
 
 def sample_recipient() -> dict:
-    """The content preview's sample reader, consenting to every channel."""
+    """The content preview's sample reader, consenting to every channel of the taxonomy."""
     return {"id": "sample-recipient", **SAMPLE_RECIPIENT,
-            "consent": {code: True for code in ("email", "portal", "rep", "sms", "webinar", "congress")}}
+            "consent": dict.fromkeys(Channel.objects.values_list("code", flat=True), True)}
 
 
 def preview_step(step: Step, *, jurisdiction: str, locale: str) -> dict[str, AssemblyResult]:
