@@ -94,12 +94,6 @@ def parse_recipient_file(raw: bytes, *, format: str = "csv"
     return recipients, errors
 
 
-def parse_csv(raw: bytes, *, channel: str = "") -> tuple[list[dict], dict[str, list[dict]]]:
-    """Transitional name used by delivery/api/views.py; remove once it calls
-    `parse_recipient_file`."""
-    return parse_recipient_file(raw, format="csv")
-
-
 def request_fingerprint(payload: dict) -> str:
     blob = json.dumps(payload, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()

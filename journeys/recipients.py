@@ -41,9 +41,11 @@ FIELD_MAX_LENGTHS: dict[str, int] = {
 }
 MODULE_CODE_MAX_LENGTH = 40
 SEEN_MODULES_MAX = 500
-# The only true/false words (compared case-insensitively); an empty cell means false.
+# The only true/false words (compared case-insensitively). An empty cell or null states
+# nothing, which for consent means none (so a blank `consent_email` cell does not
+# contradict `email` listed in the `consent` column).
 TRUE = {"true", "1", "yes", "y", "on"}
-FALSE = {"false", "0", "no", "n", "off", ""}
+FALSE = {"false", "0", "no", "n", "off"}
 ROW_ERROR_CODE = "invalid_row"
 CONSENT_PREFIX = "consent_"
 LIST_SEPARATORS = re.compile(r"[;,]")
@@ -240,16 +242,18 @@ def _text(name: str, value, limit: int, problems: list[Problem]) -> str:
 
 
 def _flag(name: str, value, problems: list[Problem]) -> bool | None:
+    """True, False, or None when the value is empty (nothing stated) or not a word."""
     if isinstance(value, bool):
         return value
-    word = str(value if value is not None else "").strip().lower()
-    if isinstance(value, str | int) and word in TRUE:
+    word = str(value).strip().lower() if isinstance(value, str | int) else None
+    if word in TRUE:
         return True
-    if value is None or (isinstance(value, str | int) and word in FALSE):
+    if word in FALSE:
         return False
-    problems.append(Problem(name, "invalid", f"{name} must be one of "
-                                             f"{'/'.join(sorted(TRUE - {''}))} or "
-                                             f"{'/'.join(sorted(FALSE - {''}))}"))
+    if value is None or word == "":
+        return None
+    problems.append(Problem(name, "invalid", f"{name} must be one of {'/'.join(sorted(TRUE))} "
+                                             f"or {'/'.join(sorted(FALSE))}, or empty"))
     return None
 
 
@@ -406,10 +410,3 @@ def _ndjson_rows(data):
             continue
         yield number, item
 
-
-def read_recipients(lines: Iterable[str]) -> ParsedRecipients:
-    """Transitional: the old CSV entry point of the `assemble_batch` command, kept until the
-    command (moving to delivery) calls `parse_recipients` itself. Remove then."""
-    parsed = parse_recipients(lines, format="csv")
-    parsed.bad_rows = [(error.row, error.detail) for error in parsed.errors]
-    return parsed

@@ -136,7 +136,7 @@ def csv_upload(text):
     return SimpleUploadedFile("recipients.csv", text.encode(), content_type="text/csv")
 
 
-def test_csv_with_a_bad_row_reports_its_row_number_and_assembles_the_rest(client):
+def test_csv_with_an_invalid_row_reports_its_row_number_and_assembles_the_rest(client):
     csv_text = (
         "id,title,last_name,consent_email\n"
         "crm-1,Dr.,One,true\n"

@@ -26,7 +26,7 @@ CSV = ("id,last_name,consent_email\n"
        "r4,Four,on\n")
 
 
-def test_bad_rows_keep_their_place_with_their_row_number():
+def test_invalid_rows_keep_their_place_with_their_row_number():
     recipients, errors = batch.parse_recipient_file(CSV.encode(), format="csv")
     assert recipients == [{"id": "r1", "last_name": "One", "consent": {"email": True}}, {}, {},
                           {"id": "r4", "last_name": "Four", "consent": {"email": True}}]
@@ -89,7 +89,3 @@ def test_too_many_recipients_is_422(settings):
 def test_upload_format(name, content_type, expected):
     assert batch.upload_format(name, content_type) == expected
 
-
-def test_the_transitional_csv_name_reads_the_same_dialect():
-    assert batch.parse_csv(CSV.encode(), channel="email") == batch.parse_recipient_file(
-        CSV.encode(), format="csv")
