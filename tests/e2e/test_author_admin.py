@@ -16,18 +16,19 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 @pytest.fixture
 def demo_content(monkeypatch, settings):
     from cms.celery import app
-    from content import demo
+    from demo import content as demo_content
+    from demo.specs import target_states
 
     # Renditions in-process even when a broker is configured (no worker runs here).
     monkeypatch.setattr(app.conf, "task_always_eager", True)
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    demo.load(io.StringIO())
+    demo_content.load(io.StringIO())
     # Show the states the approvals demo would reach (its signatures are not needed for
     # these pictures, and its password re-entries would triple the test's time).
     from content.models import ModuleVersion
 
     for version in ModuleVersion.objects.select_related("module"):
-        version.state = demo.TARGET_STATES[version.module.code]
+        version.state = target_states()[version.module.code]
         version.save(update_fields=["state", "updated_at"])
 
 

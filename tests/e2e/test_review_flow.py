@@ -20,9 +20,9 @@ REVIEWERS = [("medical", "tessera-medical"), ("legal", "tessera-legal"),
 
 @pytest.fixture
 def demo_data(monkeypatch, settings):
-    from approvals import demo as approvals_demo
     from cms.celery import app
-    from content import demo as content_demo
+    from demo import approvals as approvals_demo
+    from demo import content as content_demo
 
     monkeypatch.setattr(app.conf, "task_always_eager", True)
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

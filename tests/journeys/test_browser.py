@@ -16,9 +16,9 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 @pytest.fixture
 def demo_journeys(monkeypatch, settings):
     from cms.celery import app
-    from content import demo as content_demo
-    from journeys import demo
-    from tests.journeys.test_demo import _reach_target_states
+    from demo import content as content_demo
+    from demo import journeys as demo
+    from tests.demo.test_journeys import _reach_target_states
 
     monkeypatch.setattr(app.conf, "task_always_eager", True)
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,16 +1,16 @@
-"""Drive the demo versions to `content.demo.TARGET_STATES` through the real workflow.
+"""The approvals demo: drive each demo module's latest version to its target state
+(`state` in demo/data/modules.toml) through the real workflow.
 
-Each module's latest version is submitted by its author and signed by the demo reviewers
-(`medical`, `legal`, `regulatory`) with their passwords, exactly as through the screens.
-Versions meant to be expired get a past `expires_at` (recorded in the audit trail as demo
-back-dating) and are expired by `expire_due_versions`; withdrawn ones are withdrawn with a
-signed reason. Idempotent: a version already in its target state is left alone.
-Notification emails are not sent while loading (the demo addresses are not real).
+Each version is submitted by its author and signed by the demo reviewers with their
+passwords, exactly as through the screens. Versions meant to be expired get a past
+`expires_at` (recorded in the audit trail as demo back-dating) and are expired by
+`expire_due_versions`; withdrawn ones are withdrawn with a signed reason. Idempotent: a
+version already in its target state is left alone. Notification emails are not sent while
+loading (the demo addresses are not real).
 """
 
 from __future__ import annotations
 
-import sys
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
@@ -19,21 +19,20 @@ from django.test.utils import override_settings
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
+from approvals import audit, services
+from approvals.roles import REQUIRED_ROLES, ROLE_GROUPS
+from approvals.signing import Credentials
 from content.models import ContentModule, VersionState
 
-from . import audit, services
-from .roles import REQUIRED_ROLES
-from .signing import Credentials
+from .specs import demo_users, target_states
 
-REVIEWER_USERNAMES = {"medical": "medical", "legal": "legal", "regulatory": "regulatory"}
 WITHDRAWAL_REASON = "Demo: label update changed the dosing section; content withdrawn."
-ORDER = [VersionState.DRAFT, VersionState.IN_REVIEW, VersionState.APPROVED]
 
 
-def _passwords() -> dict[str, str]:
-    from content.demo import DEMO_USERS
-
-    return {spec.username: spec.password for spec in DEMO_USERS}
+def reviewer_usernames() -> dict[str, str]:
+    """MLR role -> the demo user whose groups (people.toml) grant that role."""
+    by_group = {group: user.username for user in demo_users() for group in user.groups}
+    return {role: by_group[ROLE_GROUPS[role]] for role in REQUIRED_ROLES}
 
 
 def _verify_once(user, password: str) -> None:
@@ -81,20 +80,16 @@ def _drive(version, target: str, *, reviewers, passwords, out) -> bool:
     return True
 
 
-def load(stdout=None) -> None:
-    out = stdout or sys.stdout
-    try:
-        from content.demo import TARGET_STATES
-    except ImportError:
-        out.write("approvals demo: content.demo.TARGET_STATES missing, skipped\n")
-        return
+def load(out) -> None:
+    targets = target_states()
     User = get_user_model()
-    reviewers = {role: User.objects.get(username=name) for role, name in REVIEWER_USERNAMES.items()}
-    passwords = _passwords()
+    reviewers = {role: User.objects.get(username=name)
+                 for role, name in reviewer_usernames().items()}
+    passwords = {user.username: user.password for user in demo_users()}
     for reviewer in reviewers.values():
         _verify_once(reviewer, passwords[reviewer.username])
     changed = 0
-    modules = ContentModule.objects.filter(code__in=list(TARGET_STATES)).order_by("code")
+    modules = ContentModule.objects.filter(code__in=list(targets)).order_by("code")
     # One transaction: a fraction of the commits (SQLite fsyncs each), and all or nothing.
     with override_settings(EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend"), \
             transaction.atomic():
@@ -102,8 +97,8 @@ def load(stdout=None) -> None:
             version = module.latest_version()
             if version is None:
                 continue
-            if _drive(version, TARGET_STATES[module.code], reviewers=reviewers,
+            if _drive(version, targets[module.code], reviewers=reviewers,
                       passwords=passwords, out=out):
                 changed += 1
     out.write(f"approvals: {changed} demo version(s) moved through review; "
-              f"{len(TARGET_STATES) - changed} already in place\n")
+              f"{len(targets) - changed} already in place\n")

@@ -1,14 +1,12 @@
 """Demo journeys: built from the content demo, idempotent, assembling where content allows."""
 
 import io
-from datetime import timedelta
 
 import pytest
-from django.utils import timezone
 
-from content import demo as content_demo
-from content.models import ModuleVersion
-from journeys import demo
+from demo import approvals as demo_approvals
+from demo import content as demo_content
+from demo import journeys as demo_journeys
 from journeys.assembly import assemble
 from journeys.models import Journey, Slot, Stage, Step, Transition
 from journeys.selectors import sample_recipient
@@ -17,29 +15,16 @@ pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 
 def _reach_target_states():
-    try:  # the real workflow with signatures, when the approvals demo is there
-        from approvals import demo as approvals_demo
-
-        approvals_demo.load(io.StringIO())
-        return
-    except ImportError:
-        pass
-    now = timezone.now()
-    for version in ModuleVersion.objects.select_related("module"):
-        target = content_demo.TARGET_STATES.get(version.module.code, "draft")
-        if target in ("approved", "expired", "withdrawn"):
-            version.state = target
-            version.approved_at = now - timedelta(days=3)
-            version.expires_at = now + timedelta(days=300 if target != "expired" else -3)
-            version.save(update_fields=["state", "approved_at", "expires_at"])
+    """The modules' target states, through the real workflow with signatures."""
+    demo_approvals.load(io.StringIO())
 
 
 @pytest.fixture
 def demo_data(db):
-    content_demo.load(io.StringIO())
+    demo_content.load(io.StringIO())
     _reach_target_states()
     out = io.StringIO()
-    demo.load(out)
+    demo_journeys.load(out)
     return out.getvalue()
 
 
@@ -47,7 +32,7 @@ def test_demo_journeys_are_complete_and_idempotent(demo_data):
     assert "modules not found" not in demo_data
     counts = [Journey.objects.count(), Stage.objects.count(), Step.objects.count(),
               Slot.objects.count(), Transition.objects.count()]
-    demo.load(io.StringIO())
+    demo_journeys.load(io.StringIO())
     assert [Journey.objects.count(), Stage.objects.count(), Step.objects.count(),
             Slot.objects.count(), Transition.objects.count()] == counts
     hcp = Journey.objects.get(slug="cardiozen-hcp-new-to-therapy")
