@@ -4,6 +4,10 @@ Module bodies are never evaluated as templates. A token `{{ recipient.last_name 
 placeholder: `compile_text` splits a text into literal parts and field references once, and
 `fill` joins them with values the caller has already escaped for the output format. Any
 other brace syntax an author or a recipient smuggles in stays inert text.
+
+"Token" means two things in Tessera: here, a personalisation placeholder in module text;
+in the API, a channel's credential (`ChannelToken`, `Authorization: Token <key>`, see
+`cms.api.auth`). This module is only about the first.
 """
 
 from __future__ import annotations

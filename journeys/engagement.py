@@ -52,7 +52,7 @@ def record_event(
 ) -> EngagementOutcome:
     """Record one engagement event and apply the step's transitions.
 
-    `pseudonymous_id` is the salted sha256 (see `models.pseudonymous_id`), never a raw id.
+    `pseudonymous_id` is the keyed hash (see `models.pseudonymous_id`), never a raw id.
     For `no_engagement_for`, `days` says how long the recipient has been silent; the
     transition with the largest `days` not above it fires. Events at a step other than
     the recipient's current one are stored (they count for analytics) but move nobody.

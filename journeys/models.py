@@ -4,8 +4,8 @@ A journey is drawn the way people draw it on a whiteboard: stages of one audienc
 columns, touchpoints inside them, each touchpoint filled by ordered slots of approved
 content. Engagement events move a pseudonymous recipient between touchpoints.
 
-Recipient personal data never reaches these tables: an enrollment holds only a salted
-sha256 of the channel's recipient id.
+Recipient personal data never reaches these tables: an enrollment holds only a keyed hash
+(HMAC-SHA256) of the channel's recipient id.
 """
 
 from __future__ import annotations
@@ -268,9 +268,11 @@ class Transition(models.Model):
 
 
 def pseudonymous_id(recipient_id: str) -> str:
-    """A salted sha256 of a channel's recipient id: stable, not reversible without the salt."""
-    salt = getattr(settings, "TESSERA_PSEUDONYM_SALT", "") or settings.SECRET_KEY
-    return hmac.new(salt.encode(), str(recipient_id).encode(), hashlib.sha256).hexdigest()
+    """HMAC-SHA256 of a channel's recipient id under `TESSERA_PSEUDONYM_KEY` (else the
+    SECRET_KEY): stable, and not reversible or recomputable without the key — a plain
+    salted hash of a guessable id (an email, a customer number) could be brute-forced."""
+    key = getattr(settings, "TESSERA_PSEUDONYM_KEY", "") or settings.SECRET_KEY
+    return hmac.new(key.encode(), str(recipient_id).encode(), hashlib.sha256).hexdigest()
 
 
 PSEUDONYM_RE = re.compile(r"^[0-9a-f]{64}$")
