@@ -4,7 +4,12 @@ Every upload is decoded and written again by Pillow, so what we store is an imag
 nothing else: trailing bytes (a PNG header followed by HTML), metadata (EXIF, XMP, text
 chunks, ICC profiles) and unknown chunks are gone. The pixel count is checked from the
 header before anything is decoded, so a small file claiming a huge canvas (a decompression
-bomb) costs nothing.
+bomb) costs nothing, and only the accepted formats' parsers ever see the bytes.
+
+Decoding is bounded: a legal image is decoded once (JPEG already scaled down by the
+decoder) and reduced by an integer factor to at most `MAX_STORED_SIDE` px before anything
+copies or converts it, so its cost is one decoded canvas plus a quarter of it at most
+(a 6300 × 6300 RGBA PNG: ~200 MB peak instead of ~640 MB).
 """
 
 from __future__ import annotations
@@ -25,6 +30,10 @@ EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif"}
 CONTENT_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}
 # name → target width in px; never upscaled.
 RENDITION_WIDTHS = {"email": 600, "email_2x": 1200, "thumbnail": 200}
+# The stored image keeps twice the largest rendition; larger uploads are reduced to it.
+MAX_STORED_SIDE = 2 * max(RENDITION_WIDTHS.values())
+# Modes Image.reduce averages correctly; palette and special modes are sampled instead.
+_REDUCIBLE_MODES = {"L", "LA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "I", "F"}
 
 
 class ImageRejected(ValidationError):
@@ -66,12 +75,17 @@ def _open_checked(data: bytes) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageRejected(
             f"The image claims more pixels than the limit of {max_pixels:,}; refused as a "
             "possible decompression bomb.", code="too_many_pixels")
     except UnidentifiedImageError:
+        other = _sniff_format(data)
+        if other:
+            raise ImageRejected(
+                f"{other} images are not accepted: upload a PNG, JPEG, WebP or GIF.",
+                code="format_not_allowed")
         raise ImageRejected(
             "The file is not an image Tessera can read: upload a PNG, JPEG, WebP or GIF.",
             code="not_an_image")
@@ -91,6 +105,53 @@ def _open_checked(data: bytes) -> Image.Image:
     return image
 
 
+def _sniff_format(data: bytes) -> str | None:
+    """Name a format Pillow knows but we refuse, from its signature alone (the plugins'
+    prefix checks; no parser of a refused format runs on the upload)."""
+    Image.init()
+    for fmt, (_factory, accept) in Image.OPEN.items():
+        if fmt not in ALLOWED_FORMATS and accept is not None:
+            try:
+                if accept(data[:64]) is True:
+                    return fmt
+            except Exception:  # a prefix check that cannot read these bytes: not this format
+                continue
+    return None
+
+
+def _decode_bounded(image: Image.Image) -> Image.Image:
+    """Decode `image` (checked by `_open_checked`) to at most MAX_STORED_SIDE px a side,
+    holding no more than one full-size canvas plus a quarter of it."""
+    side = max(image.size)
+    if image.format == "JPEG" and side > MAX_STORED_SIDE:
+        # DCT scaling: the decoder itself produces a 1/2, 1/4 or 1/8 size image.
+        image.draft(image.mode if image.mode in ("RGB", "L") else None,
+                    (MAX_STORED_SIDE, MAX_STORED_SIDE))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        image.load()
+    side = max(image.size)
+    if side <= MAX_STORED_SIDE:
+        return image
+    factor = -(-side // MAX_STORED_SIDE)  # ceil: ≥ 2, so the copy is ≤ 1/4 of the canvas
+    if image.mode in _REDUCIBLE_MODES:
+        # In strips: reduce() premultiplies RGBA/LA through a full-size copy otherwise.
+        reduced = Image.new(image.mode, (-(-image.width // factor), -(-image.height // factor)))
+        rows = factor * 64
+        for top in range(0, image.height, rows):
+            strip = image.crop((0, top, image.width, min(image.height, top + rows)))
+            reduced.paste(strip.reduce(factor), (0, top // factor))
+    else:
+        size = (max(1, image.width // factor), max(1, image.height // factor))
+        reduced = image.resize(size, Image.Resampling.NEAREST)
+    reduced.format, reduced.info = image.format, dict(image.info)
+    exif = image.getexif()
+    if exif:
+        reduced.info["exif"] = exif.tobytes()
+    image.close()  # the full-size canvas goes now, before anything else is allocated
+    return reduced
+
+
 def validate_and_reencode(upload) -> CleanImage:
     """Check an uploaded file and return it re-encoded by Pillow, metadata stripped.
 
@@ -103,10 +164,7 @@ def validate_and_reencode(upload) -> CleanImage:
     fmt = image.format
     try:
         image.verify()  # structure and checksums, without decoding pixels
-        image = _open_checked(data)  # verify() leaves the object unusable
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image.load()
+        image = _decode_bounded(_open_checked(data))  # verify() leaves the object unusable
     except ImageRejected:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -120,13 +178,11 @@ def validate_and_reencode(upload) -> CleanImage:
 
 def _reencode(image: Image.Image, fmt: str) -> CleanImage:
     # Apply the EXIF orientation before the EXIF block is dropped, then rebuild the pixels.
-    image = ImageOps.exif_transpose(image)
+    image = ImageOps.exif_transpose(image, in_place=False) if _orientation(image) else image
     has_alpha = image.mode in ("RGBA", "LA", "PA") or (
         image.mode == "P" and "transparency" in image.info)
-    if fmt == "JPEG" or not has_alpha:
-        clean = image.convert("RGB")
-    else:
-        clean = image.convert("RGBA")
+    target = "RGB" if fmt == "JPEG" or not has_alpha else "RGBA"
+    clean = image if image.mode == target else image.convert(target)
     clean.info = {}  # no EXIF, XMP, ICC, text chunks or comments are carried over
     out = io.BytesIO()
     if fmt == "JPEG":
@@ -140,6 +196,10 @@ def _reencode(image: Image.Image, fmt: str) -> CleanImage:
     data = out.getvalue()
     return CleanImage(data=data, format=fmt, width=clean.width, height=clean.height,
                       sha256=hashlib.sha256(data).hexdigest())
+
+
+def _orientation(image: Image.Image) -> int:
+    return image.getexif().get(0x0112, 1)  # EXIF Orientation; 1 = as stored
 
 
 def store_asset(*, brand, title: str, alt_text: str, upload, uploaded_by, asset=None,
@@ -188,8 +248,8 @@ def make_renditions(asset, *, acting_user) -> dict[str, str]:
     """Write the resized copies of an asset next to it and record their paths."""
     storage = asset.image.storage
     with asset.image.open("rb") as fh:
-        source = Image.open(io.BytesIO(fh.read()))
-        source.load()
+        # Stored images are already within MAX_STORED_SIDE; older ones are bounded here too.
+        source = _decode_bounded(Image.open(io.BytesIO(fh.read()), formats=ALLOWED_FORMATS))
     paths = {}
     for name, width in RENDITION_WIDTHS.items():
         copy = source.copy()

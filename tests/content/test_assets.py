@@ -245,3 +245,97 @@ def test_renditions_are_made_by_a_real_worker(celery_worker, settings, author_a,
         asset.refresh_from_db()
     assert set(asset.renditions) == {"email", "email_2x", "thumbnail"}, celery_worker.log_text()
     assert asset.history.first().history_user == author_a
+
+
+# --- decoding budget -------------------------------------------------------------------------
+
+DECODE_BUDGET_MB = 200  # what a legal upload may cost the web process, at the pixel limit
+
+
+def rgba_png_streamed(path, side):
+    """Write a `side` × `side` RGBA PNG row by row (this process never holds the canvas):
+    bands of colour and transparency, so decoding does real work."""
+    import struct
+    import zlib
+
+    def chunk(kind, payload):
+        return (struct.pack(">I", len(payload)) + kind + payload
+                + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF))
+
+    rows = [b"\0" + bytes([n % 256, 40, 200 - n % 150, 120 + n % 100]) * side for n in range(64)]
+    packer = zlib.compressobj(9)
+    with open(path, "wb") as out:
+        out.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 6, 0, 0, 0)))
+        data = b"".join(packer.compress(rows[y // 97 % 64]) for y in range(side)) + packer.flush()
+        out.write(chunk(b"IDAT", data) + chunk(b"IEND", b""))
+
+
+MEASURE = """
+import os, resource, sys
+import django
+django.setup()
+from django.core.files.uploadedfile import SimpleUploadedFile
+from content.assets import validate_and_reencode
+data = open(sys.argv[1], "rb").read()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+clean = validate_and_reencode(SimpleUploadedFile("big.png", data, "image/png"))
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(clean.width, clean.height, (peak - before) / 1024)
+"""
+
+
+@pytest.mark.slow
+def test_a_legal_6300_square_rgba_png_decodes_within_the_memory_budget(tmp_path, settings):
+    """Peak RSS growth of a fresh process validating the issue's image: a 6300 × 6300 RGBA
+    PNG, under the 40 M pixel limit. tracemalloc cannot see this: Pillow allocates pixel
+    memory with its own allocator, outside the Python heap, hence ru_maxrss in a subprocess
+    (was ~456 MB here with the full-size copies; one canvas alone is 159 MB)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    side = 6300
+    assert side * side <= settings.TESSERA_IMAGE_MAX_PIXELS
+    path = tmp_path / "big.png"
+    rgba_png_streamed(path, side)
+    assert path.stat().st_size < settings.TESSERA_IMAGE_MAX_BYTES
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(root))
+    env.setdefault("DJANGO_SETTINGS_MODULE", "cms.settings")
+    result = subprocess.run([sys.executable, "-c", MEASURE, str(path)], cwd=root, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    width, height, grown_mb = result.stdout.split()[-3:]
+    assert (int(width), int(height)) == (2100, 2100)  # reduced by 3 to within MAX_STORED_SIDE
+    assert float(grown_mb) < DECODE_BUDGET_MB, f"decoding cost {grown_mb} MB"
+
+
+@pytest.mark.parametrize("fmt, mode", [("PNG", "RGBA"), ("PNG", "P"), ("JPEG", "RGB"),
+                                       ("WEBP", "RGB"), ("GIF", "P"), ("PNG", "L")])
+def test_large_images_are_stored_reduced_to_the_largest_side_kept(monkeypatch, fmt, mode):
+    import content.assets as assets
+
+    monkeypatch.setattr(assets, "MAX_STORED_SIDE", 100)
+    image = Image.new("RGB", (450, 300), (200, 30, 60)).convert(mode)
+    out = io.BytesIO()
+    image.save(out, fmt)
+    clean = validate_and_reencode(upload(out.getvalue()))
+    assert clean.format == fmt
+    assert max(clean.width, clean.height) <= 100 and clean.width > clean.height  # shape kept
+    stored = Image.open(io.BytesIO(clean.data))
+    stored.load()
+    assert stored.size == (clean.width, clean.height)
+
+
+def test_only_the_accepted_formats_parsers_open_an_upload(monkeypatch):
+    opened = []
+    real_open = Image.open
+
+    def spy(fp, mode="r", formats=None):
+        opened.append(formats)
+        return real_open(fp, mode, formats=formats)
+
+    monkeypatch.setattr(Image, "open", spy)
+    validate_and_reencode(upload(image_bytes("PNG")))
+    assert opened and all(set(f) == {"PNG", "JPEG", "WEBP", "GIF"} for f in opened)
