@@ -6,14 +6,13 @@ from __future__ import annotations
 from django.db.models import Count, Exists, OuterRef, Q
 
 from content.models import ModuleVersion, VersionState
+from journeys.models import Slot
 
 from .models import DeliveredVersion
 
 
 def steps_using(version: ModuleVersion) -> list[dict]:
     """Steps whose slots bind the version's module, or whose selectors could pick it."""
-    from journeys.models import Slot
-
     module = version.module
     slots = (
         Slot.objects.filter(
@@ -63,8 +62,6 @@ def usage(version: ModuleVersion) -> dict:
 def unused_approved_versions(queryset=None):
     """Approved versions no journey binds and nothing has delivered: candidates not to
     re-certify. `queryset` narrows (e.g. to a person's brands)."""
-    from journeys.models import Slot
-
     qs = queryset if queryset is not None else ModuleVersion.objects.all()
     return (
         qs.filter(state=VersionState.APPROVED)
