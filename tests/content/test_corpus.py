@@ -115,3 +115,53 @@ def test_payloads_in_reference_citations_and_asset_alt_text_stay_text(client_a, 
             if "<" in param.values[0]:
                 assert param.values[0][:250] not in page
     assert Asset.objects.count() == len(PAYLOADS)
+
+
+# --- every change the sanitiser makes is reported to the author ----------------------------
+
+EXTRA_VECTORS = Path(__file__).resolve().parents[1] / "security" / "sanitiser-vectors.txt"
+SANITISER_PAYLOADS = PAYLOADS + [
+    pytest.param(line, id=f"sanitiser-vectors-{n}")
+    for n, line in enumerate(EXTRA_VECTORS.read_text(encoding="utf-8").splitlines(), start=1)
+    if line.strip()
+]
+
+
+class _Reading(HTMLParser):
+    """What a reader gets from HTML: the elements with their attributes, and the text."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.elements, self.text = [], []
+
+    def handle_starttag(self, tag, attrs):
+        self.elements.append((tag, sorted((n, v or "") for n, v in attrs if n != "rel")))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def reading(html):
+    parser = _Reading()
+    parser.feed(html)
+    parser.close()
+    return parser.elements, " ".join("".join(parser.text).split())
+
+
+@pytest.mark.parametrize("payload", SANITISER_PAYLOADS)
+def test_every_change_the_sanitiser_makes_is_reported(payload):
+    from content.rules import sanitise_html
+
+    raw = f"<p>Intro</p>{payload}"
+    report = sanitise_html(raw)
+    if reading(report.html) != reading(raw):
+        assert report.changed, (payload, report.html)
+        assert report.message().startswith("Removed from the HTML for safety: ")
+
+
+def test_the_cdata_vector_is_named_in_the_authors_notice():
+    from content.rules import sanitise_html
+
+    report = sanitise_html("<p>a<![CDATA[<script>alert(1)</script>]]>b</p>")
+    assert "<script" not in report.html
+    assert "CDATA section" in report.message()
