@@ -25,6 +25,7 @@ import hashlib
 import os
 import platform
 import random
+import secrets
 import statistics
 import sys
 import tempfile
@@ -39,6 +40,8 @@ def setup_django(tmp: Path) -> None:
     os.environ["DATABASE_URL"] = f"sqlite:///{tmp / 'bench.sqlite3'}"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cms.settings")
     os.environ["DJANGO_DEBUG"] = "0"
+    # A throwaway database in a temporary folder: a per-run key is enough.
+    os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
     os.environ["TESSERA_LOG_LEVEL"] = "WARNING"
     os.environ["TESSERA_MEDIA_ROOT"] = str(tmp / "media")
     import django
