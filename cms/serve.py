@@ -21,6 +21,7 @@ only gunicorn is started.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -72,6 +73,23 @@ def process_specs(environ: dict[str, str] | None = None) -> list[ProcessSpec]:
             "--pidfile=", "--schedule", "/dev/null",
         ]))
     return specs
+
+
+def check_configuration(env: dict[str, str]) -> str | None:
+    """Django's own checks on the settings, before anything starts; the refusal or None.
+
+    Settings that cannot load (no DJANGO_SECRET_KEY outside DEBUG) or an error-level check
+    stop the set here, with Django's message, instead of as N crashing children.
+    """
+    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level",
+                             "ERROR"], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    if result.returncode == 0:
+        return None
+    output = result.stderr.strip() or result.stdout.strip()
+    exceptions = list(re.finditer(r"^[A-Za-z_][\w.]*: ", output, flags=re.MULTILINE))
+    if "Traceback" in output and exceptions:  # the settings refused to load: keep the reason
+        return output[exceptions[-1].end():]
+    return output
 
 
 def prepare(env: dict[str, str]) -> None:
@@ -141,6 +159,10 @@ def main() -> int:
     env.setdefault("TESSERA_LOG_FORMAT", "json")
     env.setdefault("PYTHONUNBUFFERED", "1")
     specs = process_specs(env)
+    refusal = check_configuration(env)
+    if refusal:
+        print(f"cms.serve: refusing to start:\n{refusal}", file=sys.stderr, flush=True)
+        return 2
     if _env_int(env, "TESSERA_MIGRATE_ON_START", 1):
         prepare(env)
     return run(specs, env)

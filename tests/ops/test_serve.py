@@ -108,3 +108,22 @@ def test_serve_starts_web_worker_and_beat_is_ready_and_stops_on_sigterm(tmp_path
     leftovers = subprocess.run(["pgrep", "-f", env["CELERY_TASK_DEFAULT_QUEUE"]],
                                capture_output=True, text=True).stdout.split()
     assert leftovers == []
+
+
+def production_environment(**overrides) -> dict[str, str]:
+    """This machine's environment without any Django/Tessera setting: production defaults."""
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith(("DJANGO_", "TESSERA_"))}
+    return {**env, "DJANGO_SETTINGS_MODULE": "cms.settings", **overrides}
+
+
+def test_serve_refuses_to_start_without_a_secret_key_and_says_how_to_make_one():
+    result = subprocess.run([sys.executable, "-m", "cms.serve"], cwd=REPO_ROOT,
+                            env=production_environment(), capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode != 0
+    assert "cms.serve: refusing to start" in result.stderr
+    assert "DJANGO_SECRET_KEY is not set" in result.stderr
+    assert "secrets.token_urlsafe" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "started web" not in result.stderr  # nothing was started
