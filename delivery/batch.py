@@ -37,7 +37,7 @@ from journeys.models import Step
 from journeys.recipients import RecipientsError, RowError, max_recipients, parse_recipients
 
 from .models import AssemblyJob, AssemblyJobResult, JobStatus
-from .serving import Caller, begin_write, commit_deliveries
+from .serving import Caller, commit_deliveries
 
 logger = logging.getLogger(__name__)
 
@@ -182,7 +182,6 @@ def run_chunk(job_id: str, start: int, end: int) -> int:
     for attempt in range(RECHECK_ATTEMPTS):
         results = _assemble(job, step, todo)
         with transaction.atomic():
-            begin_write()
             locked = _lock_chunk(job.pk, start)
             if locked.status == JobStatus.PURGED:
                 return 0
@@ -211,8 +210,8 @@ def _lock_chunk(job_id, start: int) -> AssemblyJob:
     the job's other chunks, plus a lock on this chunk alone (held to the commit).
 
     PostgreSQL: FOR SHARE on the job row (purge's FOR UPDATE waits for it, other chunks'
-    FOR SHARE do not) and a transaction advisory lock on (job, chunk start). SQLite: the
-    write lock `begin_write` took already serialises every writer."""
+    FOR SHARE do not) and a transaction advisory lock on (job, chunk start). SQLite: write
+    transactions begin IMMEDIATE (settings.DATABASES), which already serialises writers."""
     if connection.vendor != "postgresql":
         return AssemblyJob.objects.get(pk=job_id)
     table = AssemblyJob._meta.db_table
@@ -270,7 +269,6 @@ def _finish_if_complete(job_id) -> None:
     if job.status in {JobStatus.DONE, JobStatus.PURGED} or job.results.count() < job.total:
         return
     with transaction.atomic():
-        begin_write()
         job = AssemblyJob.objects.select_for_update().get(pk=job_id)
         if job.status in {JobStatus.DONE, JobStatus.PURGED}:
             return
@@ -314,7 +312,6 @@ def mark_fetched(job: AssemblyJob) -> None:
 def purge(job: AssemblyJob) -> None:
     """Drop a job's recipients and results (the status, counts and delivery log remain)."""
     with transaction.atomic():
-        begin_write()
         locked = AssemblyJob.objects.select_for_update().get(pk=job.pk)
         if locked.status == JobStatus.PURGED:
             return

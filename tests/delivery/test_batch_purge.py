@@ -72,8 +72,11 @@ def test_profiles_are_told_apart_by_the_broker(settings):
     assert not batch.purges_on_fetch()
 
 
-def test_embedded_purges_right_after_the_last_page_is_read(client, embedded, settings):
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "PAGE_SIZE": 2}
+def test_embedded_purges_right_after_the_last_page_is_read(client, embedded, monkeypatch):
+    from rest_framework.pagination import PageNumberPagination
+
+    # The class reads PAGE_SIZE once, at import: a settings override would not reach it.
+    monkeypatch.setattr(PageNumberPagination, "page_size", 2)
     job_id = start_job(client, 3)
     first = client.get(f"{URL}{job_id}/results/").json()
     assert first["next"] is not None and len(first["results"]) == 2
