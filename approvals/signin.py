@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 
 from axes.handlers.database import AxesDatabaseHandler
+from axes.helpers import get_failure_limit
 from django.contrib.auth import get_user_model
 
 from .audit import record
@@ -31,19 +32,20 @@ class AuditedAxesHandler(AxesDatabaseHandler):
     """axes' database handler that also logs every failure and audits the lockout itself."""
 
     def user_login_failed(self, sender, credentials: dict, request=None, **kwargs):
-        already_locked = bool(getattr(request, "axes_locked_out", False))
         super().user_login_failed(sender, credentials, request, **kwargs)
         if request is None:
             return
         username = str((credentials or {}).get("username", ""))[:150]
+        failures = getattr(request, "axes_failures_since_start", 0) or 0
+        limit = get_failure_limit(request, credentials)
         details = {"username": username, "login": login_page(request),
                    "ip_address": getattr(request, "axes_ip_address", None),
-                   "failures": getattr(request, "axes_failures_since_start", None)}
-        if already_locked:
+                   "failures": failures}
+        if failures > limit:  # tried again while locked out (and the lockout starts again)
             logger.warning("sign-in refused: username locked out", extra=details)
             return
         logger.warning("sign-in failed", extra=details)
-        if getattr(request, "axes_locked_out", False):
+        if failures == limit and getattr(request, "axes_locked_out", False):
             account = get_user_model().objects.filter(username=username).first()
             record(SIGNIN_LOCKED_OUT, target=account, data=details)
             logger.warning("username locked out after repeated sign-in failures", extra=details)
