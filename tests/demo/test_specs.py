@@ -3,6 +3,7 @@
 import io
 
 import pytest
+from django.conf import settings
 from django.core.management import get_commands
 
 from approvals.roles import REQUIRED_ROLES
@@ -48,7 +49,7 @@ def test_each_brand_has_one_author_and_each_mlr_role_a_reviewer():
 def test_logins_printed_are_the_readme_table():
     out = io.StringIO()
     print_logins(out)
-    readme = open("README.md", encoding="utf-8").read()
+    readme = (settings.BASE_DIR / "README.md").read_text(encoding="utf-8")
     for user in specs.demo_users():
         assert f"  {user.username:<18} {user.password:<20} {user.role}\n" in out.getvalue()
         assert f"| `{user.username}` | `{user.password}` |" in readme, user.username
