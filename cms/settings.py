@@ -122,6 +122,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         timeout=20, transaction_mode="IMMEDIATE",
         init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     )
+    # Tests run on a file like the embedded profile does, one per process: Django's default
+    # in-memory test database shares one cache between threads, where a contended lock
+    # fails at once ("database table is locked") instead of waiting out `timeout`.
+    DATABASES["default"].setdefault("TEST", {}).setdefault(
+        "NAME", os.path.join(os.environ.get("TMPDIR", "/tmp"),
+                             f"tessera-test-{os.getpid()}.sqlite3"))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
