@@ -164,3 +164,27 @@ def test_admin_refuses_a_malformed_rate_limit_with_a_form_error():
     assert response.status_code == 200
     assert "Write the rate as" in response.content.decode()
     assert not ChannelToken.objects.filter(name="Fast").exists()
+
+
+def test_api_authentication_looks_keys_up_through_the_resolver_delivery_registers(monkeypatch):
+    """cms.api.auth (the floor below) knows no token model: delivery plugs its lookup in at
+    startup, and a missing store is a configuration error, not an anonymous caller."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from cms.api import auth
+    from delivery.tokens import client_for_key
+
+    assert auth._key_resolver is client_for_key
+    stored, key = token(channels=["email"], jurisdictions=["US"])
+    client, _ = auth.resolve_key(key)
+    assert isinstance(client, auth.ChannelClient) and client.token_id == stored.pk
+    assert client.channels == {"email"} and client.jurisdictions == {"US"}
+    monkeypatch.setattr(auth, "_key_resolver", None)
+    with pytest.raises(ImproperlyConfigured):
+        auth.resolve_key(key)
+
+
+def test_token_creation_is_audited():
+    stored, _ = token(channels=["email"], jurisdictions=["US"])
+    entry = AuditEntry.objects.filter(event="channel_token_created").latest("pk")
+    assert entry.data["name"] == stored.name and entry.data["channels"] == ["email"]
