@@ -36,7 +36,8 @@ def assemble_chunk(job_id: str, start: int, end: int) -> int:
 
 @shared_task
 def purge_batch_jobs() -> int:
-    """Beat: drop recipients and results of fetched or expired batch jobs."""
+    """Beat: drop recipients and results of fetched or expired batch jobs. The embedded
+    profile has no beat: there `batch.mark_fetched` and `batch.create_job` purge instead."""
     from .batch import purge_due
 
     return purge_due()
