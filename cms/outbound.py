@@ -208,17 +208,20 @@ def post(destination: Destination, body: bytes, headers: dict[str, str], *,
         connection = connection_class(destination, address, remaining)
         # A receiver that drips bytes keeps every single read under the socket timeout;
         # the watchdog closes the socket when the total time is spent.
-        watchdog = threading.Timer(remaining, _abort, args=(connection,))
+        aborted = threading.Event()
+        watchdog = threading.Timer(remaining, _abort, args=(connection, aborted))
         watchdog.daemon = True
         watchdog.start()
         try:
             connection.request("POST", destination.target, body=body, headers=headers)
             response = connection.getresponse()
             response.read(MAX_RESPONSE_BYTES)
+            if aborted.is_set():  # cut off mid-answer: what was read proves nothing
+                raise SendFailed(f"no answer within {timeout:g} s")
             return response.status
         except (OSError, http.client.HTTPException, ValueError) as exc:
             last_error = exc
-            if watchdog.finished.is_set() or time.monotonic() >= deadline:
+            if aborted.is_set() or time.monotonic() >= deadline:
                 raise SendFailed(f"no answer within {timeout:g} s") from None
         finally:
             watchdog.cancel()
@@ -227,7 +230,8 @@ def post(destination: Destination, body: bytes, headers: dict[str, str], *,
                      else f"no answer within {timeout:g} s")
 
 
-def _abort(connection: http.client.HTTPConnection) -> None:
+def _abort(connection: http.client.HTTPConnection, aborted: threading.Event) -> None:
+    aborted.set()
     sock = connection.sock
     if sock is not None:
         try:
