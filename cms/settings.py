@@ -85,8 +85,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
-]
     "axes.middleware.AxesMiddleware",  # last: turns a lockout into the 429 answer
+]
 
 ROOT_URLCONF = "cms.urls"
 WSGI_APPLICATION = "cms.wsgi.application"
@@ -131,8 +131,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
     "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out username
+    "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
 ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row
@@ -167,7 +167,6 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 TESSERA_IMAGE_MAX_BYTES = env_int("TESSERA_IMAGE_MAX_BYTES", 5 * 1024 * 1024)
 TESSERA_IMAGE_MAX_PIXELS = env_int("TESSERA_IMAGE_MAX_PIXELS", 40_000_000)
 
-SESSION_COOKIE_HTTPONLY = True
 # Transport security (docs/operations.md, "Security settings"). TESSERA_HTTPS says the site
 # is reached over HTTPS (on unless DEBUG); each setting it turns on can be overridden alone.
 TESSERA_HTTPS = env_bool("TESSERA_HTTPS", not DEBUG)
@@ -189,6 +188,7 @@ SECURE_PROXY_SSL_HEADER = (
 )
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SESSION_COOKIE_SECURE", TESSERA_HTTPS)
 CSRF_COOKIE_SECURE = env_bool("DJANGO_CSRF_COOKIE_SECURE", TESSERA_HTTPS)
+SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True  # no script of ours reads it: forms carry the token
 SESSION_COOKIE_SAMESITE = os.environ.get("DJANGO_COOKIE_SAMESITE", "Lax")
 CSRF_COOKIE_SAMESITE = SESSION_COOKIE_SAMESITE
@@ -202,7 +202,6 @@ TESSERA_CSP = os.environ.get(
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
     "script-src 'self'; frame-ancestors 'self'; object-src 'none'; base-uri 'self'",
 )
-
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         directive.split()[0]: directive.split()[1:]
@@ -230,6 +229,7 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_HANDLER = "approvals.signin.AuditedAxesHandler"
 AXES_VERBOSE = False
+
 # Celery: eager in-process unless a broker is configured.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "memory://")
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", None)
