@@ -6,6 +6,8 @@ with get_or_create on its natural key, so seeding again duplicates nothing and k
 an editor changed in the admin.
 """
 
+from .permissions import AUTHORS_GROUP, REVIEWER_GROUPS
+
 AUDIENCES = {
     "hcp": ("Physician / specialist (HCP)", [
         ("awareness", "Awareness", "First hears of the drug: portal, newsletter, congress booth."),
@@ -83,7 +85,7 @@ LOCALES = [
     ("de-DE", "German (Germany)"),
 ]
 
-GROUPS = ["authors", "mlr-medical", "mlr-legal", "mlr-regulatory"]
+GROUPS = [AUTHORS_GROUP, *REVIEWER_GROUPS]
 
 
 def seed_default_taxonomy(apps) -> None:
