@@ -181,6 +181,10 @@ SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", True)
 _proxy_ssl_header = os.environ.get(
     "DJANGO_SECURE_PROXY_SSL_HEADER", "X-Forwarded-Proto: https" if TESSERA_HTTPS else ""
 )
+if _proxy_ssl_header.strip() and ":" not in _proxy_ssl_header:
+    raise ImproperlyConfigured(
+        f"DJANGO_SECURE_PROXY_SSL_HEADER must look like 'X-Forwarded-Proto: https' (header: "
+        f"value) or be empty, got {_proxy_ssl_header!r}")
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_" + _proxy_ssl_header.split(":")[0].strip().upper().replace("-", "_"),
      _proxy_ssl_header.split(":", 1)[1].strip())
@@ -190,7 +194,10 @@ SESSION_COOKIE_SECURE = env_bool("DJANGO_SESSION_COOKIE_SECURE", TESSERA_HTTPS)
 CSRF_COOKIE_SECURE = env_bool("DJANGO_CSRF_COOKIE_SECURE", TESSERA_HTTPS)
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True  # no script of ours reads it: forms carry the token
-SESSION_COOKIE_SAMESITE = os.environ.get("DJANGO_COOKIE_SAMESITE", "Lax")
+SESSION_COOKIE_SAMESITE = os.environ.get("DJANGO_COOKIE_SAMESITE", "Lax").strip().capitalize()
+if SESSION_COOKIE_SAMESITE not in ("Lax", "Strict"):  # "None" would send them cross-site
+    raise ImproperlyConfigured(
+        f"DJANGO_COOKIE_SAMESITE must be Lax or Strict, got {SESSION_COOKIE_SAMESITE!r}")
 CSRF_COOKIE_SAMESITE = SESSION_COOKIE_SAMESITE
 CSRF_FAILURE_VIEW = "approvals.views.csrf_failure"  # refuses with a message; audits it
 X_FRAME_OPTIONS = "DENY"  # the review preview, framed by the review page, allows its own origin

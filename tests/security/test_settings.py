@@ -167,3 +167,14 @@ def test_the_admin_password_form_applies_the_validators(admin_client):
     assert b"too short" in response.content or b"too similar" in response.content
     target.refresh_from_db()
     assert not target.check_password("jonasweber1")
+
+
+@pytest.mark.parametrize("variables,named", [
+    ({"DJANGO_SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto"}, "DJANGO_SECURE_PROXY_SSL_HEADER"),
+    ({"DJANGO_COOKIE_SAMESITE": "None"}, "DJANGO_COOKIE_SAMESITE"),
+    ({"DJANGO_COOKIE_SAMESITE": "sometimes"}, "DJANGO_COOKIE_SAMESITE"),
+])
+def test_a_malformed_security_variable_stops_the_settings_naming_it(variables, named):
+    result = run_python("import cms.settings", DJANGO_SECRET_KEY=PRODUCTION_KEY, **variables)
+    assert result.returncode != 0
+    assert f"ImproperlyConfigured: {named} must" in result.stderr
