@@ -178,3 +178,16 @@ def test_a_malformed_security_variable_stops_the_settings_naming_it(variables, n
     result = run_python("import cms.settings", DJANGO_SECRET_KEY=PRODUCTION_KEY, **variables)
     assert result.returncode != 0
     assert f"ImproperlyConfigured: {named} must" in result.stderr
+
+
+@pytest.mark.django_db
+def test_https_redirect_spares_the_health_probes_and_honours_the_proxy_header(client, settings):
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.SECURE_HSTS_SECONDS = 31_536_000  # SecurityMiddleware reads these when it starts
+    page = client.get("/review/login/")
+    assert page.status_code == 301 and page["Location"].startswith("https://")
+    assert client.get("/healthz").status_code == 200
+    behind_proxy = client.get("/review/login/", HTTP_X_FORWARDED_PROTO="https")
+    assert behind_proxy.status_code == 200
+    assert behind_proxy["Strict-Transport-Security"].startswith("max-age=31536000")
