@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "approvals",
     "journeys",
     "delivery",
+    "demo",  # last: the top floor, imports every app above
 ]
 
 MIDDLEWARE = [
@@ -272,6 +273,10 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Journeys: pause or reroute recipients silent for a step's no_engagement_for days.
     "journeys-apply-silence": {"task": "journeys.apply_silence", "schedule": 86400.0},
 }
+# HMAC key of recipient pseudonyms (journeys.models.pseudonymous_id); unset, SECRET_KEY.
+# TESSERA_PSEUDONYM_SALT is its former name, still read so deployments keep their pseudonyms.
+TESSERA_PSEUDONYM_KEY = (os.environ.get("TESSERA_PSEUDONYM_KEY")
+                         or os.environ.get("TESSERA_PSEUDONYM_SALT", "")).strip()
 # Audit anchoring (approvals/anchoring.py): a signed checkpoint of the audit chain's head every
 # 15 minutes. HMAC key: TESSERA_AUDIT_ANCHOR_KEY; unset, one derived from SECRET_KEY.
 TESSERA_AUDIT_ANCHOR_KEY = os.environ.get("TESSERA_AUDIT_ANCHOR_KEY", "").strip()
