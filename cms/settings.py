@@ -150,6 +150,10 @@ STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(os.environ.get("TESSERA_MEDIA_ROOT", BASE_DIR / "media"))
+# Where readers' mail clients and browsers reach this site: every image `src` Tessera
+# assembles is absolute on it (an email has no page to be relative to).
+TESSERA_PUBLIC_BASE_URL = os.environ.get("TESSERA_PUBLIC_BASE_URL",
+                                         "http://127.0.0.1:8000").strip().rstrip("/")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

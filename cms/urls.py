@@ -25,6 +25,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
+    # Images as delivered: content-addressed, verified on every answer, cached for good.
+    path("media/a/", include("content.media")),
     # Media (uploaded, re-encoded images) from local disk; nosniff comes from middleware.
     re_path(r"^media/(?P<path>.*)$", lambda request, path: serve(
         request, path, document_root=settings.MEDIA_ROOT)),  # read per request: tests move it

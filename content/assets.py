@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import warnings
 from dataclasses import dataclass
 
@@ -23,7 +24,11 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models import F
+from django.urls import reverse
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from cms.lru import LRUCache
 
 ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP", "GIF")
 EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif"}
@@ -244,28 +249,212 @@ def queue_renditions(asset_id: int, acting_user_id: int) -> None:
     make_asset_renditions.delay(asset_id, acting_user_id)
 
 
+def rendition_size(width: int, height: int, target: int) -> tuple[int, int]:
+    """The size of a rendition `target` px wide of a `width` × `height` image (never
+    upscaled): the one rule for the files and for the `width`/`height` attributes."""
+    if width <= target:
+        return width, height
+    return target, max(1, round(height * target / width))
+
+
+def decode_stored(data: bytes) -> Image.Image:
+    """A stored original decoded as the renditions are made from it."""
+    # Stored images are already within MAX_STORED_SIDE; older ones are bounded here too.
+    return _decode_bounded(Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS))
+
+
+def rendition_bytes(source: Image.Image, fmt: str, target: int) -> bytes:
+    """The encoded rendition `target` px wide of the decoded original `source`.
+
+    Deterministic for the same original and Pillow, so an inspector can derive a
+    rendition again from the signed original and compare (`delivery.verification`)."""
+    copy = source.copy()
+    size = rendition_size(copy.width, copy.height, target)
+    if size != copy.size:
+        copy = copy.resize(size, Image.Resampling.LANCZOS)
+    copy.info = {}
+    out = io.BytesIO()
+    save_kwargs = {"quality": 88} if fmt in ("JPEG", "WEBP") else {}
+    copy.save(out, fmt, **save_kwargs)
+    return out.getvalue()
+
+
 def make_renditions(asset, *, acting_user) -> dict[str, str]:
-    """Write the resized copies of an asset next to it and record their paths."""
+    """Write the resized copies of an asset next to it and record their paths.
+
+    Each file is named by the sha256 of its bytes (content-addressed, like the original),
+    so its address proves what it holds (`addressed_file`)."""
     storage = asset.image.storage
     with asset.image.open("rb") as fh:
-        # Stored images are already within MAX_STORED_SIDE; older ones are bounded here too.
-        source = _decode_bounded(Image.open(io.BytesIO(fh.read()), formats=ALLOWED_FORMATS))
+        source = decode_stored(fh.read())
     paths = {}
     for name, width in RENDITION_WIDTHS.items():
-        copy = source.copy()
-        if copy.width > width:
-            height = max(1, round(copy.height * width / copy.width))
-            copy = copy.resize((width, height), Image.Resampling.LANCZOS)
-        copy.info = {}
-        out = io.BytesIO()
-        save_kwargs = {"quality": 88} if asset.format in ("JPEG", "WEBP") else {}
-        copy.save(out, asset.format, **save_kwargs)
-        path = (f"assets/{asset.brand_id}/renditions/{asset.content_sha256}-{name}."
-                f"{EXTENSIONS[asset.format]}")
+        data = rendition_bytes(source, asset.format, width)
+        sha256 = hashlib.sha256(data).hexdigest()
+        path = f"assets/{asset.brand_id}/renditions/{sha256}.{EXTENSIONS[asset.format]}"
         if storage.exists(path):
-            storage.delete(path)
-        paths[name] = storage.save(path, ContentFile(out.getvalue()))
+            storage.delete(path)  # same name, same bytes: rewritten rather than suffixed
+        paths[name] = storage.save(path, ContentFile(data))
     asset.renditions = paths
     asset._history_user = acting_user
     asset.save(update_fields=["renditions"])
     return paths
+
+
+# Delivered images ----------------------------------------------------------------------
+#
+# What a reader's mail client or browser loads: a file of the asset at its content
+# address, `/media/a/<asset sha256>/<file sha256>.<ext>`, absolute on
+# TESSERA_PUBLIC_BASE_URL. Emails use the 600 px rendition; portal pages add the renditions
+# as a `srcset`. Rule while the renditions are not made yet (the task has not run): the
+# original stands in, at its own content address, shown at the 600 px rendition's size —
+# never a refusal, and never bytes other than the signed original's.
+
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+ORIGINAL = "original"
+EMAIL_RENDITION = "email"
+# Responsive sources of a portal page, narrowest first.
+SRCSET_RENDITIONS = ("thumbnail", "email", "email_2x")
+
+
+@dataclass(frozen=True)
+class ImageFile:
+    """One file of an asset as delivered: which rendition, its size and sha256."""
+
+    rendition: str  # a RENDITION_WIDTHS name, or "original"
+    width: int
+    height: int
+    sha256: str
+    extension: str
+
+    def path(self, asset_sha256: str) -> str:
+        return reverse("media-addressed", kwargs={
+            "asset_sha256": asset_sha256, "file_name": f"{self.sha256}.{self.extension}"})
+
+    def manifest_entry(self, asset_sha256: str) -> dict:
+        return {"rendition": self.rendition, "url": public_url(self.path(asset_sha256)),
+                "sha256": self.sha256, "width": self.width, "height": self.height}
+
+
+@dataclass(frozen=True)
+class DeliveredImage:
+    """An asset as assembly puts it in a message."""
+
+    asset_sha256: str
+    alt: str
+    email: ImageFile  # the 600 px rendition, or the original standing in for it
+    width: int  # what the `width`/`height` attributes say (the 600 px rendition's size)
+    height: int
+    srcset: tuple[ImageFile, ...]  # the renditions made, narrowest first (may be empty)
+    complete: bool  # every rendition is made: the image will not change any more
+
+    def url(self, file: ImageFile) -> str:
+        return public_url(file.path(self.asset_sha256))
+
+    def files(self, *, responsive: bool) -> list[ImageFile]:
+        """The files a message links: the email file, and the srcset on responsive pages."""
+        files = [self.email]
+        if responsive:
+            files += [f for f in self.srcset if f not in files]
+        return files
+
+
+def public_url(path: str) -> str:
+    """`path` absolute on TESSERA_PUBLIC_BASE_URL."""
+    return settings.TESSERA_PUBLIC_BASE_URL.rstrip("/") + path
+
+
+def _file_sha256(storage_name: str) -> str | None:
+    """The sha256 a content-addressed file name states (None for an older name)."""
+    stem = storage_name.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    return stem if SHA256_RE.match(stem) else None
+
+
+def delivered_image(asset) -> DeliveredImage:
+    """What assembly links for `asset` (needs its width, height, format, alt text,
+    content sha256 and renditions)."""
+    extension = EXTENSIONS[asset.format]
+    made = {}
+    for name, target in RENDITION_WIDTHS.items():
+        sha256 = _file_sha256(str((asset.renditions or {}).get(name) or ""))
+        if sha256:
+            made[name] = ImageFile(name, *rendition_size(asset.width, asset.height, target),
+                                   sha256, extension)
+    original = ImageFile(ORIGINAL, asset.width, asset.height, asset.content_sha256, extension)
+    email = made.get(EMAIL_RENDITION) or original
+    srcset = tuple(sorted((made[n] for n in SRCSET_RENDITIONS if n in made),
+                          key=lambda f: f.width))
+    width, height = rendition_size(asset.width, asset.height, RENDITION_WIDTHS[EMAIL_RENDITION])
+    return DeliveredImage(asset_sha256=asset.content_sha256, alt=asset.alt_text, email=email,
+                          width=width, height=height, srcset=srcset,
+                          complete=len(made) == len(RENDITION_WIDTHS))
+
+
+# Complete images of locked versions, by (version id, version sha256): a locked version's
+# asset is frozen (its sha256 is in the version's), and its renditions, once made, are
+# named by their bytes. Incomplete ones are read again until the task has run.
+DELIVERED_IMAGES = LRUCache(4_096, name="content.delivered_images")
+
+
+def delivered_images(versions) -> dict[int, DeliveredImage]:
+    """The image of each of `versions` (objects with `id`, `sha256`, `state`) that has one:
+    one query when any is not cached."""
+    from .models import LOCKED_STATES, Asset
+
+    found, missing = {}, {}
+    for v in versions:
+        image = DELIVERED_IMAGES.get((v.id, v.sha256))
+        if image is None:
+            missing[v.id] = v
+        else:
+            found[v.id] = image
+    if missing:
+        assets = Asset.objects.filter(versions__id__in=list(missing)).only(
+            "width", "height", "format", "alt_text", "content_sha256", "renditions"
+        ).annotate(version_id=F("versions__id"))
+        for asset in assets:
+            v = missing[asset.version_id]
+            image = found[v.id] = delivered_image(asset)
+            if image.complete and v.state in LOCKED_STATES:
+                DELIVERED_IMAGES.put((v.id, v.sha256), image)
+    return found
+
+
+@dataclass(frozen=True)
+class AddressedFile:
+    data: bytes
+    content_type: str
+
+
+def addressed_file(asset_sha256: str, file_name: str) -> AddressedFile | None:
+    """The bytes at a content address, or None: unknown, missing, or bytes that do not hash
+    to the address (never served). The original or one of the renditions of an asset whose
+    content sha256 is `asset_sha256`."""
+    from .models import Asset
+
+    sha256, _, extension = file_name.partition(".")
+    if not (SHA256_RE.match(asset_sha256) and SHA256_RE.match(sha256)):
+        return None
+    for asset in Asset.objects.filter(content_sha256=asset_sha256).only(
+            "image", "format", "content_sha256", "renditions"):
+        if EXTENSIONS.get(asset.format) != extension:
+            continue
+        names = [name for name in (asset.renditions or {}).values()
+                 if _file_sha256(str(name)) == sha256]
+        if sha256 == asset.content_sha256:
+            names.insert(0, asset.image.name)
+        for name in names:
+            data = read_verified(asset.image.storage, name, sha256)
+            if data is not None:
+                return AddressedFile(data, CONTENT_TYPES[asset.format])
+    return None
+
+
+def read_verified(storage, name: str, sha256: str) -> bytes | None:
+    """The bytes of a stored file when they hash to `sha256`, else None."""
+    try:
+        with storage.open(name, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return None
+    return data if hashlib.sha256(data).hexdigest() == sha256 else None

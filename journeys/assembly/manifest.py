@@ -8,6 +8,8 @@ import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
+from .rendering import image_manifest
+
 MANIFEST_VERSION = 1
 
 
@@ -37,6 +39,8 @@ def build_manifest(ctx, all_picks: list) -> dict:
         "layout": ctx.layout_info,
         "legal_footer_sha256": hashlib.sha256(ctx.legal_footer.encode()).hexdigest(),
         "modules": modules,
+        # Every image file the message links, by URL, with its sha256 and its asset's.
+        "images": image_manifest([v for _, v in all_picks if v is not None], ctx.layout),
         "slots": [v.id if v is not None else None for _, v in all_picks],
         "assembled_at": iso(ctx.now),
     }

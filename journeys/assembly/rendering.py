@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from html import escape
 from pathlib import Path
 
 import css_inline
+from django.conf import settings
 from django.template.loader import get_template
 from django.utils.safestring import mark_safe
 
+from content.assets import DeliveredImage, delivered_images
 from content.models import ModuleKind
 from content.tokens import TOKEN_RE, CompiledText
 
@@ -56,6 +58,10 @@ class Page:
     year: int
     brand_name: str
     legal_footer: str
+    # Set by `render`: each version's delivered image, as (version id, image) pairs, and
+    # the base URL their `src`s are absolute on.
+    images: tuple = ()
+    public_base_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -92,8 +98,11 @@ def layout_fingerprint(layout: str) -> dict:
 def render(versions: list[VersionSnapshot], page: Page) -> Rendered:
     """The versions in the page, from the process cache when rendered before (approved
     versions are immutable, and the key holds every other input)."""
+    page = replace(page, images=tuple(images_of(versions).items()),
+                   public_base_url=settings.TESSERA_PUBLIC_BASE_URL)
     key = (page.layout, page.layout_sha256, page.locale, page.jurisdiction, page.year,
            page.brand_name, hashlib.sha256(page.legal_footer.encode()).hexdigest(),
+           page.images, page.public_base_url,
            tuple((v.id, v.sha256, v.created_at, v.code, v.kind, v.number) for v in versions))
     rendered = cache.RENDERED.get(key)
     if rendered is None:
@@ -136,14 +145,13 @@ def _render(versions: list[VersionSnapshot], page: Page) -> Rendered:
     preheader = (" ".join(placeholders(preheader_src, preheader_src.body_text).split())
                  if preheader_src else "")
     modules = []
+    images = dict(page.images)
     for v in versions:
         if v.kind in HEADER_KINDS:
             continue
         html = placeholders(v, v.body_html)
-        if v.image:
-            url, alt, width = v.image
-            html = (f'<img src="{escape(url)}" alt="{escape(alt)}" width="{width}" '
-                    f'class="module-image">') + html
+        if v.id in images:
+            html = image_html(images[v.id], responsive=page.layout == Layout.PORTAL) + html
         modules.append({
             "code": v.code, "kind": v.kind, "html": mark_safe(html),  # sanitised on save
             "text": placeholders(v, v.body_text).strip(),
@@ -164,6 +172,36 @@ def _render(versions: list[VersionSnapshot], page: Page) -> Rendered:
     return Rendered(html=compile_placeholders(html), text=compile_placeholders(text),
                     subject=compile_placeholders(subject),
                     preheader=compile_placeholders(preheader), keys=placeholders.keys)
+
+
+def images_of(versions: list[VersionSnapshot]) -> dict[int, DeliveredImage]:
+    """The delivered image of each version that has one (`content.assets`)."""
+    with_image = [v for v in versions if v.image]
+    return delivered_images(with_image) if with_image else {}
+
+
+def image_html(image: DeliveredImage, *, responsive: bool) -> str:
+    """The `<img>` of a module: absolute `src` (the 600 px rendition), its `width` and
+    `height`, the asset's alt text; on responsive pages the renditions as `srcset`."""
+    attrs = (f'src="{escape(image.url(image.email))}" alt="{escape(image.alt)}" '
+             f'width="{image.width}" height="{image.height}"')
+    if responsive and image.srcset:
+        srcset = ", ".join(f"{image.url(f)} {f.width}w" for f in image.srcset)
+        attrs += (f' srcset="{escape(srcset)}" '
+                  f'sizes="(max-width: {image.width}px) 100vw, {image.width}px"')
+    return f'<img {attrs} class="module-image">'
+
+
+def image_manifest(versions: list[VersionSnapshot], layout: str) -> list[dict]:
+    """Per image a message links: the module, the asset's sha256 (signed with the version)
+    and every file linked with its absolute URL and sha256."""
+    images = images_of(versions)
+    return [
+        {"module": v.code, "version_id": v.id, "asset_sha256": image.asset_sha256,
+         "files": [f.manifest_entry(image.asset_sha256)
+                   for f in image.files(responsive=layout == Layout.PORTAL)]}
+        for v in versions if v.id in images for image in (images[v.id],)
+    ]
 
 
 def compile_placeholders(text: str) -> CompiledText:
