@@ -2,8 +2,18 @@
 
 from django import forms
 
+from . import errors
+from .errors import ApprovalError
 from .models import Comment, Meaning
 from .roles import Role
+
+# The code a signing form refuses with, by the first field at fault (in the form's order):
+# the same codes the services use, so a client branches the same way whichever layer refused.
+FIELD_CODES = {
+    "username": errors.CREDENTIALS_REQUIRED, "password": errors.CREDENTIALS_REQUIRED,
+    "role": errors.UNKNOWN_ROLE, "decision": errors.UNKNOWN_DECISION,
+    "comment": errors.TOO_LONG, "reason": errors.TOO_LONG,
+}
 
 
 class SigningFields(forms.Form):
@@ -21,6 +31,24 @@ class SigningFields(forms.Form):
             self.fields["username"].required = True
         else:
             self.fields["username"].widget = forms.HiddenInput()
+
+    def refusal(self) -> ApprovalError:
+        """The errors of a form that did not validate, as one refusal: the code of the first
+        field at fault (`FIELD_CODES`; `invalid_form` otherwise) and every field's message.
+        Call after `is_valid()` returned False; the screens audit it like a service refusal."""
+        at_fault = [name for name in self.fields if name in self.errors]
+        at_fault += [name for name in self.errors if name not in at_fault]  # non-field errors
+        first = at_fault[0] if at_fault else ""
+        code = FIELD_CODES.get(first, errors.INVALID_FORM)
+        if code == errors.CREDENTIALS_REQUIRED and self.data.get(first):
+            code = errors.INVALID_FORM  # typed but malformed (e.g. over the length limit)
+        return ApprovalError(code, "Check the highlighted fields: " + "; ".join(
+            f"{self.fields[name].label if name in self.fields else name}: "
+            f"{' '.join(self.errors[name])}" for name in at_fault))
+
+    @property
+    def fields_at_fault(self) -> list[str]:
+        return [name for name in self.errors]
 
 
 class DecisionForm(SigningFields):

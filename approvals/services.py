@@ -3,8 +3,9 @@
 Each service is keyword-only and atomic, locks the version row (`select_for_update`) before
 reading the facts it decides on, applies `approvals.workflow`, writes the signature and the
 audit entry, and queues notifications and signals with `transaction.on_commit`. Refusals
-are `ApprovalError`s (code + message); those that are security events are audited after
-the refused transaction rolled back, so the refusal is on record and nothing else changed.
+are `ApprovalError`s (code + message); every refusal is audited after the refused
+transaction rolled back, so it is on record and nothing else changed (`record_refusal`,
+which the screens also call for a signing form that did not validate).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from django.utils import timezone
 from content.models import ModuleVersion, VersionState
 from content.rules import compute_sha256, review_readiness_errors
 
-from . import audit, errors, workflow
+from . import audit, errors, selectors, workflow
 from . import signals as workflow_signals
 from .errors import ApprovalError
 from .models import Comment, Meaning, ReviewRound, Signature
@@ -88,16 +89,33 @@ def _busy_as_refusal(fn: Callable):
                                      "nothing was saved. Try again.")
 
 
+# Refusals `signing.verify_signer` audits itself (signature_failed, signing_locked,
+# signature_refused_locked, signature_refused), and `busy`, which is contention on the
+# database, not a refusal of the person (its audit write would meet the same lock).
+_AUDITED_ELSEWHERE = frozenset({errors.WRONG_PASSWORD, errors.SIGNING_LOCKED,
+                                errors.CREDENTIALS_REQUIRED, errors.BUSY})
+
+
+def record_refusal(refusal: ApprovalError, *, actor, target, event: str,
+                   fields: list[str] | None = None) -> None:
+    """Audit a refused action (`decision_refused`, `withdrawal_refused`,
+    `submission_refused`): its code and message, and for a form that did not validate the
+    names of the fields at fault — never what was typed (a password never reaches here)."""
+    data = {"code": refusal.code, "detail": refusal.message,
+            "security_event": refusal.is_security_event}
+    if fields:
+        data["fields"] = list(fields)
+    _busy_as_refusal(lambda: audit.record(event, actor=actor, target=target, data=data))
+
+
 def _audited_refusal(fn: Callable, *, actor, target, event: str):
-    """Run `fn`; when it raises a security-event refusal, audit it after the rollback."""
+    """Run `fn`; every refusal it raises is audited after the rollback, so it is on record
+    and nothing else changed."""
     try:
         return _busy_as_refusal(fn)
     except ApprovalError as refusal:
-        if refusal.is_security_event and refusal.code not in {errors.WRONG_PASSWORD,
-                                                              errors.SIGNING_LOCKED}:
-            # wrong_password / signing_locked are audited by signing.verify_signer itself.
-            data = {"code": refusal.code, "detail": refusal.message}
-            _busy_as_refusal(lambda: audit.record(event, actor=actor, target=target, data=data))
+        if refusal.code not in _AUDITED_ELSEWHERE:
+            record_refusal(refusal, actor=actor, target=target, event=event)
         raise
 
 
@@ -188,14 +206,18 @@ def submit_for_review(*, version: ModuleVersion, actor) -> ReviewRound:
 
 def _check(locked: ModuleVersion, round_: ReviewRound | None, *, actor, role, decision,
            comment, expected_sha256) -> None:
-    author_ids = {locked.created_by_id}
-    if round_ is not None:
-        author_ids.add(round_.submitted_by_id)
+    if len(comment) > COMMENT_MAX_LENGTH:
+        raise ApprovalError(errors.TOO_LONG,
+                            f"Keep the comment under {COMMENT_MAX_LENGTH} characters.")
+    # Segregation of duties: authors are the creator, every round's submitter and everyone
+    # whose change is in the version's field history; decisions count across all rounds.
     workflow.check_decision(
         state=locked.state, current_sha256=locked.sha256, expected_sha256=expected_sha256 or "",
-        author_ids=author_ids, actor_id=actor.pk, actor_roles=roles_of(actor), role=role,
+        author_ids=selectors.author_ids_for_versions([locked])[locked.pk],
+        actor_id=actor.pk, actor_roles=roles_of(actor), role=role,
         meaning=decision, comment=comment,
         round_decisions=_round_decisions(locked, round_.number) if round_ else [],
+        version_decisions=selectors.decisions_for_versions([locked.pk])[locked.pk],
     )
 
 
@@ -212,9 +234,6 @@ def decide(*, version: ModuleVersion, actor, role: str, decision: str, expected_
     `approved_at` and `expires_at` (the brand's validity).
     """
     comment = (comment or "").strip()
-    if len(comment) > COMMENT_MAX_LENGTH:
-        raise ApprovalError(errors.TOO_LONG,
-                            f"Keep the comment under {COMMENT_MAX_LENGTH} characters.")
 
     def precheck():
         fresh = ModuleVersion.objects.select_related("module").get(pk=version.pk)
@@ -222,8 +241,9 @@ def decide(*, version: ModuleVersion, actor, role: str, decision: str, expected_
                comment=comment, expected_sha256=expected_sha256)
 
     _audited_refusal(precheck, actor=actor, target=version, event="decision_refused")
-    _busy_as_refusal(lambda: verify_signer(user=actor, credentials=credentials, session=session,
-                                      target=version))
+    _audited_refusal(lambda: verify_signer(user=actor, credentials=credentials, session=session,
+                                           target=version),
+                     actor=actor, target=version, event="decision_refused")
 
     def run():
         with transaction.atomic():
@@ -306,19 +326,20 @@ def withdraw(*, version: ModuleVersion, actor, reason: str, credentials: Credent
     `version_withdrawn` (webhooks) run after commit.
     """
     reason = (reason or "").strip()
-    if len(reason) > REASON_MAX_LENGTH:
-        raise ApprovalError(errors.TOO_LONG,
-                            f"Keep the reason under {REASON_MAX_LENGTH} characters.")
     held = roles_of(actor)
     role = role or (held[0] if held else "")
 
     def precheck():
+        if len(reason) > REASON_MAX_LENGTH:
+            raise ApprovalError(errors.TOO_LONG,
+                                f"Keep the reason under {REASON_MAX_LENGTH} characters.")
         fresh = ModuleVersion.objects.get(pk=version.pk)
         workflow.check_withdrawal(state=fresh.state, reason=reason, actor_roles=held, role=role)
 
     _audited_refusal(precheck, actor=actor, target=version, event="withdrawal_refused")
-    _busy_as_refusal(lambda: verify_signer(user=actor, credentials=credentials, session=session,
-                                      target=version))
+    _audited_refusal(lambda: verify_signer(user=actor, credentials=credentials, session=session,
+                                           target=version),
+                     actor=actor, target=version, event="withdrawal_refused")
 
     def run():
         with transaction.atomic():

@@ -31,6 +31,7 @@ from .forms import CommentForm, DecisionForm, WithdrawForm
 from .models import Comment, Meaning, ReviewRound, Signature
 from .roles import REQUIRED_ROLES, roles_of
 from .signing import Credentials, needs_username
+from .workflow import decidable_roles
 
 PREVIEW_WIDTHS = {"email": 600, "portal": 1024}
 PREVIEW_CSP = ("default-src 'none'; img-src 'self' data: https:; style-src 'unsafe-inline'; "
@@ -82,9 +83,10 @@ def reviewer_screen(view):
 @require_GET
 def inbox(request):
     my_roles = roles_of(request.user)
-    mine = selectors.inbox_for(request.user)
+    everything = selectors.review_queue()
+    mine = selectors.inbox_for(request.user, queue=everything)
     visible = _visible_brand_ids(request)
-    queue = [row for row in selectors.review_queue() if row.version.module.brand_id in visible]
+    queue = [row for row in everything if row.version.module.brand_id in visible]
     my_versions = (
         ModuleVersion.objects.filter(state__in=EDITABLE_STATES)
         .filter(created_by=request.user).select_related("module__brand").order_by("-updated_at")[:50]
@@ -146,12 +148,16 @@ def _page_context(request, version, *, decision_form=None, withdraw_form=None,
     current_round = rounds[-1] if rounds else None
     signatures = list(Signature.objects.filter(version=version).select_related("signer"))
     held = roles_of(user)
-    pending, decidable = [], []
+    pending, decidable, barred = [], [], None
     if version.state == VersionState.IN_REVIEW and current_round:
         decided = {s.role for s in signatures if s.round == current_round.number
                    and s.meaning in (Meaning.APPROVE, Meaning.REQUEST_CHANGES)}
         pending = [r for r in REQUIRED_ROLES if r not in decided]
-        decidable = [r for r in pending if r in held]
+        # Segregation of duties: no form for a decision the service would refuse; say why.
+        decidable, barred = decidable_roles(
+            actor_id=user.pk, actor_roles=held, pending_roles=pending,
+            author_ids=selectors.author_ids_for_versions([version])[version.pk],
+            version_decisions=selectors.decisions_for_versions([version.pk])[version.pk])
     username_needed = needs_username(request.session, user)
     if decision_form is None and decidable:
         decision_form = DecisionForm(roles=decidable, needs_username=username_needed,
@@ -181,7 +187,7 @@ def _page_context(request, version, *, decision_form=None, withdraw_form=None,
         "exclusions": _related_state(version.module.excludes.all()),
         "may_submit": version.is_editable and services.may_submit(user, version),
         "username_needed": username_needed, "preview_widths": PREVIEW_WIDTHS,
-        "my_roles": held,
+        "my_roles": held, "barred": barred,
     }
 
 
@@ -208,9 +214,9 @@ def decide(request, version_id: int):
     form = DecisionForm(request.POST, roles=REQUIRED_ROLES,
                         needs_username=needs_username(request.session, request.user))
     if not form.is_valid():
-        refusal = ApprovalError(errors.INVALID_FORM, "Check the highlighted fields: " + "; ".join(
-            f"{form.fields[k].label if k in form.fields else k}: {' '.join(v)}"
-            for k, v in form.errors.items()))
+        refusal = form.refusal()
+        services.record_refusal(refusal, actor=request.user, target=version,
+                                event="decision_refused", fields=form.fields_at_fault)
         return _refused(request, version, refusal, decision_form=form)
     data = form.cleaned_data
     try:
@@ -241,8 +247,9 @@ def withdraw(request, version_id: int):
     form = WithdrawForm(request.POST, roles=REQUIRED_ROLES,
                         needs_username=needs_username(request.session, request.user))
     if not form.is_valid():
-        refusal = ApprovalError(errors.INVALID_FORM, "Check the highlighted fields: " + "; ".join(
-            f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+        refusal = form.refusal()
+        services.record_refusal(refusal, actor=request.user, target=version,
+                                event="withdrawal_refused", fields=form.fields_at_fault)
         return _refused(request, version, refusal, withdraw_form=form)
     data = form.cleaned_data
     try:

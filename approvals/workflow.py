@@ -64,12 +64,57 @@ def next_state(state: str, action: str) -> str:
 
 @dataclass(frozen=True)
 class Decision:
-    """One signature already given in the current round (facts only)."""
+    """One decision signature already given on the version (facts only)."""
 
     role: str
     meaning: str
     signer_id: int
     sha256: str
+    round: int = 0
+
+
+# --- segregation of duties: who may decide on a version at all -------------------------------
+# Stated once here; the services enforce it at signing, the inbox and the review page ask it
+# (`decidable_roles`) so nobody is offered a decision they may not give.
+
+
+def check_not_author(*, actor_id: int, author_ids: Iterable[int]) -> None:
+    """Authors do not review: whoever created the version, submitted it in any round, or
+    changed its content (text, tags, citations, companions — its field history says who)."""
+    if actor_id in set(author_ids):
+        raise ApprovalError(errors.OWN_VERSION,
+                            "You wrote, changed or submitted this version: an author may not "
+                            "review content they wrote or edited.")
+
+
+def check_one_role(*, actor_id: int, role: str, version_decisions: Iterable[Decision]) -> None:
+    """One person, one role per version, across all its review rounds."""
+    for decision in version_decisions:
+        if decision.signer_id == actor_id and decision.role != role:
+            raise ApprovalError(errors.SECOND_ROLE,
+                                f"You already decided for the {decision.role} role on this version "
+                                f"(round {decision.round}): one person may not sign for two roles "
+                                "on one version.")
+
+
+def decidable_roles(*, actor_id: int, actor_roles: Iterable[str], pending_roles: Iterable[str],
+                    author_ids: Iterable[int], version_decisions: Iterable[Decision],
+                    ) -> tuple[list[str], ApprovalError | None]:
+    """The pending roles `actor_id` may decide now, and — when a role they hold is pending
+    but segregation of duties bars them — the refusal that says why."""
+    held = set(actor_roles)
+    candidates = [role for role in pending_roles if role in held]
+    decisions = list(version_decisions)
+    allowed, refusal = [], None
+    for role in candidates:
+        try:
+            check_not_author(actor_id=actor_id, author_ids=author_ids)
+            check_one_role(actor_id=actor_id, role=role, version_decisions=decisions)
+        except ApprovalError as barred:
+            refusal = refusal or barred
+            continue
+        allowed.append(role)
+    return allowed, (None if allowed else refusal)
 
 
 def check_decision(
@@ -84,9 +129,12 @@ def check_decision(
     meaning: str,
     comment: str,
     round_decisions: Iterable[Decision],
+    version_decisions: Iterable[Decision] = (),
 ) -> None:
     """Raise the first reason a reviewer may not give this decision now; None if allowed.
 
+    `author_ids`: the creator, every round's submitter and everyone who changed the content;
+    `round_decisions`: the current round's; `version_decisions`: every round's.
     Order matters for the message a person sees: the role and state first, then what they
     signed for, then segregation of duties.
     """
@@ -102,10 +150,7 @@ def check_decision(
         raise ApprovalError(errors.ROLE_NOT_HELD,
                             f"You are not a member of the {role} reviewers: you cannot decide "
                             f"for the {role} role.")
-    if actor_id in set(author_ids):
-        raise ApprovalError(errors.OWN_VERSION,
-                            "You wrote this version (or submitted it): an author may not review "
-                            "their own content.")
+    check_not_author(actor_id=actor_id, author_ids=author_ids)
     if expected_sha256 != current_sha256:
         raise ApprovalError(errors.STALE_VERSION,
                             "This version changed since you opened it (its sha256 differs from the "
@@ -115,11 +160,8 @@ def check_decision(
         if decision.role == role:
             raise ApprovalError(errors.ALREADY_DECIDED,
                                 f"The {role} decision for this review round has already been given.")
-    for decision in decisions:
-        if decision.signer_id == actor_id:
-            raise ApprovalError(errors.SECOND_ROLE,
-                                f"You already decided for the {decision.role} role on this version: "
-                                "one person may not sign for two roles.")
+    check_one_role(actor_id=actor_id, role=role,
+                   version_decisions=[*decisions, *version_decisions])
     if meaning == Meaning.REQUEST_CHANGES and not (comment or "").strip():
         raise ApprovalError(errors.COMMENT_REQUIRED,
                             "Say what must change: a comment is required to request changes.")
