@@ -63,3 +63,10 @@ def test_the_contract_catches_an_upward_import(tmp_path):
     result = lint(config, tmp_path)
     assert result.returncode != 0
     assert "low.views -> high.views" in result.stdout
+
+
+def test_the_assembly_package_keeps_short_modules():
+    """journeys/assembly/ is split by job; a module past 300 lines holds two jobs."""
+    long = {path.name: n for path in (ROOT / "journeys" / "assembly").glob("*.py")
+            if (n := len(path.read_text().splitlines())) > 300}
+    assert long == {}
