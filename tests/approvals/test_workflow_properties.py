@@ -1,5 +1,6 @@
 """Property: no sequence of actions approves a version without three valid role signatures
-on its exact sha256, and an approved version's content never changes afterwards."""
+on its exact sha256, and an approved version's content never changes afterwards; no
+approving signer changed the version's content, and nobody decided for two roles on it."""
 
 import itertools
 from datetime import timedelta
@@ -13,6 +14,7 @@ from approvals import services
 from approvals.errors import ApprovalError
 from approvals.models import Signature
 from approvals.roles import REQUIRED_ROLES, role_group
+from approvals.selectors import content_editor_ids
 from approvals.signing import Credentials, unlock_signing
 from content.models import ImmutableVersionError, ModuleVersion
 from content.rules import compute_sha256
@@ -40,6 +42,10 @@ class ReviewMachine(RuleBasedStateMachine):
         multi = UserFactory(username=f"pbt-multi-{n}")
         multi.groups.add(role_group("medical"), role_group("legal"))
         self.people.append(multi)
+        # A medical reviewer who also edits drafts (the segregation-of-duties probe).
+        co_editor = UserFactory(username=f"pbt-coeditor-{n}")
+        co_editor.groups.add(role_group("medical"))
+        self.people.append(co_editor)
         self.version = VersionFactory(module__owner=self.author, created_by=self.author)
         self.approved_snapshot = None
 
@@ -53,7 +59,7 @@ class ReviewMachine(RuleBasedStateMachine):
         except ApprovalError:
             pass
 
-    @rule(person=st.integers(0, 4), role=st.sampled_from(REQUIRED_ROLES),
+    @rule(person=st.integers(0, 5), role=st.sampled_from(REQUIRED_ROLES),
           decision=st.sampled_from(["approve", "approve", "request_changes"]),
           right_sha=st.booleans(), right_password=st.booleans())
     def decide(self, person, role, decision, right_sha, right_password):
@@ -102,6 +108,17 @@ class ReviewMachine(RuleBasedStateMachine):
         except Exception:  # invalid token syntax etc.: refused, nothing saved
             pass
 
+    @rule(editor=st.sampled_from([0, 5]), text=st.text(alphabet="xyz", max_size=6))
+    def edit_by(self, editor, text):
+        """A person's edit, recorded in the history as the admin records it."""
+        version = self.fresh()
+        version.body_html = f"<p>edited {text}</p>"
+        version._history_user = self.people[editor]
+        try:
+            version.save()
+        except ImmutableVersionError:
+            assert not version.is_editable
+
     @rule(days=st.integers(0, 800))
     def time_passes(self, days):
         version = self.fresh()
@@ -116,6 +133,17 @@ class ReviewMachine(RuleBasedStateMachine):
                               credentials=Credentials(password=PASSWORD, username=user.username))
         except ApprovalError:
             pass
+
+    @invariant()
+    def one_person_one_role_per_version(self):
+        if not hasattr(self, "version"):
+            return
+        roles_by_signer = {}
+        for signer_id, role in Signature.objects.filter(
+                version_id=self.version.pk, meaning__in=["approve", "request_changes"],
+        ).values_list("signer_id", "role"):
+            roles_by_signer.setdefault(signer_id, set()).add(role)
+        assert all(len(roles) == 1 for roles in roles_by_signer.values()), roles_by_signer
 
     @invariant()
     def approval_needs_three_valid_signatures(self):
@@ -138,6 +166,9 @@ class ReviewMachine(RuleBasedStateMachine):
             and self.author.pk not in {s.signer_id for s in sigs}
         ]
         assert valid_rounds, "approved without three valid role signatures on its sha256"
+        editors = content_editor_ids([version.pk])[version.pk]
+        assert any(not editors & {s.signer_id for s in sigs} for sigs in valid_rounds), \
+            "approved with a decision by someone who edited the version"
         assert compute_sha256(version) == version.sha256
         snapshot = (version.body_html, version.body_text, version.sha256)
         if self.approved_snapshot is None:
