@@ -6,8 +6,10 @@ TRUNCATE, so neither the application, a shell on its connection nor raw SQL can 
 empty them. Other databases rely on the model guards; these functions do nothing there.
 
 Protected: every django-simple-history table (`history_tables`), the audit, signature and
-audit-checkpoint tables, and the delivery log. A new history table needs a migration that
-calls `protect_tables` (tests/integration/test_append_only_postgres.py checks every one).
+audit-checkpoint tables, and the delivery log. A new history table (a new historical model or
+m2m field history) needs a migration calling `protect_tables(schema_editor,
+history_tables(apps, "<app>"))` — idempotent (CREATE OR REPLACE TRIGGER, PostgreSQL 14+);
+tests/integration/test_append_only_postgres.py fails for any history table left out.
 
 Only a superuser can get past them, by `SET session_replication_role = replica` (ordinary
 triggers do not fire in that mode) — which a superuser, able to drop the triggers anyway,
@@ -52,14 +54,17 @@ def truncate_trigger_name(table: str) -> str:
     return f"{table}{TRUNCATE_TRIGGER_SUFFIX}"[:63]
 
 
+def is_history_model(model) -> bool:
+    """A django-simple-history model: a historical record, or the history of an m2m field."""
+    field_names = {field.name for field in model._meta.get_fields()}
+    return ({"history_id", "history_type", "history_date"} <= field_names
+            or "m2m_history_id" in field_names)
+
+
 def history_tables(apps, app_label: str) -> list[str]:
     """The django-simple-history tables of one app (in the migration state `apps`)."""
-    tables = []
-    for model in apps.get_app_config(app_label).get_models():
-        field_names = {field.name for field in model._meta.get_fields()}
-        if {"history_id", "history_type", "history_date"} <= field_names:
-            tables.append(model._meta.db_table)
-    return sorted(tables)
+    return sorted(model._meta.db_table for model in apps.get_app_config(app_label).get_models()
+                  if is_history_model(model))
 
 
 def protect_tables(schema_editor, tables, *, rows: bool = True) -> None:
@@ -73,11 +78,11 @@ def protect_tables(schema_editor, tables, *, rows: bool = True) -> None:
     for table in tables:
         if rows:
             schema_editor.execute(
-                f'CREATE TRIGGER "{row_trigger_name(table)}" BEFORE UPDATE OR DELETE ON "{table}" '
+                f'CREATE OR REPLACE TRIGGER "{row_trigger_name(table)}" BEFORE UPDATE OR DELETE ON "{table}" '
                 f"FOR EACH ROW EXECUTE FUNCTION {REFUSE_FUNCTION}()"
             )
         schema_editor.execute(
-            f'CREATE TRIGGER "{truncate_trigger_name(table)}" BEFORE TRUNCATE ON "{table}" '
+            f'CREATE OR REPLACE TRIGGER "{truncate_trigger_name(table)}" BEFORE TRUNCATE ON "{table}" '
             f"FOR EACH STATEMENT EXECUTE FUNCTION {REFUSE_FUNCTION}()"
         )
 

@@ -11,12 +11,11 @@ from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 
 from approvals.audit import record
-from cms.append_only import row_trigger_name, truncate_trigger_name
+from cms.append_only import is_history_model, row_trigger_name, truncate_trigger_name
 
 pytestmark = pytest.mark.postgres
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-HISTORY_FIELDS = {"history_id", "history_type", "history_date"}
 RECORD_TABLES = [
     "approvals_signature", "approvals_auditentry", "approvals_auditcheckpoint",
     "delivery_delivery", "delivery_deliveredversion",
@@ -32,7 +31,7 @@ def _project_history_tables() -> list[str]:
         if not Path(config.path).resolve().is_relative_to(REPO_ROOT) or ".venv" in config.path:
             continue
         for model in config.get_models():
-            if HISTORY_FIELDS <= {field.name for field in model._meta.get_fields()}:
+            if is_history_model(model):
                 tables.append(model._meta.db_table)
     return sorted(tables)
 
@@ -67,7 +66,8 @@ def _insert_dummy_row(cursor, table: str) -> None:
 def test_the_project_has_history_tables_to_protect():
     # Guards the discovery above: an empty list would make every test below vacuous.
     assert {"content_historicalbrand", "approvals_historicalsignature",
-            "journeys_historicalenrollment"} <= set(PROTECTED_TABLES)
+            "journeys_historicalenrollment", "content_historicalmoduleversion_jurisdictions",
+            } <= set(PROTECTED_TABLES)
 
 
 @pytest.mark.django_db
