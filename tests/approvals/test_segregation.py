@@ -278,3 +278,23 @@ def test_a_deactivated_signer_is_refused_and_audited(submitted, reviewers):
         sign(submitted, medical, "medical")
     assert refusal.value.code in {"role_not_held", "inactive_user"}
     assert refusals(refusal.value.code).exists()
+
+
+def test_the_inbox_asks_the_history_in_a_fixed_number_of_queries(co_editor):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def add_versions(n):
+        for _ in range(n):
+            version = VersionFactory()
+            grant_author_brand(co_editor, version.module.brand)
+            edit_as(version, co_editor)  # saved without a change: its tags decide
+            services.submit_for_review(version=version, actor=version.created_by)
+
+    counts = []
+    for n in (1, 4):
+        add_versions(n)
+        with CaptureQueriesContext(connection) as captured:
+            assert len(inbox_for(co_editor)) == len(counts) * 4 + 1
+        counts.append(len(captured.captured_queries))
+    assert counts[0] == counts[1]
