@@ -39,7 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 RECIPIENT = {"id": "bench-1", "title": "Dr.", "first_name": "Alex", "last_name": "Morgan",
-             "specialty": "Cardiology", "consent": {"email": True}}
+             "specialty": "Cardiology", "consent": {"email": True},
+             "unsubscribe_url": "https://prefs.example.test/unsubscribe/bench-1"}
 BODY = {"channel": "email", "jurisdiction": "US", "locale": "en", "recipient": RECIPIENT}
 
 

@@ -104,6 +104,9 @@ def build_data(rng: random.Random) -> dict:
                     modules.append(ContentModule(
                         code=f"B{brand.pk}-{kind[:4].upper()}-{n:03d}", brand=brand, kind=kind,
                         purpose="promotional", title=f"{kind} {n}", owner=user))
+            # Every assembly carries the brand's approved footer for the market and locale.
+            modules.append(ContentModule(code=f"B{brand.pk}-FOOT-US", brand=brand, kind="footer",
+                                         purpose="promotional", title="Footer", owner=user))
         QuerySet(model=ContentModule).bulk_create(modules)
         modules = list(ContentModule.objects.all())
         versions = []
@@ -192,6 +195,10 @@ def _body(kind: str, code: str, number: int) -> str:
     if kind == "reference_list":
         return "<ol>" + "".join(f"<li>Author A, et al. Trial {i}. J Card Fail. 2025;{i}:1-9.</li>"
                                 for i in range(1, 6)) + "</ol>"
+    if kind == "footer":
+        return ('<p>For U.S. healthcare professionals only.</p><p class="adverse-events">'
+                "Report adverse events to FDA at 1-800-FDA-1088.</p>"
+                '<p class="postal-address">Bench Pharma, 1 Example Plaza, Princeton, NJ</p>')
     if kind == "dosing":
         rows = "".join(f"<tr><td>Week {i}</td><td>{i * 5} mg once daily</td></tr>" for i in range(1, 6))
         return f"<table><thead><tr><th>Week</th><th>Dose</th></tr></thead><tbody>{rows}</tbody></table>"
@@ -208,7 +215,9 @@ def recipients(n: int, rng: random.Random) -> list[dict]:
     last = ["Morgan", "Lee", "O'Brien", "Nguyen", "Schmidt & Co", "Müller", "<b>Bold</b>"]
     return [{"id": f"crm-{i:06d}", "title": "Dr.", "first_name": f"Alex{i}",
              "last_name": f"{rng.choice(last)}{i}", "specialty": rng.choice(["Cardiology", "Nephrology"]),
-             "consent": {"email": True}} for i in range(n)]
+             "consent": {"email": True},
+             "unsubscribe_url": f"https://prefs.example.test/u/crm-{i:06d}?t={rng.getrandbits(64):x}"}
+            for i in range(n)]
 
 
 def pct(values, p):
@@ -358,8 +367,12 @@ def run(args, rng, data, setup_s) -> None:
                             "text": html_to_text(body)})
         subject = " ".join(fill(compiled[subject_version.id][1], values(subject_version)).split())
         preheader = " ".join(html_to_text(preheader_version.body_html).split())
+        footer = fill(compile_text(ctx.footer.body_html),
+                      {k: escape(x) for k, x in values(ctx.footer).items()})
         context = {"subject": subject, "preheader": preheader, "modules": modules,
-                   "legal_footer": ctx.legal_footer, "brand": ctx.brand_name, "lang": "en",
+                   "footer": {"code": ctx.footer.code, "html": mark_safe(footer)},
+                   "unsubscribe_url": person["unsubscribe_url"],
+                   "unsubscribe_label": "Unsubscribe", "brand": ctx.brand_name, "lang": "en",
                    "year": ctx.now.year, "jurisdiction": "US", "layout": "email"}
         html = inliner.inline(html_template.render(context))
         text = text_template.render(context)

@@ -9,8 +9,10 @@ A recipient has `id` (required), the token fields of `content.tokens.RECIPIENT_F
 consent in either form — `consent_<channel>` columns/keys (true/false words below) or one
 `consent` listing channels (`email;portal`, or in JSON a list or a {channel: bool} object)
 — and optionally `seen_modules` (module codes, `;`-separated in CSV). Channel names are
-checked against the channel codes of the taxonomy. Unknown columns are refused, naming the
-column (an author's `frist_name` must not silently drop the first name).
+checked against the channel codes of the taxonomy. `unsubscribe_url` is the reader's personal
+unsubscribe link, which every email needs (`journeys.unsubscribe` says what is usable; a
+recipient without one is refused by assembly, `missing_unsubscribe`). Unknown columns are
+refused, naming the column (an author's `frist_name` must not silently drop the first name).
 
 A file-level problem (not UTF-8, no `id` column, unknown column, too many recipients)
 raises `RecipientsError`; a bad row is reported as `RowError` (code `invalid_row`, its row
@@ -33,6 +35,8 @@ from django.conf import settings
 
 from content.tokens import RECIPIENT_FIELDS
 
+from . import unsubscribe
+
 # Longest accepted value per column (the single-assembly API has always used these).
 ID_MAX_LENGTH = 200
 FIELD_MAX_LENGTHS: dict[str, int] = {
@@ -54,7 +58,7 @@ LIST_SEPARATORS = re.compile(r"[;,]")
 FORBIDDEN_CHARACTER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")
 
 assert set(FIELD_MAX_LENGTHS) == set(RECIPIENT_FIELDS)
-KNOWN_COLUMNS = ("id", *RECIPIENT_FIELDS, "consent", "seen_modules")
+KNOWN_COLUMNS = ("id", *RECIPIENT_FIELDS, "consent", "seen_modules", unsubscribe.FIELD)
 
 Format = Literal["csv", "json", "ndjson"]
 FORMATS: tuple[str, ...] = ("csv", "json", "ndjson")
@@ -153,7 +157,8 @@ def parse_recipients(data: bytes | str | Iterable, *, format: Format,
 
 def clean_recipient(data, *, channels: frozenset[str]) -> tuple[dict, list[Problem]]:
     """One recipient (a mapping of column or key to value) in its canonical form:
-    {"id", token fields that have a value, "consent": {channel: bool}, "seen_modules"?},
+    {"id", token fields that have a value, "consent": {channel: bool}, "seen_modules"?,
+    "unsubscribe_url"?},
     and every problem found (an empty list when it is good)."""
     if not isinstance(data, Mapping):
         return {}, [Problem("", "invalid", "expected an object with an id")]
@@ -185,6 +190,15 @@ def clean_recipient(data, *, channels: frozenset[str]) -> tuple[dict, list[Probl
             codes = _seen_modules(value, problems)
             if codes:
                 recipient["seen_modules"] = codes
+        elif name == unsubscribe.FIELD:
+            if value is None or (isinstance(value, str) and not value.strip()):
+                continue  # states nothing; an email assembly then refuses the recipient
+            value = value.strip() if isinstance(value, str) else value
+            problem = unsubscribe.url_problem(value)
+            if problem:
+                problems.append(Problem(name, "invalid", problem))
+            else:
+                recipient[name] = value
         else:
             problems.append(unknown_column(name))
     for channel in listed:

@@ -57,10 +57,13 @@ def reproduce(manifest: Mapping, recipient: Mapping) -> Reproduction:
                         "(its sha256 differs).")
     pinned = manifest.get("slots")
     if pinned is None:
-        pinned = [m["version_id"] for m in manifest.get("modules", [])]
+        pinned = [m["version_id"] for m in manifest.get("modules", [])
+                  if m.get("slot", 0) is not None]  # the footer has no slot
     layout = (manifest.get("layout") or {}).get("name")
+    footer = manifest.get("footer")
     ctx = load_context(step, channel=manifest["channel"], jurisdiction=manifest["jurisdiction"],
-                       locale=manifest["locale"], layout=layout, now=assembled_at, pinned=pinned)
+                       locale=manifest["locale"], layout=layout, now=assembled_at, pinned=pinned,
+                       pinned_footer=footer if isinstance(footer, int) else None)
     missing = [i for i in pinned if i and i not in ctx.versions]
     if missing:
         problems.append(f"Module version id(s) {missing} no longer exist.")

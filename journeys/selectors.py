@@ -177,9 +177,11 @@ def _fit(text: str, size: int) -> str:
 
 
 def sample_recipient() -> dict:
-    """The content preview's sample reader, consenting to every channel of the taxonomy."""
+    """The content preview's sample reader, consenting to every channel of the taxonomy,
+    with a sample unsubscribe link (every email needs the reader's own)."""
     return {"id": "sample-recipient", **SAMPLE_RECIPIENT,
-            "consent": dict.fromkeys(Channel.objects.values_list("code", flat=True), True)}
+            "consent": dict.fromkeys(Channel.objects.values_list("code", flat=True), True),
+            "unsubscribe_url": "https://unsubscribe.example.com/sample-recipient"}
 
 
 def preview_step(step: Step, *, jurisdiction: str, locale: str) -> dict[str, AssemblyResult]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from journeys import unsubscribe
 from journeys.api.recipients import RecipientSerializer
 
 from ..models import WebhookEvent
@@ -24,11 +25,35 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+def validate_unsubscribe_url(value: str) -> str:
+    problem = unsubscribe.url_problem(value)
+    if problem:
+        raise serializers.ValidationError(problem[0].upper() + problem[1:] + ".", code="invalid")
+    return value
+
+
 class AssembleRequestSerializer(StrictSerializer):
     channel = serializers.CharField(max_length=40)
     jurisdiction = serializers.CharField(min_length=2, max_length=2)
     locale = serializers.CharField(max_length=20)
     recipient = RecipientSerializer()
+    unsubscribe_url = serializers.CharField(
+        max_length=unsubscribe.MAX_LENGTH, required=False,
+        validators=[validate_unsubscribe_url],
+        help_text="The recipient's own one-click unsubscribe link (https, at most "
+                  f"{unsubscribe.MAX_LENGTH} characters, no user name or password); required "
+                  "for channel email (else 422 missing_unsubscribe). Rendered in the footer "
+                  "and returned as List-Unsubscribe; never stored. `recipient.unsubscribe_url` "
+                  "(as in batches) is the same field")
+
+    def validate(self, data):
+        url, recipient = data.get("unsubscribe_url"), data["recipient"]
+        if url is not None:
+            if recipient.get(unsubscribe.FIELD, url) != url:
+                raise serializers.ValidationError({"unsubscribe_url": [serializers.ErrorDetail(
+                    "Differs from recipient.unsubscribe_url; send it once.", code="invalid")]})
+            data["recipient"] = {**recipient, unsubscribe.FIELD: url}
+        return data
 
 
 class AssemblyOutputSerializer(serializers.Serializer):
@@ -37,6 +62,11 @@ class AssemblyOutputSerializer(serializers.Serializer):
     text = serializers.CharField(allow_blank=True)
     manifest = serializers.JSONField(help_text="Module versions with signatures and sha256, "
                                                "layout, time, output and recipient sha256")
+    headers = serializers.DictField(
+        child=serializers.CharField(),
+        help_text="Mail headers to set on the message: for email List-Unsubscribe "
+                  "(<unsubscribe_url>) and List-Unsubscribe-Post (List-Unsubscribe=One-Click, "
+                  "RFC 8058); empty for other channels")
 
 
 class BatchRequestSerializer(StrictSerializer):
@@ -47,7 +77,8 @@ class BatchRequestSerializer(StrictSerializer):
     locale = serializers.CharField(max_length=20)
     recipients = serializers.ListField(
         child=serializers.JSONField(), allow_empty=False,
-        help_text="Up to 10,000 recipient objects (same shape as the single assembly)")
+        help_text="Up to 10,000 recipient objects (same shape as the single assembly); for "
+                  "email each carries its own unsubscribe_url")
 
 
 class BatchCsvRequestSerializer(serializers.Serializer):
@@ -59,8 +90,8 @@ class BatchCsvRequestSerializer(serializers.Serializer):
     recipients = serializers.FileField(
         help_text="CSV with a header row (id,title,first_name,last_name,specialty,"
                   "practice_name,city, consent_<channel> columns (true/false) or a consent "
-                  "column listing channels, seen_modules), or a .json list / .ndjson file of "
-                  "recipient objects")
+                  "column listing channels, seen_modules, unsubscribe_url (required for "
+                  "email)), or a .json list / .ndjson file of recipient objects")
 
 
 class JobSerializer(serializers.Serializer):

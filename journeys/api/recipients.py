@@ -7,6 +7,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from journeys import recipients as rules
+from journeys import unsubscribe
 
 
 def _text_field(name: str, **kwargs) -> serializers.CharField:
@@ -34,6 +35,10 @@ class RecipientSerializer(serializers.Serializer):
         child=serializers.CharField(max_length=rules.MODULE_CODE_MAX_LENGTH),
         max_length=rules.SEEN_MODULES_MAX, required=False,
         help_text="Module codes the person already saw elsewhere: selector slots skip them")
+    unsubscribe_url = serializers.CharField(
+        max_length=unsubscribe.MAX_LENGTH, required=False,
+        help_text="The person's own one-click unsubscribe link (https); required for email. "
+                  "Rendered in the footer and the List-Unsubscribe header, never stored")
 
     def to_internal_value(self, data):
         if not isinstance(data, dict):

@@ -2,13 +2,15 @@
 
 One code path serves single and batch use. `load_context` reads everything a step needs
 from the database once (`snapshot`: slots, candidate module versions with their tags,
-companions, exclusions, signatures, the market's legal footer). For each distinct
+companions, exclusions, signatures, the brand's approved footers). For each distinct
 combination of module versions the context prepares the output once (`prepared`,
 `rendering`: layout rendered, CSS inlined with css-inline, plain text laid out, tokens
 compiled) and per recipient only checks consent and fields, substitutes escaped values and
 hashes (`context`). `assemble` is a batch of one.
 
-Every compliance rule is checked and every failing one reported (`rules`, ERROR_CODES).
+Every compliance rule is checked and every failing one reported (`rules`, ERROR_CODES):
+every assembly carries the brand's approved footer for its market and locale, and every
+email the recipient's unsubscribe link (in the footer and the `headers` of the result).
 Recipient data is never stored or logged; the manifest carries only its sha256
 (`manifest`). The process caches are in `cache`.
 """

@@ -21,26 +21,30 @@ def iso(value: datetime | None) -> str | None:
 
 def build_manifest(ctx, all_picks: list) -> dict:
     """The manifest of one combination (`all_picks`: (slot, version or None) per slot) in
-    the step context `ctx`, without the per-recipient hashes."""
+    the step context `ctx`, without the per-recipient hashes. The footer is listed like any
+    module (slot null) and named in `footer` (reproduction pins it)."""
+    used = [(slot.order, v) for slot, v in all_picks if v is not None]
+    if ctx.footer is not None:
+        used.append((None, ctx.footer))
     modules = [
         {
-            "slot": slot.order, "module": v.code, "kind": v.kind, "purpose": v.purpose,
+            "slot": order, "module": v.code, "kind": v.kind, "purpose": v.purpose,
             "version": v.number, "version_id": v.id, "sha256": v.sha256, "state": v.state,
             "locale": v.locale, "approved_at": iso(v.approved_at),
             "expires_at": iso(v.expires_at),
             "signatures": ctx.signatures.get(v.id, []),
         }
-        for slot, v in all_picks if v is not None
+        for order, v in used
     ]
     return {
         "manifest_version": MANIFEST_VERSION,
         "journey": ctx.journey_slug, "step": ctx.step_key,
         "channel": ctx.channel, "jurisdiction": ctx.jurisdiction_code, "locale": ctx.locale,
         "layout": ctx.layout_info,
-        "legal_footer_sha256": hashlib.sha256(ctx.legal_footer.encode()).hexdigest(),
+        "footer": ctx.footer.id if ctx.footer is not None else None,
         "modules": modules,
         # Every image file the message links, by URL, with its sha256 and its asset's.
-        "images": image_manifest([v for _, v in all_picks if v is not None], ctx.layout),
+        "images": image_manifest([v for _, v in used], ctx.layout),
         "slots": [v.id if v is not None else None for _, v in all_picks],
         "assembled_at": iso(ctx.now),
     }

@@ -24,6 +24,7 @@ from content.assets import DeliveredImage, delivered_images
 from content.models import ModuleKind
 from content.tokens import TOKEN_RE, CompiledText
 
+from .. import unsubscribe
 from ..models import Layout
 from . import cache
 from .snapshot import VersionSnapshot
@@ -57,7 +58,7 @@ class Page:
     jurisdiction: str
     year: int
     brand_name: str
-    legal_footer: str
+    unsubscribe: bool = False  # an email: the footer carries the reader's unsubscribe link
     # Set by `render`: each version's delivered image, as (version id, image) pairs, and
     # the base URL their `src`s are absolute on.
     images: tuple = ()
@@ -95,18 +96,20 @@ def layout_fingerprint(layout: str) -> dict:
     return info
 
 
-def render(versions: list[VersionSnapshot], page: Page) -> Rendered:
-    """The versions in the page, from the process cache when rendered before (approved
-    versions are immutable, and the key holds every other input)."""
-    page = replace(page, images=tuple(images_of(versions).items()),
+def render(versions: list[VersionSnapshot], page: Page,
+           footer: VersionSnapshot | None = None) -> Rendered:
+    """The versions in the page with the footer, from the process cache when rendered
+    before (approved versions are immutable, and the key holds every other input)."""
+    page = replace(page, images=tuple(images_of([*versions, *([footer] if footer else [])])
+                                      .items()),
                    public_base_url=settings.TESSERA_PUBLIC_BASE_URL)
     key = (page.layout, page.layout_sha256, page.locale, page.jurisdiction, page.year,
-           page.brand_name, hashlib.sha256(page.legal_footer.encode()).hexdigest(),
-           page.images, page.public_base_url,
-           tuple((v.id, v.sha256, v.created_at, v.code, v.kind, v.number) for v in versions))
+           page.brand_name, page.unsubscribe, page.images, page.public_base_url,
+           tuple((v.id, v.sha256, v.created_at, v.code, v.kind, v.number) for v in versions),
+           (footer.id, footer.sha256, footer.created_at) if footer else None)
     rendered = cache.RENDERED.get(key)
     if rendered is None:
-        rendered = _render(versions, page)
+        rendered = _render(versions, page, footer)
         cache.RENDERED.put(key, rendered)
     return rendered
 
@@ -131,8 +134,24 @@ class _Placeholders:
 
         return TOKEN_RE.sub(swap, (text or "").translate(PH_CHARS))
 
+    def unsubscribe_link(self) -> str:
+        """The placeholder of the reader's unsubscribe link (not a module token: no author
+        places it, the layout does, in the footer of every email)."""
+        self.keys[unsubscribe.FIELD] = (unsubscribe.FIELD, "")
+        return f"{PH_OPEN}{unsubscribe.FIELD}{PH_CLOSE}"
 
-def _render(versions: list[VersionSnapshot], page: Page) -> Rendered:
+
+# The unsubscribe link's words, by language (the layout places the link).
+UNSUBSCRIBE_LABELS = {"en": "Unsubscribe", "de": "Abmelden", "fr": "Se désabonner"}
+
+
+def unsubscribe_label(locale: str) -> str:
+    return UNSUBSCRIBE_LABELS.get((locale or "en").split("-", 1)[0].lower(),
+                                  UNSUBSCRIBE_LABELS["en"])
+
+
+def _render(versions: list[VersionSnapshot], page: Page,
+            footer: VersionSnapshot | None) -> Rendered:
     placeholders = _Placeholders()
     subject_src = next(
         ((v, v.subject or v.body_text) for v in versions
@@ -158,7 +177,11 @@ def _render(versions: list[VersionSnapshot], page: Page) -> Rendered:
         })
     context = {
         "subject": subject, "preheader": preheader, "modules": modules,
-        "legal_footer": page.legal_footer.translate(PH_CHARS),
+        "footer": footer and {
+            "code": footer.code, "html": mark_safe(placeholders(footer, footer.body_html)),
+            "text": placeholders(footer, footer.body_text).strip()},
+        "unsubscribe_url": placeholders.unsubscribe_link() if page.unsubscribe else "",
+        "unsubscribe_label": unsubscribe_label(page.locale),
         "brand": page.brand_name.translate(PH_CHARS),
         "lang": page.locale or "en", "year": page.year,
         "jurisdiction": page.jurisdiction, "layout": page.layout,

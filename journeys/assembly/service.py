@@ -21,15 +21,18 @@ def load_step(step: Step | int) -> Step:
 
 def load_context(step: Step, *, channel: str, jurisdiction: str, locale: str,
                  layout: str | None = None, now: datetime | None = None,
-                 pinned: list[int | None] | None = None) -> StepContext:
+                 pinned: list[int | None] | None = None,
+                 pinned_footer: int | None = None) -> StepContext:
     """Read everything the step needs for this channel, market and locale (constant queries).
 
-    `pinned` (a manifest's version per slot) reproduces that manifest instead.
+    `pinned` (a manifest's version per slot) and `pinned_footer` (its footer version)
+    reproduce that manifest instead.
     """
     kwargs = {"channel": channel, "jurisdiction": jurisdiction, "locale": locale,
               "layout": layout, "now": now}
     if pinned is not None:
-        return PinnedStepContext(load_step(step), pinned=pinned, **kwargs)
+        return PinnedStepContext(load_step(step), pinned=pinned, pinned_footer=pinned_footer,
+                                 **kwargs)
     return StepContext(load_step(step), **kwargs)
 
 

@@ -37,7 +37,7 @@ def test_assemble_returns_content_and_manifest_and_logs_the_delivery(client, wor
     response = client.post(URL, assemble_body(), format="json")
     assert response.status_code == 200, response.content
     body = response.json()
-    assert set(body) == {"subject", "html", "text", "manifest"}
+    assert set(body) == {"subject", "html", "text", "manifest", "headers"}
     assert body["subject"] == "News for Dr. Morgan"
     assert "Hello Dr. Morgan" in body["html"]
     manifest = body["manifest"]
@@ -47,9 +47,9 @@ def test_assemble_returns_content_and_manifest_and_logs_the_delivery(client, wor
     assert delivery.token is not None
     assert RECIPIENT["id"] not in delivery.recipient_pseudonym
     assert len(delivery.recipient_pseudonym) == 64
-    assert DeliveredVersion.objects.filter(delivery=delivery).count() == 4
+    assert DeliveredVersion.objects.filter(delivery=delivery).count() == 5  # 4 slots + footer
     stored = json.dumps(delivery.manifest)
-    assert "Morgan" not in stored and "Alex" not in stored
+    assert "Morgan" not in stored and "Alex" not in stored and "unsubscribe" not in stored
 
 
 def test_no_consent_is_422_and_nothing_is_logged(client):
