@@ -430,24 +430,54 @@ def addressed_file(asset_sha256: str, file_name: str) -> AddressedFile | None:
     """The bytes at a content address, or None: unknown, missing, or bytes that do not hash
     to the address (never served). The original or one of the renditions of an asset whose
     content sha256 is `asset_sha256`."""
+    sha256 = file_name.partition(".")[0]
+    for asset, name in _stored_under(asset_sha256, file_name):
+        data = read_verified(asset.image.storage, name, sha256)
+        if data is not None:
+            return AddressedFile(data, CONTENT_TYPES[asset.format])
+    return None
+
+
+def stored_bytes(asset_sha256: str, file_name: str) -> bytes | None:
+    """The bytes stored under a content address as they are, unverified (None: no such
+    file): for an inspector, who wants to see what differs (`delivery.verification`)."""
+    for asset, name in _stored_under(asset_sha256, file_name):
+        try:
+            with asset.image.storage.open(name, "rb") as handle:
+                return handle.read()
+        except OSError:
+            continue
+    return None
+
+
+def derived_rendition_sha256(asset_sha256: str, extension: str, rendition: str) -> str | None:
+    """The sha256 of rendition `rendition` made again from the stored original, when the
+    original's bytes are the asset's (None otherwise)."""
+    original = f"{asset_sha256}.{extension}"
+    for asset, name in _stored_under(asset_sha256, original):
+        data = read_verified(asset.image.storage, name, asset_sha256)
+        if data is not None:
+            made = rendition_bytes(decode_stored(data), asset.format, RENDITION_WIDTHS[rendition])
+            return hashlib.sha256(made).hexdigest()
+    return None
+
+
+def _stored_under(asset_sha256: str, file_name: str):
+    """(asset, storage name) of each stored file an address may name, the original first."""
     from .models import Asset
 
     sha256, _, extension = file_name.partition(".")
-    if not (SHA256_RE.match(asset_sha256) and SHA256_RE.match(sha256)):
-        return None
+    if not (SHA256_RE.match(asset_sha256 or "") and SHA256_RE.match(sha256)):
+        return
     for asset in Asset.objects.filter(content_sha256=asset_sha256).only(
             "image", "format", "content_sha256", "renditions"):
         if EXTENSIONS.get(asset.format) != extension:
             continue
-        names = [name for name in (asset.renditions or {}).values()
-                 if _file_sha256(str(name)) == sha256]
         if sha256 == asset.content_sha256:
-            names.insert(0, asset.image.name)
-        for name in names:
-            data = read_verified(asset.image.storage, name, sha256)
-            if data is not None:
-                return AddressedFile(data, CONTENT_TYPES[asset.format])
-    return None
+            yield asset, asset.image.name
+        for name in (asset.renditions or {}).values():
+            if _file_sha256(str(name)) == sha256:
+                yield asset, name
 
 
 def read_verified(storage, name: str, sha256: str) -> bytes | None:
