@@ -1,5 +1,5 @@
-"""The default taxonomy of DOMAIN.md (audiences and their stages, HCP specialties, markets
-with their legal footers, channels, locales) and the role groups.
+"""The default taxonomy of DOMAIN.md (audiences and their stages, HCP specialties, markets,
+channels, locales) and the role groups.
 
 Migration 0002 seeds it; the demo loader re-seeds it after a flush. Every row is created
 with get_or_create on its natural key, so seeding again duplicates nothing and keeps names
@@ -50,23 +50,12 @@ HCP_SPECIALTIES = [
     ("endocrinology", "Endocrinology"),
 ]
 
+# Markets. Their legal text is each brand's approved footer module, not seeded here.
 JURISDICTIONS = [
-    ("US", "United States",
-     "For U.S. audiences only. To report SUSPECTED ADVERSE REACTIONS, contact the "
-     "manufacturer or the FDA at 1-800-FDA-1088 or www.fda.gov/medwatch. Please see the "
-     "full Prescribing Information, including the Important Safety Information."),
-    ("DE", "Germany",
-     "Nur für Fachkreise im Sinne des § 2 HWG. Pflichtangaben gemäß § 4 HWG siehe "
-     "Fachinformation. Verdachtsfälle von Nebenwirkungen bitte an das Bundesinstitut für "
-     "Arzneimittel und Medizinprodukte (BfArM), www.bfarm.de, melden."),
-    ("GB", "United Kingdom",
-     "Prescribing information is available via the link below. Adverse events should be "
-     "reported. Reporting forms and information can be found at "
-     "https://yellowcard.mhra.gov.uk or via the MHRA Yellow Card app."),
-    ("FR", "France",
-     "Les mentions légales sont disponibles sur la base de données publique des "
-     "médicaments. Déclarez immédiatement tout effet indésirable suspecté sur "
-     "www.signalement-sante.gouv.fr."),
+    ("US", "United States"),
+    ("DE", "Germany"),
+    ("GB", "United Kingdom"),
+    ("FR", "France"),
 ]
 
 CHANNELS = [
@@ -112,8 +101,8 @@ def seed_default_taxonomy(apps) -> None:
     hcp = Audience.objects.get(code="hcp")
     for code, name in HCP_SPECIALTIES:
         Specialty.objects.get_or_create(audience=hcp, code=code, defaults={"name": name})
-    for code, name, footer in JURISDICTIONS:
-        Jurisdiction.objects.get_or_create(code=code, defaults={"name": name, "legal_footer": footer})
+    for code, name in JURISDICTIONS:
+        Jurisdiction.objects.get_or_create(code=code, defaults={"name": name})
     for code, name in CHANNELS:
         Channel.objects.get_or_create(code=code, defaults={"name": name})
     for code, name in LOCALES:

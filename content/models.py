@@ -214,11 +214,11 @@ class Stage(models.Model):
 
 
 class Jurisdiction(models.Model):
-    """A market, by ISO 3166-1 alpha-2 code, with the legal text its emails must carry."""
+    """A market, by ISO 3166-1 alpha-2 code. The legal text its emails and pages carry is
+    each brand's approved footer module for the market (kind `footer`), not free text."""
 
     code = models.CharField(max_length=2, unique=True, help_text="ISO 3166-1 alpha-2, e.g. US, DE")
     name = models.CharField(max_length=120)
-    legal_footer = models.TextField(blank=True, help_text="Required legal text for this market")
 
     history = HistoricalRecords()
 

@@ -244,9 +244,75 @@ def review_readiness_errors(version) -> list[str]:
         problems.append("Tag at least one audience.")
     if module.kind == "image" and version.asset_id is None:
         problems.append("An image module needs an asset.")
+    if module.kind == "footer":
+        problems += footer_part_errors(version.body_html)
+        problems += footer_overlap_errors(version)
     if module.kind != "image" and not (version.body_html or version.subject).strip():
         problems.append("The version has no content.")
     return problems
+# --- Footers ----------------------------------------------------------------------------
+
+# The parts every footer must hold, each marked by a class on the element that holds it
+# (classes survive sanitising; assembly renders the footer as approved, so the parts are
+# checked once, here, before MLR sees the version).
+FOOTER_PARTS = {
+    "adverse-events": "the adverse-event reporting line",
+    "postal-address": "the sender's postal address",
+}
+VOID_TAGS = {"br", "col", "hr", "img"}
+
+
+class _MarkedText(HTMLParser):
+    """The text inside the elements carrying each FOOTER_PARTS class."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.text: dict[str, list[str]] = {marker: [] for marker in FOOTER_PARTS}
+        self._open: list[set[str]] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag in VOID_TAGS:
+            return
+        classes = set((dict(attrs).get("class") or "").split())
+        self._open.append(classes & set(FOOTER_PARTS))
+
+    def handle_endtag(self, tag):
+        if tag not in VOID_TAGS and self._open:
+            self._open.pop()
+
+    def handle_data(self, data):
+        for markers in self._open:
+            for marker in markers:
+                self.text[marker].append(data)
+
+
+def footer_part_errors(html: str) -> list[str]:
+    """Each required footer part that is absent or empty, in words for the author."""
+    reader = _MarkedText()
+    reader.feed(html or "")
+    reader.close()
+    return [f"A footer must hold {what}: put it in an element with class=\"{marker}\", "
+            f'e.g. <p class="{marker}">…</p>.'
+            for marker, what in FOOTER_PARTS.items() if not "".join(reader.text[marker]).strip()]
+
+
+def footer_overlap_errors(version) -> list[str]:
+    """A brand has one footer module per market and locale: another footer module of the
+    brand approved or in review for one of this version's markets in its locale makes this
+    one a second footer (a change is a new version of that module)."""
+    if not version.pk:
+        return []
+    others = (type(version).objects
+              .filter(module__brand_id=version.module.brand_id, module__kind="footer",
+                      state__in=["approved", "in_review"], locale_id=version.locale_id,
+                      jurisdictions__in=version.jurisdictions.all())
+              .exclude(module_id=version.module_id)
+              .values_list("module__code", "jurisdictions__code").distinct())
+    return [f"{code} already is this brand's footer for {market} in this locale: make a new "
+            f"version of {code} instead of a second footer module."
+            for code, market in sorted(set(others))]
+
+
 
 
 def validate_version(version) -> None:

@@ -286,11 +286,10 @@ def test_taxonomy_is_editable_by_superuser(client, superuser):
     client.force_login(superuser)
     jurisdiction = Jurisdiction.objects.get(code="DE")
     url = reverse("admin:content_jurisdiction_change", args=[jurisdiction.pk])
-    response = client.post(url, {"code": "DE", "name": "Deutschland",
-                                 "legal_footer": "Pflichttext"})
+    response = client.post(url, {"code": "DE", "name": "Deutschland"})
     assert response.status_code == 302
     jurisdiction.refresh_from_db()
-    assert jurisdiction.legal_footer == "Pflichttext"
+    assert jurisdiction.name == "Deutschland"
 
 
 def test_brand_validity_days_are_edited_by_superuser_only(client, superuser, client_a, brand_a):

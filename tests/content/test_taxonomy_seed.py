@@ -29,9 +29,11 @@ def test_audiences_and_their_stages_in_order():
 
 
 def test_markets_channels_locales_and_groups():
-    footers = dict(Jurisdiction.objects.values_list("code", "legal_footer"))
-    assert {"US", "DE", "GB", "FR"} <= set(footers)
-    assert all(footers[code] for code in ("US", "DE", "GB", "FR"))
+    names = dict(Jurisdiction.objects.values_list("code", "name"))
+    assert {"US", "DE", "GB", "FR"} <= set(names)
+    assert all(names[code] for code in ("US", "DE", "GB", "FR"))
+    # Legal text is each brand's approved footer module, never free text on the market.
+    assert "legal_footer" not in {f.name for f in Jurisdiction._meta.get_fields()}
     assert {"email", "portal", "rep", "sms", "webinar", "congress"} <= set(
         Channel.objects.values_list("code", flat=True))
     assert {"en", "de", "en-US", "de-DE"} <= set(Locale.objects.values_list("code", flat=True))
@@ -48,12 +50,12 @@ def test_groups_get_the_admin_permissions_they_need():
 
 def test_seed_runs_again_without_duplicates_or_overwriting_edits():
     de = Jurisdiction.objects.get(code="DE")
-    de.legal_footer = "Edited by an administrator"
+    de.name = "Edited by an administrator"
     de.save()
     counts = [m.objects.count() for m in (Audience, Stage, Specialty, Jurisdiction, Channel, Locale, Group)]
     seed_migration.seed(apps, None)
     assert [m.objects.count() for m in (Audience, Stage, Specialty, Jurisdiction, Channel, Locale, Group)] == counts
-    assert Jurisdiction.objects.get(code="DE").legal_footer == "Edited by an administrator"
+    assert Jurisdiction.objects.get(code="DE").name == "Edited by an administrator"
 
 
 def test_jurisdiction_codes_must_be_iso_alpha2(client, superuser):
@@ -61,7 +63,7 @@ def test_jurisdiction_codes_must_be_iso_alpha2(client, superuser):
 
     client.force_login(superuser)
     response = client.post(reverse("admin:content_jurisdiction_add"),
-                           {"code": "D1", "name": "Nowhere", "legal_footer": ""})
+                           {"code": "D1", "name": "Nowhere"})
     assert response.status_code == 200
     assert "ISO 3166-1 alpha-2" in str(response.context["adminform"].form.errors)
     assert not Jurisdiction.objects.filter(code="D1").exists()
