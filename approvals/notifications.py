@@ -25,3 +25,23 @@ def send(*, to: list[str], subject: str, body: str) -> int:
     if not recipients:
         return 0
     return send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients, fail_silently=False)
+
+
+def notify_integrity_mismatch(version, *, detail: str) -> None:
+    """Tell the regulatory reviewers that `version`'s content as read is not what they
+    signed (sent after the caller's transaction commits; content itself is not quoted)."""
+    from django.db import transaction
+
+    from .roles import Role, reviewers_for
+    from .tasks import send_notification
+
+    to = [u.email for u in reviewers_for([Role.REGULATORY]) if u.email]
+    if not to:
+        return
+    module = version.module
+    subject = f"[Tessera] Integrity alert: {module.code} v{version.number} is refused"
+    body = (f"{module.brand}: {module.code} v{version.number} ({module.title}) no longer "
+            f"matches what MLR signed, so assembly refuses it.\n\n{detail}\n\n"
+            "Someone changed it outside the application. Review the audit trail, restore "
+            f"the approved content or withdraw the version:\n{review_url(version.pk)}\n")
+    transaction.on_commit(lambda: send_notification.delay(to, subject, body))

@@ -113,6 +113,8 @@ def _review_text(version) -> list[str]:
               f"Stages: {codes(version.stages)}",
               f"Jurisdictions: {codes(version.jurisdictions)}",
               f"Channels: {codes(version.channels)}",
+              f"Companions (must travel with): {codes(version.requires)}",
+              f"Exclusions (never with): {codes(version.excludes)}",
               f"Valid from: {version.valid_from or '-'}", "References:"]
     lines += [f"  {c.code}: {c.citation}" for c in version.citations.all()] or ["  -"]
     return lines
@@ -124,8 +126,8 @@ def _version_for_review(request, version_id: int) -> ModuleVersion:
                                              "created_by", "asset")
         .prefetch_related("audiences", "specialties", "stages__audience", "jurisdictions",
                           "channels", "citations",
-                          Prefetch("module__requires", queryset=ContentModule.objects.order_by("code")),
-                          Prefetch("module__excludes", queryset=ContentModule.objects.order_by("code"))),
+                          Prefetch("requires", queryset=ContentModule.objects.order_by("code")),
+                          Prefetch("excludes", queryset=ContentModule.objects.order_by("code"))),
         pk=version_id,
     )
     _require_visible(request, version.module.brand_id)
@@ -169,8 +171,8 @@ def _page_context(request, version, *, decision_form=None, withdraw_form=None,
     diff_table = None
     if previous is not None:
         previous = (ModuleVersion.objects.prefetch_related(
-            "audiences", "specialties", "stages", "jurisdictions", "channels", "citations")
-            .select_related("locale").get(pk=previous.pk))
+            "audiences", "specialties", "stages", "jurisdictions", "channels", "citations",
+            "requires", "excludes").select_related("locale").get(pk=previous.pk))
         diff_table = difflib.HtmlDiff(wrapcolumn=48).make_table(
             _review_text(previous), _review_text(version),
             fromdesc=f"v{previous.number} (last approved)", todesc=f"v{version.number} (this version)",
@@ -183,8 +185,8 @@ def _page_context(request, version, *, decision_form=None, withdraw_form=None,
         "comments": Comment.objects.filter(version=version).select_related("author"),
         "previous": previous, "diff_table": diff_table, "error": error,
         "subject": render_subject(version), "plain_text": render_module_text(version),
-        "companions": _related_state(version.module.requires.all()),
-        "exclusions": _related_state(version.module.excludes.all()),
+        "companions": _related_state(version.requires.all()),
+        "exclusions": _related_state(version.excludes.all()),
         "may_submit": version.is_editable and services.may_submit(user, version),
         "username_needed": username_needed, "preview_widths": PREVIEW_WIDTHS,
         "my_roles": held, "barred": barred,

@@ -196,7 +196,6 @@ class ContentModuleAdmin(BrandScopedAdmin):
     inlines = [VersionInline]
     actions = [make_new_version]
     readonly_fields = ["owner", "created_at"]
-    filter_horizontal = ["requires", "excludes"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(latest_state_value=latest_state_subquery())
@@ -245,7 +244,7 @@ class ModuleVersionAdmin(BrandScopedAdmin):
                        "approved_at", "expires_at", "withdrawn_at", "withdrawal_reason",
                        "preview"]
     filter_horizontal = ["audiences", "specialties", "stages", "jurisdictions", "channels",
-                         "citations"]
+                         "citations", "requires", "excludes"]
     change_form_template = "admin/content/moduleversion/change_form.html"
 
     @admin.display(description="Title", ordering="module__title")
@@ -355,9 +354,9 @@ class ModuleVersionAdmin(BrandScopedAdmin):
             "change_url": reverse("admin:content_moduleversion_change", args=[version.pk]),
             "requires": [
                 (m, (m.latest_state_value or "no version").replace("_", " "))
-                for m in version.module.requires.annotate(
+                for m in version.requires.annotate(
                     latest_state_value=latest_state_subquery()).order_by("code")],
-            "excludes": version.module.excludes.order_by("code"),
+            "excludes": version.excludes.order_by("code"),
         }
         return TemplateResponse(request, "admin/content/moduleversion/preview.html", context)
 

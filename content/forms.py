@@ -43,16 +43,7 @@ class UserScopedModelForm(forms.ModelForm):
 class ContentModuleForm(UserScopedModelForm):
     class Meta:
         model = ContentModule
-        fields = ["code", "brand", "kind", "purpose", "title", "requires", "excludes"]
-
-    def scope_choices(self) -> None:
-        super().scope_choices()
-        for name in ("requires", "excludes"):
-            if name in self.fields:
-                choices = authorable(ContentModule.objects.all(), self.user)
-                if self.instance.pk:
-                    choices = choices.exclude(pk=self.instance.pk)
-                self.fields[name].queryset = choices.select_related("brand")
+        fields = ["code", "brand", "kind", "purpose", "title"]
 
     def clean_code(self):
         code = (self.cleaned_data.get("code") or "").strip().upper()
@@ -71,23 +62,13 @@ class ContentModuleForm(UserScopedModelForm):
         if error:
             self.add_error(None, ValidationError(error, code="module_in_use"))
 
-    def clean(self):
-        cleaned = super().clean()
-        brand = cleaned.get("brand") or (self.instance.brand if self.instance.pk else None)
-        for name in ("requires", "excludes"):
-            for other in cleaned.get(name) or ():
-                if brand is not None and other.brand_id != brand.pk:
-                    self.add_error(name, f"{other.code} belongs to {other.brand}; companions and "
-                                         f"exclusions must be modules of {brand}.")
-        return cleaned
-
 
 class ModuleVersionForm(UserScopedModelForm):
     class Meta:
         model = ModuleVersion
         fields = ["module", "locale", "subject", "body_html", "body_text", "asset",
                   "token_fallbacks", "audiences", "specialties", "stages", "jurisdictions",
-                  "channels", "citations", "valid_from"]
+                  "channels", "citations", "requires", "excludes", "valid_from"]
         widgets = {"body_html": forms.Textarea(attrs={"rows": 10, "cols": 90}),
                    "body_text": forms.Textarea(attrs={"rows": 5, "cols": 90})}
 
@@ -103,6 +84,12 @@ class ModuleVersionForm(UserScopedModelForm):
             fields["citations"].queryset = authorable(Reference.objects.all(), self.user)
         if "asset" in fields:
             fields["asset"].queryset = authorable(Asset.objects.all(), self.user)
+        for name in ("requires", "excludes"):
+            if name in fields:
+                choices = authorable(ContentModule.objects.all(), self.user)
+                if self.instance.pk:
+                    choices = choices.exclude(pk=self.instance.module_id)
+                fields[name].queryset = choices.select_related("brand")
         if "stages" in fields:
             fields["stages"].queryset = fields["stages"].queryset.select_related("audience")
         if "specialties" in fields:
@@ -131,6 +118,14 @@ class ModuleVersionForm(UserScopedModelForm):
             asset = cleaned.get("asset")
             if asset is not None and asset.brand_id != module.brand_id:
                 self.add_error("asset", f"{asset} is an asset of {asset.brand}, not of {module.brand}.")
+            for name in ("requires", "excludes"):
+                for other in cleaned.get(name) or ():
+                    if other.brand_id != module.brand_id:
+                        self.add_error(name, f"{other.code} belongs to {other.brand}; companions "
+                                             f"and exclusions must be modules of {module.brand}.")
+                    elif other.pk == module.pk:
+                        self.add_error(name, f"{module.code} cannot be its own companion or "
+                                             "exclusion.")
         audiences = set(cleaned.get("audiences") or ())
         for name in ("stages", "specialties"):
             for term in cleaned.get(name) or ():

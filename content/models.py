@@ -330,18 +330,10 @@ class ContentModule(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_modules"
     )
-    requires = models.ManyToManyField(
-        "self", symmetrical=False, blank=True, related_name="required_by",
-        help_text="Companions: modules that must travel with this one (e.g. the ISI)",
-    )
-    excludes = models.ManyToManyField(
-        "self", symmetrical=True, blank=True,
-        help_text="Modules that must never appear in the same assembly as this one",
-    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = AuditedManager()
-    history = HistoricalRecords(m2m_fields=[requires, excludes])
+    history = HistoricalRecords()
     brand_lookup = "brand"
     lookup_from_version = "module"
 
@@ -436,6 +428,16 @@ class ModuleVersion(models.Model):
     approved_at = models.DateTimeField(null=True, blank=True)
     withdrawn_at = models.DateTimeField(null=True, blank=True)
     withdrawal_reason = models.TextField(blank=True)
+    # Companions and exclusions are signed content of the version (in its sha256): a
+    # change is a new version and a new review.
+    requires = models.ManyToManyField(
+        ContentModule, blank=True, related_name="required_by_versions",
+        help_text="Companions: modules that must travel with this one (e.g. the ISI)",
+    )
+    excludes = models.ManyToManyField(
+        ContentModule, blank=True, related_name="excluded_by_versions",
+        help_text="Modules that must never appear in the same assembly as this one",
+    )
     expiry_notified_at = models.DateTimeField(null=True, blank=True)
     sha256 = models.CharField(max_length=64, blank=True, editable=False, db_index=True)
     created_by = models.ForeignKey(
@@ -446,7 +448,8 @@ class ModuleVersion(models.Model):
 
     objects = AuditedManager()
     history = HistoricalRecords(
-        m2m_fields=[audiences, specialties, stages, jurisdictions, channels, citations]
+        m2m_fields=[audiences, specialties, stages, jurisdictions, channels, citations,
+                    requires, excludes]
     )
     brand_lookup = "module__brand"
     lookup_from_version = "pk"

@@ -6,8 +6,6 @@ them) and by the workflow before a version goes to review.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -244,12 +242,14 @@ def review_readiness_errors(version) -> list[str]:
         problems.append("Tag at least one audience.")
     if module.kind == "image" and version.asset_id is None:
         problems.append("An image module needs an asset.")
+    if module.kind != "image" and not (version.body_html or version.subject).strip():
+        problems.append("The version has no content.")
     if module.kind == "footer":
         problems += footer_part_errors(version.body_html)
         problems += footer_overlap_errors(version)
-    if module.kind != "image" and not (version.body_html or version.subject).strip():
-        problems.append("The version has no content.")
     return problems
+
+
 # --- Footers ----------------------------------------------------------------------------
 
 # The parts every footer must hold, each marked by a class on the element that holds it
@@ -313,40 +313,32 @@ def footer_overlap_errors(version) -> list[str]:
             for code, market in sorted(set(others))]
 
 
-
-
 def validate_version(version) -> None:
     """Model-form validation (clean): token rules plus what the sanitiser would do."""
     prepare_version_content(version)
 
 
 def compute_sha256(version) -> str:
-    """sha256 over a canonical JSON of everything a reviewer signs for.
+    """The version's sha256 by the one canonical rule (`content.signing_hash`): module
+    identity, number, locale, texts, asset bytes, fallbacks, validity start, all tags and
+    citations, companions and exclusions, so a signature binds the exact version."""
+    from .signing_hash import SignedTags, canonical_sha256
 
-    Covers module identity, number, locale, texts, asset bytes, fallbacks, validity start
-    and all tags and citations (sorted codes), so a signature binds the exact version.
-    """
-    payload: dict = {
-        "module": version.module.code if version.module_id else None,
-        "number": version.number,
-        "locale": version.locale.code if version.locale_id else None,
-        "subject": version.subject,
-        "body_html": version.body_html,
-        "body_text": version.body_text,
-        "asset": version.asset.content_sha256 if version.asset_id else None,
-        "token_fallbacks": version.token_fallbacks or {},
-        "valid_from": version.valid_from.isoformat() if version.valid_from else None,
-    }
+    tags = None
     if version.pk:
-        payload.update(
-            audiences=sorted(version.audiences.values_list("code", flat=True)),
-            specialties=sorted(version.specialties.values_list("code", flat=True)),
-            stages=sorted(f"{a}:{s}" for a, s in version.stages.values_list("audience__code", "code")),
-            jurisdictions=sorted(version.jurisdictions.values_list("code", flat=True)),
-            channels=sorted(version.channels.values_list("code", flat=True)),
-            citations=sorted(
-                f"{c}:{t}" for c, t in version.citations.values_list("code", "citation")
-            ),
+        tags = SignedTags(
+            audiences=version.audiences.values_list("code", flat=True),
+            specialties=version.specialties.values_list("code", flat=True),
+            stages=[f"{a}:{s}" for a, s in version.stages.values_list("audience__code", "code")],
+            jurisdictions=version.jurisdictions.values_list("code", flat=True),
+            channels=version.channels.values_list("code", flat=True),
+            citations=[f"{c}:{t}" for c, t in version.citations.values_list("code", "citation")],
+            requires=version.requires.values_list("code", flat=True),
+            excludes=version.excludes.values_list("code", flat=True),
         )
-    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+    return canonical_sha256(
+        module=version.module.code if version.module_id else None, number=version.number,
+        locale=version.locale.code if version.locale_id else None, subject=version.subject,
+        body_html=version.body_html, body_text=version.body_text,
+        asset=version.asset.content_sha256 if version.asset_id else None,
+        token_fallbacks=version.token_fallbacks, valid_from=version.valid_from, tags=tags)

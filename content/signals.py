@@ -13,8 +13,8 @@ def _guard_version_tags(sender, instance, action, reverse, **kwargs):
         stored_state = ModuleVersion.objects.filter(pk=instance.pk).values_list("state", flat=True).first()
         if stored_state is not None and stored_state not in EDITABLE_STATES:
             raise ImmutableVersionError(
-                f"{instance} is {stored_state.replace('_', ' ')}: its tags and citations cannot "
-                "change. Create a new version instead."
+                f"{instance} is {stored_state.replace('_', ' ')}: its tags, citations, "
+                "companions and exclusions cannot change. Create a new version instead."
             )
     elif action in {"post_add", "post_remove", "post_clear"}:
         if getattr(instance, "_defer_sha256_refresh", False):

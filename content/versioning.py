@@ -10,7 +10,8 @@ from .models import LOCKED_STATES, ContentModule, ModuleVersion, VersionState
 
 COPIED_FIELDS = ("locale_id", "subject", "body_html", "body_text", "asset_id",
                  "token_fallbacks", "valid_from")
-COPIED_M2M = ("audiences", "specialties", "stages", "jurisdictions", "channels", "citations")
+COPIED_M2M = ("audiences", "specialties", "stages", "jurisdictions", "channels", "citations",
+              "requires", "excludes")
 
 
 @transaction.atomic

@@ -143,7 +143,8 @@ def _stages_for(audience: Audience, wanted) -> list[Stage]:
     return [by_code[code] for code in wanted]
 
 
-def _create_first_version(spec: ModuleSpec, module, author, refs, asset) -> None:
+def _create_first_version(spec: ModuleSpec, module, author, refs, asset,
+                          modules: dict[str, ContentModule]) -> None:
     locale = Locale.objects.get(code=market_locales()[spec.market])
     version = ModuleVersion(
         module=module, locale=locale, subject=spec.subject, body_html=spec.body,
@@ -164,19 +165,10 @@ def _create_first_version(spec: ModuleSpec, module, author, refs, asset) -> None
         jurisdictions=[Jurisdiction.objects.get(code=spec.market)],
         channels=Channel.objects.filter(code__in=spec.channels),
         citations=[refs[(spec.brand, code)] for code in spec.cites],
+        # Signed with the version (in its sha256): set before it goes to review.
+        requires=[modules[code] for code in spec.requires],
+        excludes=[modules[code] for code in spec.excludes],
     )
-
-
-def _link_companions_and_exclusions(modules: dict[str, ContentModule]) -> None:
-    for spec in module_specs():
-        module = modules[spec.code]
-        wanted_requires = [modules[c] for c in spec.requires]
-        missing = [m for m in wanted_requires if not module.requires.filter(pk=m.pk).exists()]
-        if missing:
-            module.requires.add(*missing)
-        for code in spec.excludes:
-            if not module.excludes.filter(pk=modules[code].pk).exists():
-                module.excludes.add(modules[code])
 
 
 @transaction.atomic
@@ -197,10 +189,12 @@ def load(out) -> None:
                                    purpose=spec.purpose, title=spec.title, owner=author)
             module._history_user = author
             module.save()
-        if not module.versions.exists():
-            _create_first_version(spec, module, author, refs, asset)
-            created += 1
         modules[spec.code] = module
-    _link_companions_and_exclusions(modules)
+    for spec in module_specs():  # every module exists: versions may name companions
+        module = modules[spec.code]
+        if not module.versions.exists():
+            _create_first_version(spec, module, users[author_of(spec.brand)], refs, asset,
+                                  modules)
+            created += 1
     out.write(f"content: {len(modules)} demo modules ({created} new versions), "
               f"{len(refs)} references, {len(found_brands)} brands\n")

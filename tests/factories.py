@@ -93,3 +93,25 @@ class VersionFactory(factory.django.DjangoModelFactory):
             stage, _ = Stage.objects.get_or_create(audience=audience, code=stage_code,
                                                    defaults={"name": stage_code})
             self.stages.add(stage)
+
+
+def record_approval_signatures(version):
+    """The append-only approval records a workflow approval leaves: one approving signature
+    per MLR role on the version's current sha256, in a new round. For tests that move a
+    version to approved directly (state fields only): assembly delivers a locked version
+    only when its content as read hashes to the sha256 its approval signatures carry."""
+    from django.utils import timezone
+
+    from approvals.models import Meaning, Signature
+    from approvals.roles import REQUIRED_ROLES
+
+    version.refresh_sha256()
+    last = Signature.objects.filter(version=version).order_by("-round").first()
+    round_number = (last.round if last else 0) + 1
+    for role in REQUIRED_ROLES:
+        signer = UserFactory(username=f"signer-{role}")
+        Signature.objects.create(version=version, round=round_number, signer=signer,
+                                 printed_name=signer.get_full_name(), role=role,
+                                 meaning=Meaning.APPROVE, sha256=version.sha256,
+                                 signed_at=timezone.now())
+    return version

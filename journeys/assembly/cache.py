@@ -2,9 +2,14 @@
 
 Each key holds everything its value depends on, so an entry is never stale, only unused:
 
-- `LOCKED_CONTENT`: text and tags of a locked (approved, expired, withdrawn) version, by
-  (id, sha256, created_at). Locked content never changes (model and signal guards; the
-  sha256 covers it). States, validity, companions and exclusions are read every time.
+- `LOCKED_CONTENT`: text, tags, citations, companions and exclusions of a locked
+  (approved, expired, withdrawn) version, by (id, created_at, the version row's signed
+  fields and sha256, its asset's sha256, the sha256 its approval signatures carry). Only
+  content whose hash as read equals the signed sha256 is ever put here
+  (`snapshot.verified_problem`): content changed behind the application is read again,
+  fails the check and is never cached. States and validity are read every time.
+- `ASSET_BYTES`: image files whose bytes hashed to their asset's recorded sha256, by
+  (asset id, file name, sha256, file size / mtime / inode): a changed file is hashed again.
 - `SIGNATURES`: approval signatures of a version, by (id, state, approved_at): a withdrawal
   or a new approval round changes the key.
 - `LAYOUT_FINGERPRINTS`: name and sha256 of a layout's templates, by layout and the
@@ -20,10 +25,11 @@ from cms.lru import CacheStats, LRUCache
 
 LOCKED_CONTENT = LRUCache(20_000, name="assembly.locked_content")
 SIGNATURES = LRUCache(20_000, name="assembly.signatures")
+ASSET_BYTES = LRUCache(4_096, name="assembly.asset_bytes")
 LAYOUT_FINGERPRINTS = LRUCache(64, name="assembly.layout_fingerprints")
 RENDERED = LRUCache(512, name="assembly.rendered")
 
-ALL = (LOCKED_CONTENT, SIGNATURES, LAYOUT_FINGERPRINTS, RENDERED)
+ALL = (LOCKED_CONTENT, SIGNATURES, ASSET_BYTES, LAYOUT_FINGERPRINTS, RENDERED)
 
 
 def stats() -> list[CacheStats]:

@@ -112,7 +112,8 @@ class StepContext:
         """Every rule one version breaks in this context (cached per version)."""
         errors = self._version_errors.get(v.id)
         if errors is None:
-            errors = self._version_errors[v.id] = rules.version_errors(v, self.target)
+            errors = self._version_errors[v.id] = (
+                rules.integrity_errors(v) or rules.version_errors(v, self.target))
         return errors
 
     # Selection and preparation ----------------------------------------------------------
@@ -207,7 +208,9 @@ class PinnedStepContext(StepContext):
         return []  # consent and markets were checked when the manifest was made
 
     def version_errors(self, v: VersionSnapshot) -> list[AssemblyError]:
-        return []  # as were the versions, which may have expired since
+        # The rules were checked when the manifest was made (the versions may have expired
+        # since); that the content is still what was signed is checked now.
+        return rules.integrity_errors(v)
 
     def select(self, recipient: Mapping, seen: Iterable = ()) -> tuple[Picks, list[AssemblyError]]:
         return self._picks, []

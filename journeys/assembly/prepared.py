@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from content.tokens import TOKEN_RE
+from content.tokens import RECIPIENT_FIELDS, TOKEN_RE
 
 from . import rules
 from .manifest import build_manifest
@@ -29,15 +29,18 @@ class Prepared:
         self.required_fields: list[tuple[str, str]] = []  # (field, module code)
         self.manifest = build_manifest(ctx, picks)
         self.html = self.text = self.subject = self.preheader = None
-        if errors:
-            return
+        # The recipient fields are listed even when a rule already refuses the combination:
+        # a refusal names every failing rule, missing recipient fields included.
         for v in versions:
             used = {m for t in (v.subject, v.body_html, v.body_text) for m in TOKEN_RE.findall(t)}
             for name in sorted(used):
                 if name not in self.fields:
                     self.fields.append(name)
-                if not v.token_fallbacks.get(name):
+                # A token outside the allowlist is refused as unknown_token, not asked for.
+                if not v.token_fallbacks.get(name) and name in RECIPIENT_FIELDS:
                     self.required_fields.append((name, v.code))
+        if errors:
+            return
         rendered = render(versions, Page(
             layout=ctx.layout, layout_sha256=ctx.layout_info["sha256"], locale=ctx.locale,
             jurisdiction=ctx.jurisdiction_code, year=ctx.year, brand_name=ctx.brand_name,

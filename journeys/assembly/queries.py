@@ -24,11 +24,18 @@ VERSION_COLUMNS = (
     "v.valid_from", "v.expires_at", "v.approved_at", "v.withdrawn_at", "v.asset_id",
     "v.created_at",
 )
-# Tag field of ModuleVersion -> the column of the tag read (None: the id itself) and a
-# second column (specialties match by code or name).
+# Tag field of ModuleVersion -> (value, extra) columns of its rows in the tag read, over
+# the target table `x` (and a stage's audience `a`): what the rules match on and what the
+# signed hash covers (codes, not ids). Every column is text.
 TAG_FIELDS = {
-    "audiences": ("code", None), "jurisdictions": ("code", None), "channels": ("code", None),
-    "stages": (None, None), "specialties": ("code", "name"),
+    "audiences": ("x.code", "''"),
+    "jurisdictions": ("x.code", "''"),
+    "channels": ("x.code", "''"),
+    "stages": ("CAST(x.id AS TEXT)", "a.code || ':' || x.code"),
+    "specialties": ("x.code", "x.name"),
+    "citations": ("x.code", "x.citation"),
+    "requires": ("CAST(x.id AS TEXT)", "x.code"),
+    "excludes": ("CAST(x.id AS TEXT)", "x.code"),
 }
 # A selector's candidates: the brand's approved versions of the selector kinds.
 # `v.state || ''` keeps the planner on the module index: without statistics SQLite would
@@ -95,33 +102,19 @@ def content_sql(count: int) -> str:
 
 @cache
 def tags_sql() -> str:
-    """(version id, tag field, value, extra) over the tag tables; `{versions}` per part."""
+    """(version id, tag field, value, extra) over the tag, citation, companion and exclusion
+    tables (`TAG_FIELDS`); `{versions}` per part."""
     parts = []
-    for name, (column, extra) in TAG_FIELDS.items():
+    for name, (value, extra) in TAG_FIELDS.items():
         field = ModuleVersion._meta.get_field(name)
         through = field.remote_field.through._meta
         target = field.remote_field.model._meta
-        source_col = through.get_field("moduleversion").column
+        source_col = through.get_field(field.m2m_field_name()).column
         target_col = through.get_field(field.m2m_reverse_field_name()).column
-        if column is None:
-            parts.append(f"SELECT {source_col}, '{name}', CAST({target_col} AS TEXT), '' "
-                         f"FROM {through.db_table} WHERE {source_col} IN ({{versions}})")
-        else:
-            parts.append(
-                f"SELECT t.{source_col}, '{name}', x.{column}, {f'x.{extra}' if extra else chr(39) * 2} "
-                f"FROM {through.db_table} t JOIN {target.db_table} x ON x.id = t.{target_col} "
-                f"WHERE t.{source_col} IN ({{versions}})")
-    return " UNION ALL ".join(parts)
-
-
-@cache
-def relations_sql() -> str:
-    """(module id, "requires" | "excludes", other module id, its code); `{modules}` per part."""
-    parts = []
-    for name in ("requires", "excludes"):
-        through = ContentModule._meta.get_field(name).remote_field.through._meta
+        audience = (f"JOIN {_table(Audience)} a ON a.id = x.audience_id "
+                    if name == "stages" else "")
         parts.append(
-            f"SELECT t.from_contentmodule_id, '{name}', t.to_contentmodule_id, m.code "
-            f"FROM {through.db_table} t JOIN {_table(ContentModule)} m "
-            f"ON m.id = t.to_contentmodule_id WHERE t.from_contentmodule_id IN ({{modules}})")
+            f"SELECT t.{source_col}, '{name}', {value}, {extra} "
+            f"FROM {through.db_table} t JOIN {target.db_table} x ON x.id = t.{target_col} "
+            f"{audience}WHERE t.{source_col} IN ({{versions}})")
     return " UNION ALL ".join(parts)

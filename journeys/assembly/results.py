@@ -12,6 +12,7 @@ ERROR_CODES = (
     "jurisdiction_not_covered", "audience_not_covered",
     "channel_not_covered", "locale_mismatch", "missing_companion", "excluded_combination",
     "purpose_mismatch", "unknown_token", "missing_recipient_field", "no_consent",
+    "integrity_mismatch",
 )
 
 

@@ -84,6 +84,15 @@ def version_errors(v: VersionSnapshot, target: Target) -> list[AssemblyError]:
 
 def combination_errors(versions: list[VersionSnapshot]) -> list[AssemblyError]:
     """Companions missing from, and excluded pairs present in, one set of versions."""
+def integrity_errors(v: VersionSnapshot) -> list[AssemblyError]:
+    """A version whose content as read is not what MLR signed (`snapshot` verifies it
+    against the signatures) is refused whatever else holds: every other rule would judge
+    content nobody approved."""
+    if not v.integrity_problem:
+        return []
+    return [AssemblyError("integrity_mismatch", v.integrity_problem, v.code)]
+
+
     errors = []
     present = {v.module_id for v in versions}
     for v in versions:

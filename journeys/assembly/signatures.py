@@ -7,11 +7,13 @@ from approvals.selectors import approval_signatures_for_versions
 from content.models import LOCKED_STATES
 
 from . import cache
-from .snapshot import VersionSnapshot
 
 
-def read_signatures(versions: list[VersionSnapshot]) -> dict[int, list[dict]]:
+def read_signatures(versions) -> dict[int, list[dict]]:
     """Approval signatures per locked version (drafts and reviews have no approval).
+
+    `versions`: anything with `id`, `state` and `approved_at` (a datetime), e.g.
+    `snapshot.VersionSnapshot`; the snapshot reads them before trusting any content.
 
     The signatures of an approval round never change; a withdrawal or a new round changes
     the state or approved_at, which are part of the key, so nothing stale is ever served.

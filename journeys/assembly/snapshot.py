@@ -4,22 +4,35 @@ Raw SQL on purpose: these are the hot reads of every single assembly, and the OR
 compilation cost more than the queries (bench/assembly.py). Each query's columns are
 listed once, next to the dataclass they fill, in the same order. The SQL text lives in
 `queries.py`.
+
+Verify on read: the content of every locked version (text, tags, citations, companions,
+exclusions, image bytes) is hashed as read, by the one rule in `content.signing_hash`, and
+compared with the sha256 its append-only approval signatures carry. A version that does
+not match carries `integrity_problem` (assembly refuses it: `integrity_mismatch`), is
+reported once (`integrity`) and never enters a process cache (`verified`).
 """
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.db import connection
 
-from content.models import LOCKED_STATES, Asset, VersionState
+from content.models import VersionState
 
 from ..models import Slot, Step
-from . import cache, queries
+from . import queries
 from .queries import placeholders
+from .verified import (  # noqa: F401 (read_content, hash_as_read: part of the named reads)
+    VersionContent,
+    as_datetime,
+    hash_as_read,
+    read_assets,
+    read_content,
+    verified_contents,
+)
 
 
 @dataclass(frozen=True)
@@ -80,22 +93,6 @@ class VersionRow:
 
 
 @dataclass(frozen=True)
-class VersionContent:
-    """Text and tags of a version (cached per process once the version is locked)."""
-
-    locale: str
-    subject: str
-    body_html: str
-    body_text: str
-    token_fallbacks: dict
-    audiences: frozenset = frozenset()
-    jurisdictions: frozenset = frozenset()
-    channels: frozenset = frozenset()
-    stage_ids: frozenset = frozenset()
-    specialties: frozenset = frozenset()  # lower-case codes and names
-
-
-@dataclass(frozen=True)
 class VersionSnapshot:
     """A module version as read for one batch: content, state and tags as plain values."""
 
@@ -125,18 +122,11 @@ class VersionSnapshot:
     requires: tuple  # (module_id, code) pairs
     excludes: tuple
     created_at: str = ""
+    integrity_problem: str = ""  # why the content read is not what MLR signed ("" = it is)
 
     @property
     def label(self) -> str:
         return f"{self.code} v{self.number}"
-
-
-def as_datetime(value) -> datetime | None:
-    """A datetime from a raw row: SQLite gives naive UTC text, PostgreSQL aware values."""
-    if value is None or isinstance(value, datetime):
-        return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
-    parsed = datetime.fromisoformat(str(value))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def read_step(step_id: int) -> StepRow:
@@ -180,45 +170,6 @@ def read_slots(step_id: int) -> list[SlotSpec]:
     ]
 
 
-def read_content(ids: list[int]) -> dict[int, VersionContent]:
-    """Text and tags of the versions `ids`: two queries."""
-    texts: dict[int, tuple] = {}
-    tags: dict[str, dict[int, set]] = {name: defaultdict(set) for name in queries.TAG_FIELDS}
-    with connection.cursor() as cursor:
-        cursor.execute(queries.content_sql(len(ids)), ids)
-        for vid, locale, subject, body_html, body_text, fallbacks in cursor.fetchall():
-            if isinstance(fallbacks, str):
-                fallbacks = json.loads(fallbacks or "{}")
-            texts[vid] = (locale, subject or "", body_html or "", body_text or "", fallbacks or {})
-        cursor.execute(queries.tags_sql().format(versions=placeholders(ids)),
-                       ids * len(queries.TAG_FIELDS))
-        for owner, tag, value, extra in cursor.fetchall():
-            if tag == "stages":
-                tags[tag][owner].add(int(value))
-            elif tag == "specialties":
-                tags[tag][owner].update((value.lower(), extra.lower()))
-            else:
-                tags[tag][owner].add(value)
-    return {vid: VersionContent(
-                *text, audiences=frozenset(tags["audiences"][vid]),
-                jurisdictions=frozenset(tags["jurisdictions"][vid]),
-                channels=frozenset(tags["channels"][vid]), stage_ids=frozenset(tags["stages"][vid]),
-                specialties=frozenset(tags["specialties"][vid]))
-            for vid, text in texts.items()}
-
-
-def read_relations(module_ids: list[int]) -> tuple[dict[int, list], dict[int, list]]:
-    """Companions and exclusions per module, as (module_id, code) pairs: one query."""
-    requires: dict[int, list] = defaultdict(list)
-    excludes: dict[int, list] = defaultdict(list)
-    with connection.cursor() as cursor:
-        cursor.execute(queries.relations_sql().format(modules=placeholders(module_ids)),
-                       module_ids * 2)
-        for owner, relation, target, code in cursor.fetchall():
-            (requires if relation == "requires" else excludes)[owner].append((target, code))
-    return requires, excludes
-
-
 def read_versions_by_id(ids: list[int]) -> list[VersionSnapshot]:
     """Exactly these versions (reproduction pins them)."""
     return _read_versions(f"v.id IN ({placeholders(ids)})", list(ids))
@@ -237,8 +188,9 @@ def read_step_versions(bound_module_ids: list[int], *, brand_id: int,
 
 
 def _read_versions(where: str, params: list) -> list[VersionSnapshot]:
-    """Versions matching `where` with content, tags, companions and exclusions.
-    Warm (content of locked versions cached): two queries; cold: four."""
+    """Versions matching `where` with content, tags, companions and exclusions, locked ones
+    verified against their signatures. Warm (verified content and signatures cached): one
+    query, and one more when there are images; cold: four, plus the signatures'."""
     with connection.cursor() as cursor:
         cursor.execute(queries.versions_sql(where), params)
         rows = [VersionRow(*row) for row in cursor.fetchall()]

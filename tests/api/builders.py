@@ -11,7 +11,13 @@ from content.models import Audience, Channel, ContentModule, Jurisdiction, Local
 from content.models import Stage as AudienceStage
 from delivery.tokens import create_token
 from journeys.models import Journey, Slot, Stage, Step, Transition
-from tests.factories import BrandFactory, ModuleFactory, VersionFactory, term
+from tests.factories import (
+    BrandFactory,
+    ModuleFactory,
+    VersionFactory,
+    record_approval_signatures,
+    term,
+)
 
 RECIPIENT = {
     "id": "crm-0001", "title": "Dr.", "first_name": "Alex", "last_name": "Morgan",
@@ -26,7 +32,7 @@ def approve(version, *, days_valid=365, **fields):
     for name, value in fields.items():
         setattr(version, name, value)
     version.save(update_fields=["state", "approved_at", "expires_at", *fields])
-    return version
+    return record_approval_signatures(version)
 
 
 def make_version(brand, code, *, kind="body", body="<p>Body</p>", subject="", tags=None,
@@ -64,11 +70,12 @@ def build_world(slug="hcp-new", brand_slug="cardiozen", step_key="welcome"):
         "headline": make_version(brand, f"{prefix}-HEAD-001", kind="headline",
                                  body="<h1>Hello {{ recipient.title }} {{ recipient.last_name }}</h1>"),
         "claim": make_version(brand, f"{prefix}-EFF-001", kind="claim",
-                              body="<p>Cut hospitalisations by 27%.</p>"),
+                              body="<p>Cut hospitalisations by 27%.</p>", approved=False),
         "isi": make_version(brand, f"{prefix}-ISI-US", kind="isi",
                             body="<p>Important Safety Information.</p>"),
     }
-    versions["claim"].module.requires.add(versions["isi"].module)
+    versions["claim"].requires.add(versions["isi"].module)  # signed with the claim
+    approve(versions["claim"])
     for order, name in enumerate(["subject", "headline", "claim", "isi"]):
         Slot.objects.create(step=step, order=order, module=versions[name].module)
     Transition.objects.create(from_step=step, event_type="ignored", threshold=2, to_step=portal)

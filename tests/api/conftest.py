@@ -7,7 +7,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from delivery.tokens import create_token
-from tests.factories import VersionFactory, term
+from tests.factories import VersionFactory, record_approval_signatures, term
 
 
 def approve(version, **fields):
@@ -17,7 +17,7 @@ def approve(version, **fields):
     for name, value in fields.items():
         setattr(version, name, value)
     version.save(update_fields=["state", "approved_at", *fields])
-    return version
+    return record_approval_signatures(version)
 
 
 def approved_version(tags=None, **kwargs):

@@ -86,7 +86,7 @@ def test_review_page_shows_preview_diff_references_and_companions(reviewers):
     reference = ReferenceFactory(brand=first.module.brand, citation="Smith J. Heart Trial. 2024.")
     first.citations.add(reference)
     companion = VersionFactory(module__code="TST-ISI-001", module__brand=first.module.brand)
-    first.module.requires.add(companion.module)
+    first.requires.add(companion.module)
     services.submit_for_review(version=first, actor=author)
     approve_all(first, reviewers)
     second = first.module.new_version(author=author)
@@ -297,25 +297,27 @@ def test_admin_unlocks_signing(submitted, reviewers):
 
 def test_review_page_reads_in_a_bounded_number_of_queries(reviewers,
                                                           django_assert_max_num_queries):
-    version = VersionFactory(module__kind="claim")
-    for _ in range(5):
-        version.citations.add(ReferenceFactory(brand=version.module.brand))
-        companion = VersionFactory(module__brand=version.module.brand)
-        version.module.requires.add(companion.module)
-    services.submit_for_review(version=version, actor=version.created_by)
-    for n in range(3):
-        services.add_comment(version=version, actor=reviewers["medical"], body=f"Note {n}")
+    def submitted_with(companions, comments):
+        version = VersionFactory(module__kind="claim")
+        for _ in range(companions):
+            version.citations.add(ReferenceFactory(brand=version.module.brand))
+            companion = VersionFactory(module__brand=version.module.brand)
+            version.requires.add(companion.module)  # signed with the version
+        services.submit_for_review(version=version, actor=version.created_by)
+        for n in range(comments):
+            services.add_comment(version=version, actor=reviewers["medical"], body=f"Note {n}")
+        return version
+
+    version = submitted_with(5, 3)
     client = logged_in(reviewers["legal"])
     with django_assert_max_num_queries(40) as captured:
         response = client.get(reverse("approvals:review", args=[version.pk]))
     assert response.status_code == 200
-    # More companions and comments must not add queries.
-    for n in range(5):
-        Comment.objects.create(version=version, sha256=version.sha256, author=reviewers["medical"],
-                               body=f"More {n}")
-        version.module.requires.add(VersionFactory(module__brand=version.module.brand).module)
+    # More companions and comments must not add queries (companions are frozen once
+    # submitted: a second version carries more).
+    more = submitted_with(10, 8)
     with django_assert_max_num_queries(len(captured.captured_queries)):
-        client.get(reverse("approvals:review", args=[version.pk]))
+        client.get(reverse("approvals:review", args=[more.pk]))
 
 
 def test_an_author_of_another_brand_sees_nothing_of_this_brand(submitted, reviewers):

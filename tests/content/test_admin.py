@@ -359,8 +359,8 @@ def test_reviewer_previews_any_brand(client, reviewer, version_b):
 def test_preview_names_companions_and_exclusions(client_a, author_a, brand_a, version_a):
     isi = ModuleFactory(code="ALP-ISI-US", brand=brand_a, owner=author_a, kind="isi")
     other = ModuleFactory(code="ALP-MED-001", brand=brand_a, owner=author_a)
-    version_a.module.requires.add(isi)
-    version_a.module.excludes.add(other)
+    version_a.requires.add(isi)
+    version_a.excludes.add(other)
     body = client_a.get(reverse("admin:content_moduleversion_preview",
                                 args=[version_a.pk])).content.decode()
     assert "Travels with <strong>ALP-ISI-US</strong> (" in body and "latest version no version" in body

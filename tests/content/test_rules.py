@@ -73,8 +73,10 @@ def test_withdrawn_and_expired_versions_refuse_content_changes_but_accept_workfl
         stored.save()
 
 
-def test_module_history_keeps_companion_changes():
-    module = ModuleFactory()
-    isi = ModuleFactory(brand=module.brand, kind="isi")
-    module.requires.add(isi)
-    assert ContentModule.history.filter(id=module.pk).count() >= 2
+def test_version_history_keeps_companion_changes():
+    version = VersionFactory()
+    isi = ModuleFactory(brand=version.module.brand, kind="isi")
+    version.requires.add(isi)
+    assert ModuleVersion.history.filter(id=version.pk).count() >= 2
+    assert list(version.history.first().requires.values_list("contentmodule_id", flat=True)) == [
+        isi.pk]

@@ -377,8 +377,7 @@ def test_citation_and_companion_changes_are_in_history():
     version.citations.add(ref)
     assert list(version.history.first().citations.values_list("reference_id", flat=True)) == [ref.pk]
     isi = ModuleFactory(code="TST-ISI-001", brand=version.module.brand, kind="isi")
-    module = version.module
-    module.requires.add(isi)
-    module.save()  # a history row with the m2m snapshot
-    assert list(module.history.first().requires.values_list("to_contentmodule_id", flat=True)) == [isi.pk]
+    version.requires.add(isi)  # companions are the version's, in its history
+    assert list(version.history.first().requires.values_list("contentmodule_id", flat=True)) == [
+        isi.pk]
 

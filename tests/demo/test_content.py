@@ -71,12 +71,13 @@ def test_demo_claims_cite_references_travel_with_their_isi_and_exclusions_exist(
         assert version.citations.exists(), version
         market = version.jurisdictions.get().code
         if version.module.purpose == "promotional":
-            required = set(version.module.requires.values_list("code", flat=True))
+            required = set(version.requires.values_list("code", flat=True))
             isi_prefix = version.module.code.split("-")[0]
             assert f"{isi_prefix}-ISI-{market}" in required, version
     samples = ContentModule.objects.get(code="CZN-HCP-CTA-SAMPLES-US")
     medical = ContentModule.objects.get(code="CZN-MED-001-US")
-    assert medical in samples.excludes.all() and samples in medical.excludes.all()
+    assert medical in samples.latest_version().excludes.all()
+    assert samples in medical.latest_version().excludes.all()
 
 
 def test_demo_drafts_are_ready_for_review_personalise_with_fallbacks_and_include_an_image(loaded):

@@ -99,9 +99,10 @@ def world(db):
         "isi": make_version(brand, "CZN-ISI-US", kind="isi",
                             body="<p><strong>Important Safety Information</strong> Do not use in pregnancy.</p>"),
         "claim": make_version(brand, "CZN-EFF-001", kind="claim",
-                              body="<p>Cut hospitalisations by 27%.</p>"),
+                              body="<p>Cut hospitalisations by 27%.</p>", approved=False),
     }
-    versions["claim"].module.requires.add(versions["isi"].module)
+    versions["claim"].requires.add(versions["isi"].module)  # signed with the claim
+    approve(versions["claim"])
     for order, name in enumerate(["subject", "headline", "claim", "isi"]):
         Slot.objects.create(step=step, order=order, module=versions[name].module)
     return {"brand": brand, "journey": journey, "step": step, "stage": column,

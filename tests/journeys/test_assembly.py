@@ -14,7 +14,8 @@ from content.models import ContentModule
 from journeys.assembly import ERROR_CODES, assemble, assemble_many, load_context
 from journeys.models import Slot
 from journeys.reproduce import reproduce
-from tests.journeys.conftest import RECIPIENT, US_FOOTER, assemble_kwargs, make_version
+from tests.factories import record_approval_signatures
+from tests.journeys.conftest import RECIPIENT, US_FOOTER, approve, assemble_kwargs, make_version
 
 pytestmark = pytest.mark.django_db
 
@@ -128,7 +129,9 @@ def test_refuses_missing_companion(world):
 
 
 def test_refuses_excluded_combination(world):
-    world["versions"]["headline"].module.excludes.add(world["versions"]["claim"].module)
+    headline = swap_headline(world, approved=False)
+    headline.excludes.add(world["versions"]["claim"].module)  # signed with the headline
+    approve(headline)
     result = assemble(world["step"], RECIPIENT, **assemble_kwargs())
     assert codes(result) == ["excluded_combination"]
     assert len(result.errors) == 1  # the pair is reported once
@@ -144,8 +147,10 @@ def test_refuses_unknown_token(world):
     # after approval); model validation stops new ones, so write the row as old data would be.
     version = world["versions"]["claim"]
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE content_moduleversion SET body_html = %s, sha256 = %s WHERE id = %s",
-                       ["<p>Your ID {{ recipient.ssn }}</p>", "0" * 64, version.pk])
+        cursor.execute("UPDATE content_moduleversion SET body_html = %s WHERE id = %s",
+                       ["<p>Your ID {{ recipient.ssn }}</p>", version.pk])
+    version.refresh_from_db()
+    record_approval_signatures(version)  # old data: MLR signed it as it is
     result = assemble(world["step"], RECIPIENT, **assemble_kwargs())
     assert codes(result) == ["unknown_token"]
     assert "recipient.ssn" in result.errors[0].detail
@@ -162,6 +167,29 @@ def test_module_fallback_fills_a_missing_field(world):
     swap_headline(world, body="<h1>Hello {{ recipient.first_name }}</h1>",
                   fallbacks={"first_name": "Doctor"})
     recipient = {k: v for k, v in RECIPIENT.items() if k != "first_name"}
+def test_refuses_integrity_mismatch_of_content_changed_behind_the_application(world):
+    version = world["versions"]["claim"]
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE content_moduleversion SET body_html = %s WHERE id = %s",
+                       ["<p>Cut hospitalisations by 90%.</p>", version.pk])
+    result = assemble(world["step"], RECIPIENT, **assemble_kwargs())
+    assert codes(result) == ["integrity_mismatch"]
+    assert result.errors[0].module == "CZN-EFF-001"
+    assert "90%" not in result.html
+
+
+def test_refusal_names_every_failing_rule_recipient_fields_included(world):
+    version = world["versions"]["claim"]
+    version.state = "withdrawn"
+    version.withdrawn_at = timezone.now()
+    version.save(update_fields=["state", "withdrawn_at"])
+    recipient = {k: v for k, v in RECIPIENT.items() if k != "last_name"}
+    result = assemble(world["step"], recipient, **assemble_kwargs())
+    assert codes(result) == ["missing_recipient_field", "withdrawn"]
+    assert {e.module for e in result.errors if e.code == "missing_recipient_field"} == {
+        "CZN-SUBJ-001", "CZN-HEAD-001"}
+
+
     result = assemble(world["step"], recipient, **assemble_kwargs())
     assert result.ok, result.errors
     assert "Hello Doctor" in result.html

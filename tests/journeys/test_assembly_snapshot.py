@@ -7,7 +7,7 @@ from django.test.utils import CaptureQueriesContext
 from content.models import Specialty
 from journeys.assembly import PinnedStepContext, StepContext, cache, load_context, snapshot
 from journeys.models import Slot, Step
-from tests.journeys.conftest import RECIPIENT, US_FOOTER, assemble_kwargs, make_version
+from tests.journeys.conftest import RECIPIENT, assemble_kwargs, make_version
 
 
 @pytest.fixture(autouse=True)
@@ -32,7 +32,7 @@ def test_read_markets_gives_the_asked_market_and_the_journeys_own(world):
 
     Jurisdiction.objects.get_or_create(code="DE", defaults={"name": "Germany"})
     by_code = {m.code: m for m in snapshot.read_markets(world["journey"].pk, "DE")}
-    assert by_code["US"] == snapshot.Market("US", US_FOOTER, world["us"].pk, True)
+    assert by_code["US"] == snapshot.Market("US", world["us"].pk, True)
     assert by_code["DE"].in_journey is False
     assert set(by_code) == {"US", "DE"}
 
@@ -92,10 +92,10 @@ def test_read_content_and_relations_by_name(world):
     content = snapshot.read_content([head.pk])[head.pk]
     assert content.body_html == head.body_html and content.token_fallbacks == {}
     assert content.subject == "" and content.channels == frozenset({"email"})
-    requires, excludes = snapshot.read_relations([world["versions"]["claim"].module_id])
-    assert requires[world["versions"]["claim"].module_id] == [
-        (world["versions"]["isi"].module_id, "CZN-ISI-US")]
-    assert not excludes
+    claim = snapshot.read_content([world["versions"]["claim"].pk])[world["versions"]["claim"].pk]
+    assert claim.requires == ((world["versions"]["isi"].module_id, "CZN-ISI-US"),)
+    assert claim.excludes == ()
+    assert list(claim.signed_tags.requires) == ["CZN-ISI-US"]
 
 
 def test_as_datetime_reads_sqlite_text_and_aware_values_as_utc():
@@ -112,13 +112,13 @@ def test_locked_content_is_read_once_per_process_and_drafts_every_time(world):
         snapshot.read_versions_by_id(ids)
     with CaptureQueriesContext(connection) as warm:
         snapshot.read_versions_by_id(ids)
-    assert len(cold) == 4  # versions, relations, content, tags
-    assert len(warm) == 4  # the draft's content and tags are read again
+    assert len(cold) == 4  # versions, approval signatures, content with tags and relations
+    assert len(warm) == 3  # the draft's content and tags are read again
     assert len(cache.LOCKED_CONTENT) == 4
     draft.delete()
     with CaptureQueriesContext(connection) as all_locked:
         snapshot.read_versions_by_id(ids)
-    assert len(all_locked) == 2  # versions and relations only
+    assert len(all_locked) == 1  # versions only: verified content and signatures cached
     assert cache.LOCKED_CONTENT.stats().hits >= 8
 
 
@@ -137,7 +137,7 @@ def test_reproduction_is_a_pinned_context_that_checks_nothing_again(world):
     assert type(ctx) is StepContext
     first = ctx.assemble(RECIPIENT)
     pinned = load_context(world["step"], **assemble_kwargs(), now=ctx.now,
-                          pinned=first.manifest["slots"])
+                          pinned=first.manifest["slots"], pinned_footer=first.manifest["footer"])
     assert isinstance(pinned, PinnedStepContext)
     no_consent = {k: v for k, v in RECIPIENT.items() if k != "consent"}
     assert not load_context(world["step"], **assemble_kwargs()).assemble(no_consent).ok
