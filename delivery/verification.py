@@ -309,11 +309,21 @@ def _locate_html(compiled: CompiledText, html: str, report: Report) -> None:
 
 
 def _first_difference(parts: list[str], piece: str) -> str:
-    """Where the literal text stops matching, for the inspector's eye."""
-    literal = "".join(p for i, p in enumerate(parts) if i % 2 == 0)
-    at = next((i for i, (a, b) in enumerate(zip(literal, piece, strict=False)) if a != b),
-              min(len(literal), len(piece)))
-    return f"signed: {unescape(literal[at:at + 40])!r}, delivered: {unescape(piece[at:at + 40])!r}"
+    """The signed and the delivered text where they part, for the inspector's eye: the
+    longest prefix of the signed parts (values free) the delivered piece begins with."""
+    def prefix(k: int, n: int) -> re.Match | None:  # parts before k, then k's first n chars
+        return _pattern([*parts[:k], parts[k][:n]]).match(piece)
+
+    k = 0
+    while k + 2 < len(parts) and prefix(k + 2, 0) and prefix(k, len(parts[k])):
+        k += 2
+    low, high = 0, len(parts[k])  # binary search: the longest matching prefix of literal k
+    while low < high:
+        mid = (low + high + 1) // 2
+        low, high = (mid, high) if prefix(k, mid) else (low, mid - 1)
+    found = prefix(k, low)
+    at = found.end() if found else 0
+    return f"signed: {unescape(parts[k][low:low + 40])!r}, delivered: {unescape(piece[at:at + 40])!r}"
 
 
 def _locate_text(versions, text: str) -> str:
