@@ -13,10 +13,18 @@ from django.shortcuts import render
 from django.urls import path
 from simple_history.admin import SimpleHistoryAdmin
 
-from content.models import ContentModule
+from content.models import ContentModule, ModuleVersion
 
 from . import export
-from .models import AuditEntry, Comment, ReviewRound, Signature, SigningState
+from .models import (
+    AuditEntry,
+    Comment,
+    FirstUse,
+    Form2253Submission,
+    ReviewRound,
+    Signature,
+    SigningState,
+)
 from .signing import unlock_signing
 
 
@@ -106,6 +114,30 @@ class SigningStateAdmin(ReadOnlyAdmin):
         for state in queryset.select_related("user"):
             unlock_signing(user=state.user, actor=request.user)
         messages.success(request, f"Signing unlocked for {queryset.count()} user(s).")
+
+
+@admin.register(FirstUse)
+class FirstUseAdmin(ReadOnlyAdmin):
+    list_display = ("version", "jurisdiction", "first_used_at")
+    list_filter = ("jurisdiction",)
+    list_select_related = ("version__module",)
+
+
+@admin.register(Form2253Submission)
+class Form2253SubmissionAdmin(ReadOnlyAdmin):
+    list_display = ("version", "submitted_on", "reference", "recorded_by", "recorded_at")
+    search_fields = ("reference", "version__module__code")
+    list_select_related = ("version__module", "recorded_by")
+
+
+# The version change page links the version's inspection package. Content is the lower
+# floor and cannot name the approvals URL, so the link is added from here: a template that
+# extends content's change form (content's admin is registered first, INSTALLED_APPS order).
+try:
+    admin.site.get_model_admin(ModuleVersion).change_form_template = (
+        "approvals/moduleversion_change_form.html")
+except admin.exceptions.NotRegistered:  # content's admin not installed: nothing to link from
+    pass
 
 
 User = get_user_model()

@@ -265,3 +265,47 @@ class AuditCheckpoint(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"checkpoint {self.pk}: head #{self.head_seq} ({self.entry_count} entries)"
+
+
+class FirstUse(AppendOnlyModel):
+    """When a version was first delivered in a market: for a US promotional version, the
+    "date of first use" of FDA Form 2253 (21 CFR 314.81(b)(3)(i)). Written by the serving
+    path (`delivery.serving.commit_deliveries`) as an insert-if-absent, so the first
+    delivery's time stays and later ones change nothing."""
+
+    version = models.ForeignKey("content.ModuleVersion", on_delete=models.PROTECT,
+                                related_name="first_uses")
+    jurisdiction = models.CharField(max_length=2)
+    first_used_at = models.DateTimeField()
+
+    objects = models.Manager.from_queryset(SignatureQuerySet)()
+
+    class Meta:
+        ordering = ["-first_used_at"]
+        constraints = [models.UniqueConstraint(fields=["version", "jurisdiction"],
+                                               name="first_use_once_per_market")]
+
+    def __str__(self) -> str:
+        return f"{self.version} first used in {self.jurisdiction} {self.first_used_at:%Y-%m-%d}"
+
+
+class Form2253Submission(AppendOnlyModel):
+    """A version's FDA Form 2253 submission as recorded by a regulatory reviewer: the date
+    it was submitted and the submission's reference. Append-only (a correction is a new
+    record; the newest counts)."""
+
+    version = models.ForeignKey("content.ModuleVersion", on_delete=models.PROTECT,
+                                related_name="form_2253_submissions")
+    submitted_on = models.DateField()
+    reference = models.CharField(max_length=100, help_text="e.g. the FDA submission number")
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                    related_name="+")
+    recorded_at = models.DateTimeField()
+
+    objects = models.Manager.from_queryset(SignatureQuerySet)()
+
+    class Meta:
+        ordering = ["-recorded_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Form 2253 for {self.version}: {self.reference} ({self.submitted_on})"

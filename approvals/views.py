@@ -25,7 +25,7 @@ from content.models import EDITABLE_STATES, ContentModule, ModuleVersion, Versio
 from content.permissions import visible_brands
 from content.preview import render_module_html, render_module_text, render_subject
 
-from . import errors, export, metrics, selectors, services
+from . import errors, export, form_2253, inspection, metrics, selectors, services
 from .errors import ApprovalError
 from .forms import CommentForm, DecisionForm, WithdrawForm
 from .models import Comment, Meaning, ReviewRound, Signature
@@ -190,6 +190,7 @@ def _page_context(request, version, *, decision_form=None, withdraw_form=None,
         "may_submit": version.is_editable and services.may_submit(user, version),
         "username_needed": username_needed, "preview_widths": PREVIEW_WIDTHS,
         "my_roles": held, "barred": barred,
+        "form_2253": form_2253.review_panel(version, user),
     }
 
 
@@ -352,6 +353,41 @@ def metrics_dashboard(request):
         "metrics": data, "chart": metrics.bar_chart(data),
         "open_reviews": len(queue), "overdue": sum(1 for row in queue if row.overdue),
     })
+
+
+@reviewer_screen
+@require_GET
+def inspection_package(request, version_id: int):
+    """The version's inspection package (PDF), for reviewers and authors of its brand."""
+    version = get_object_or_404(ModuleVersion.objects.restrict(request.user, "view")
+                                .select_related("module"), pk=version_id)
+    response = HttpResponse(inspection.render_pdf(version), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{inspection.filename(version)}"'
+    return response
+
+
+@reviewer_screen
+@require_POST
+def record_form_2253(request, version_id: int):
+    version = _version_for_review(request, version_id)
+    form = form_2253.SubmissionForm(request.POST)
+    if not form.is_valid():
+        return _refused(request, version, ApprovalError(
+            errors.INVALID_FORM, "Give the submission date (YYYY-MM-DD) and its reference "
+            f"(at most {form_2253.REFERENCE_MAX} characters)."))
+    try:
+        form_2253.record_submission(version=version, actor=request.user, **form.cleaned_data)
+    except ApprovalError as refusal:
+        return _refused(request, version, refusal)
+    messages.success(request, f"Form 2253 submission recorded for {version}.")
+    return redirect(reverse("approvals:review", args=[version.pk]) + "#form-2253")
+
+
+@reviewer_screen
+@require_GET
+def form_2253_due(request):
+    """Versions first used in the US whose Form 2253 submission is not recorded yet."""
+    return render(request, "review/form_2253.html", {"due": form_2253.due(request.user)})
 
 
 def csrf_failure(request, reason=""):

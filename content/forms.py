@@ -234,4 +234,4 @@ class BrandForm(forms.ModelForm):
     class Meta:
         model = Brand
         fields = ["name", "slug", "product_name", "indication", "approval_validity_days",
-                  "expiry_notice_days"]
+                  "expiry_notice_days", "requires_form_2253_before_first_use"]

@@ -136,6 +136,11 @@ class Brand(models.Model):
         null=True, blank=True,
         help_text="Days before expiry the owners are notified; empty = the site default.",
     )
+    requires_form_2253_before_first_use = models.BooleanField(
+        default=False, verbose_name="Requires Form 2253 before first use",
+        help_text="US promotional versions are delivered only once their FDA Form 2253 "
+                  "submission is recorded (refusal form_2253_missing).",
+    )
 
     objects = AuditedManager()
     history = HistoricalRecords()

@@ -10,7 +10,8 @@ committed before that check stops the content; one that commits after it waits f
 commit — the content was delivered before the withdrawal, and the delivery log says so.
 
 The delivery log keeps the manifest (versions, signatures, layout, hashes), the channel,
-token and time, and a keyed hash of the recipient id — never recipient data.
+token and time, and a keyed hash of the recipient id — never recipient data. The first US
+delivery of a promotional version is its FDA Form 2253 date of first use (one statement).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from itertools import islice
 from django.db import connection, transaction
 from django.utils import timezone
 
+from approvals import form_2253
 from cms.api.auth import ChannelClient
 from cms.db import values_for_share
 from content.deliverability import refusals
@@ -119,6 +121,11 @@ def commit_deliveries(items: Sequence[tuple[AssemblyResult, str]], *, caller: Ca
                              jurisdiction=d.jurisdiction)
             for d in created for m in d.manifest.get("modules", [])
         ])
+        form_2253.record_first_uses(
+            {m["version_id"] for d in created if d.jurisdiction == form_2253.JURISDICTION
+             for m in d.manifest.get("modules", [])
+             if form_2253.needs_form_2253(m.get("purpose", ""), m.get("kind", ""))},
+            jurisdiction=form_2253.JURISDICTION, at=now)
     return refusals
 
 

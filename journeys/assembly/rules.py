@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from approvals import form_2253
 from content import deliverability
 from content.models import Purpose
 from content.tokens import token_errors
@@ -136,3 +137,20 @@ def step_errors(*, channel: str, step_key: str, step_channel: str, journey_slug:
             f"Journey {journey_slug!r} does not run in {jurisdiction or '(none)'}; "
             f"it runs in {', '.join(sorted(journey_jurisdictions)) or 'no market'}."))
     return errors
+
+# --- FDA Form 2253 ------------------------------------------------------------------------
+
+
+def form_2253_errors(versions: list[VersionSnapshot], target: Target) -> list[AssemblyError]:
+    """In the US, a promotional version of a brand that requires it is delivered only once
+    its Form 2253 submission is recorded (`approvals.form_2253`). One query per
+    combination, and none outside the US or without promotional content."""
+    if target.jurisdiction != form_2253.JURISDICTION:
+        return []
+    candidates = {v.id: v for v in versions if form_2253.needs_form_2253(v.purpose, v.kind)}
+    missing = form_2253.missing_submissions(candidates)
+    return [AssemblyError(
+        form_2253.FORM_2253_MISSING,
+        f"{candidates[pk].label} is US promotional content of a brand that requires its FDA "
+        f"Form 2253 submission to be recorded before first use; none is recorded.",
+        candidates[pk].code) for pk in sorted(missing)]
