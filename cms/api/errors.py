@@ -2,8 +2,9 @@
 
 `exception_handler` is DRF's EXCEPTION_HANDLER; `handler400/403/404/500` answer the same
 shape for /api/ paths that never reach a DRF view (unknown URLs, Django-level refusals)
-and keep Django's HTML pages everywhere else. `LimitedJSONParser` refuses bodies above
-DATA_UPLOAD_MAX_MEMORY_SIZE (DRF's own parser reads any size) and names malformed JSON.
+and keep Django's HTML pages everywhere else. An exception no handler knows is logged and
+answered as a JSON 500 — also under DEBUG, whose HTML page would list the settings. JSON
+bodies are read by `cms.api.parsers` (size, depth and number limits).
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions, status
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 logger = logging.getLogger(__name__)
+SERVER_ERROR_DETAIL = "Something went wrong on our side; it is logged."
 
 # Codes for refusals that DRF names generically; field validation keeps DRF's own codes
 # (required, invalid, null, blank, max_length, ...).
@@ -123,7 +124,14 @@ def exception_handler(exc, context):
     elif isinstance(exc, SuspiciousOperation):
         exc = exceptions.ParseError("The request was refused as malformed.", code="bad_request")
     if not isinstance(exc, exceptions.APIException):
-        return None
+        # A bug, not bad input: log it with its traceback and answer in the API's shape
+        # (returning None would let DEBUG's technical page reach the caller).
+        request = context.get("request")
+        logger.error("Unhandled exception in %s", getattr(request, "path", "an API view"),
+                     exc_info=(type(exc), exc, exc.__traceback__))
+        set_rollback()
+        return Response({"errors": [error("server_error", SERVER_ERROR_DETAIL)]},
+                        status=status.HTTP_500_INTERNAL_SERVER_ERROR)
     headers = {}
     if getattr(exc, "auth_header", None):
         headers["WWW-Authenticate"] = exc.auth_header
@@ -131,21 +139,6 @@ def exception_handler(exc, context):
         headers["Retry-After"] = str(max(1, round(exc.wait)))
     set_rollback()
     return Response({"errors": errors_for(exc)}, status=exc.status_code, headers=headers)
-
-
-class LimitedJSONParser(JSONParser):
-    """JSONParser that refuses oversized bodies (413) and calls bad JSON `malformed_json`."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        raw = stream.read(limit + 1) if limit is not None else stream.read()
-        if limit is not None and len(raw) > limit:
-            raise RequestTooLarge(too_large_detail())
-        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
-        try:
-            return json.loads(raw.decode(encoding))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise exceptions.ParseError(f"Malformed JSON: {exc}", code="malformed_json")
 
 
 # --- Django-level handlers (URLs outside DRF views) ---------------------------------------
@@ -180,5 +173,5 @@ def handler404(request, exception=None):
 
 def handler500(request):
     if _is_api(request):
-        return _json_error(500, "server_error", "Something went wrong on our side; it is logged.")
+        return _json_error(500, "server_error", SERVER_ERROR_DETAIL)
     return defaults.server_error(request)

@@ -21,7 +21,8 @@ from cms.api.auth import (
     owner_key,
     people_only,
 )
-from cms.api.errors import LimitedJSONParser, RequestTooLarge, Unprocessable, error
+from cms.api.errors import RequestTooLarge, Unprocessable, error
+from cms.api.parsers import GuardedJSONParser
 from cms.api.schema import unprocessable
 from content.api.views import module_or_404
 from content.models import ModuleVersion
@@ -134,7 +135,7 @@ class AssemblyJobCreateView(APIView):
     Answers 202 with the job; poll `GET /api/v1/assemblies/{id}/`. In a CSV a bad row is
     refused on its own (its row number is in the results) and the rest are assembled."""
 
-    parser_classes = [LimitedJSONParser, MultiPartParser]
+    parser_classes = [GuardedJSONParser, MultiPartParser]
 
     def post(self, request):
         key = request.headers.get("Idempotency-Key") or None

@@ -43,8 +43,6 @@ def test_a_crash_in_an_api_view_is_a_json_500(key, monkeypatch):
     assert_json_error(client.get("/api/v1/webhooks/", HTTP_AUTHORIZATION=f"Token {key}"), 500)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11, H2's handlers: with DEBUG on (make run) "
-                   "Django still answers its HTML technical 500 page under /api/")
 def test_a_crash_in_an_api_view_is_a_json_500_even_with_debug_on(key, settings, monkeypatch):
     settings.DEBUG = True  # the technical page lists settings: it must not answer the API
     crash_the_webhook_list(monkeypatch)
