@@ -72,7 +72,7 @@ def resolve(host: str, port: int) -> list[str]:
 
 
 def allow_loopback() -> bool:
-    return bool(getattr(settings, "TESSERA_WEBHOOK_ALLOW_LOOPBACK", False))
+    return bool(settings.TESSERA_WEBHOOK_ALLOW_LOOPBACK)
 
 
 def _embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
