@@ -330,6 +330,8 @@ CELERY_BEAT_SCHEDULE["delivery-requeue-stalled-batch-chunks"] = {
 TESSERA_WEBHOOK_MAX_ATTEMPTS = env_int("TESSERA_WEBHOOK_MAX_ATTEMPTS", 8)
 TESSERA_WEBHOOK_BACKOFF_SECONDS = env_int("TESSERA_WEBHOOK_BACKOFF_SECONDS", 30)
 TESSERA_WEBHOOK_TIMEOUT_SECONDS = env_int("TESSERA_WEBHOOK_TIMEOUT_SECONDS", 10)
+# Plain http to loopback receivers: the test suite's only (cms/outbound.py); never from env.
+TESSERA_WEBHOOK_ALLOW_LOOPBACK = False
 
 # Logs: JSON lines (TESSERA_LOG_FORMAT=json, the default under gunicorn and `make serve`) or
 # plain lines (development); request ids on every line, recipient data redacted (cms/logging.py).
