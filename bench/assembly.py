@@ -65,6 +65,29 @@ PARAGRAPH = (
 )
 
 
+def sign_versions(versions, now) -> None:
+    """Each version's real sha256 (content.signing_hash) and its approval signatures, one
+    per MLR role: assembly verifies locked content against them on read."""
+    from django.contrib.auth import get_user_model
+    from django.db.models import QuerySet
+
+    from approvals.models import Meaning, Signature
+    from approvals.roles import REQUIRED_ROLES
+    from content.models import ModuleVersion
+    from content.rules import compute_sha256
+
+    signers = {role: get_user_model().objects.create(username=f"bench-{role}")
+               for role in REQUIRED_ROLES}
+    signatures = []
+    for v in versions:
+        v.sha256 = compute_sha256(v)
+        QuerySet(model=ModuleVersion).filter(pk=v.pk).update(sha256=v.sha256)
+        signatures += [Signature(version=v, round=1, signer=signer, printed_name=signer.username,
+                                 role=role, meaning=Meaning.APPROVE, sha256=v.sha256,
+                                 signed_at=now) for role, signer in signers.items()]
+    Signature.objects.bulk_create(signatures, batch_size=1000)
+
+
 def build_data(rng: random.Random) -> dict:
     """Bulk-insert a realistic data set; returns counts and the steps to measure."""
     from django.contrib.auth import get_user_model
@@ -143,12 +166,13 @@ def build_data(rng: random.Random) -> dict:
                     moduleversion_id=v.pk, specialty_id=rng.choice(specialties).pk))
         for name, objs in rows.items():
             getattr(through, name).through.objects.bulk_create(objs, batch_size=1000)
-        # Fair balance: every claim and dosing module requires its brand's first ISI.
+        # Fair balance: every claim and dosing version requires its brand's first ISI.
         isi = {b.pk: ContentModule.objects.get(code=f"B{b.pk}-ISI-000") for b in brands}
-        requires = ContentModule.requires.through
+        requires = ModuleVersion.requires.through
         requires.objects.bulk_create([
-            requires(from_contentmodule_id=m.pk, to_contentmodule_id=isi[m.brand_id].pk)
-            for m in modules if m.kind in ("claim", "dosing")])
+            requires(moduleversion_id=v.pk, contentmodule_id=isi[v.module.brand_id].pk)
+            for v in versions if v.module.kind in ("claim", "dosing")], batch_size=1000)
+        sign_versions(versions, now)
 
         by_brand_kind: dict[tuple, list] = {}
         for m in modules:
