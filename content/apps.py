@@ -7,9 +7,10 @@ class ContentConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import signals
+        from . import epoch_signals, signals
 
         signals.connect()
+        epoch_signals.connect()
         # After the auth permissions exist (they are created by post_migrate as well).
         post_migrate.connect(_after_migrate, sender=self, dispatch_uid="tessera-content-group-perms")
 

@@ -10,9 +10,11 @@ class DeliveryConfig(AppConfig):
     def ready(self):
         from cms.api.auth import register_key_resolver
 
+        from . import epoch_signals
         from .tokens import client_for_key
         from .webhooks import connect_signals
 
         # The API's token authentication (cms, the floor below) looks keys up here.
         register_key_resolver(client_for_key)
         connect_signals()
+        epoch_signals.connect()
