@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from . import views
+from . import second_factor_views, views
 
 app_name = "approvals"
 urlpatterns = [
@@ -8,6 +8,7 @@ urlpatterns = [
     path("login/", views.ReviewLoginView.as_view(), name="login"),
     path("logout/", views.ReviewLogoutView.as_view(), name="logout"),
     path("metrics/", views.metrics_dashboard, name="metrics"),
+    path("second-factor/", second_factor_views.second_factor_page, name="second_factor"),
     path("v/<int:version_id>/", views.review, name="review"),
     path("v/<int:version_id>/decide/", views.decide, name="decide"),
     path("v/<int:version_id>/withdraw/", views.withdraw, name="withdraw"),

@@ -25,7 +25,7 @@ from content.models import EDITABLE_STATES, ContentModule, ModuleVersion, Versio
 from content.permissions import visible_brands
 from content.preview import render_module_html, render_module_text, render_subject
 
-from . import errors, export, form_2253, inspection, metrics, selectors, services
+from . import errors, export, form_2253, inspection, metrics, second_factor, selectors, services
 from .errors import ApprovalError
 from .forms import CommentForm, DecisionForm, WithdrawForm
 from .models import Comment, Meaning, ReviewRound, Signature
@@ -167,6 +167,11 @@ def _page_context(request, version, *, decision_form=None, withdraw_form=None,
                                               "decision": Meaning.APPROVE})
     if withdraw_form is None and version.state == VersionState.APPROVED and held:
         withdraw_form = WithdrawForm(roles=held, needs_username=username_needed)
+    # No signing form before this session passed the second factor: a link to it instead.
+    second_factor_needed = ((decision_form is not None or withdraw_form is not None)
+                            and not second_factor.may_sign(request))
+    if second_factor_needed:
+        decision_form = withdraw_form = None
     previous = selectors.last_approved_before(version)
     diff_table = None
     if previous is not None:
@@ -189,7 +194,7 @@ def _page_context(request, version, *, decision_form=None, withdraw_form=None,
         "exclusions": _related_state(version.excludes.all()),
         "may_submit": version.is_editable and services.may_submit(user, version),
         "username_needed": username_needed, "preview_widths": PREVIEW_WIDTHS,
-        "my_roles": held, "barred": barred,
+        "my_roles": held, "barred": barred, "second_factor_needed": second_factor_needed,
         "form_2253": form_2253.review_panel(version, user),
     }
 
@@ -208,10 +213,21 @@ def _refused(request, version, refusal: ApprovalError, **forms):
                   status=errors.HTTP_STATUS.get(refusal.code, 400))
 
 
+def _second_factor_refused(request, version, *, event: str):
+    """A signing POST from a session that has not passed the second factor: 403, audited."""
+    refusal = second_factor.refusal()
+    services.record_refusal(refusal, actor=request.user, target=version, event=event)
+    response = _refused(request, version, refusal)
+    response.status_code = second_factor.HTTP_STATUS
+    return response
+
+
 @reviewer_screen
 @require_POST
 def decide(request, version_id: int):
     version = _version_for_review(request, version_id)
+    if not second_factor.may_sign(request):
+        return _second_factor_refused(request, version, event="decision_refused")
     # Any MLR role is accepted by the form: a role the signer lacks is refused (and audited)
     # by the service with its own message.
     form = DecisionForm(request.POST, roles=REQUIRED_ROLES,
@@ -246,6 +262,8 @@ def decide(request, version_id: int):
 @require_POST
 def withdraw(request, version_id: int):
     version = _version_for_review(request, version_id)
+    if not second_factor.may_sign(request):
+        return _second_factor_refused(request, version, event="withdrawal_refused")
     held = roles_of(request.user)
     form = WithdrawForm(request.POST, roles=REQUIRED_ROLES,
                         needs_username=needs_username(request.session, request.user))

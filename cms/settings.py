@@ -66,6 +66,9 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "csp",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "content",
     "approvals",
     "journeys",
@@ -83,6 +86,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified() (second factor)
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -346,3 +350,9 @@ TESSERA_APPROVAL_VALIDITY_DAYS = env_int("TESSERA_APPROVAL_VALIDITY_DAYS", 365)
 TESSERA_EXPIRY_NOTICE_DAYS = env_int("TESSERA_EXPIRY_NOTICE_DAYS", 30)
 TESSERA_SIGNING_IDLE_SECONDS = env_int("TESSERA_SIGNING_IDLE_SECONDS", 15 * 60)
 TESSERA_SIGNING_MAX_FAILURES = 5
+# Second factor (TOTP, recovery codes) for people who sign: MLR role holders and superusers
+# open no signing form until this session passed it (approvals/second_factor.py). On unless
+# DEBUG, so `make run`'s demo reviewers sign with their password alone.
+TESSERA_SECOND_FACTOR_REQUIRED = env_bool("TESSERA_SECOND_FACTOR_REQUIRED", not DEBUG)
+# The issuer an authenticator app shows next to the account.
+OTP_TOTP_ISSUER = os.environ.get("TESSERA_OTP_ISSUER", "Tessera")

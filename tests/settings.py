@@ -11,5 +11,8 @@ import os
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-secret-key-" + "x" * 40)
 os.environ.setdefault("TESSERA_HTTPS", "false")
+# The signing tests sign with a password alone; tests of the second factor turn it on
+# (tests/security/test_second_factor.py, tests/e2e/test_second_factor_browser.py).
+os.environ.setdefault("TESSERA_SECOND_FACTOR_REQUIRED", "false")
 
 from cms.settings import *  # noqa: E402,F403
