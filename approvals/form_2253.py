@@ -103,14 +103,17 @@ class SubmissionForm(forms.Form):
     reference = forms.CharField(max_length=REFERENCE_MAX, label="Submission reference")
 
 
-def review_panel(version: ModuleVersion, user) -> dict:
-    """What the review page shows about the version's Form 2253 (two queries)."""
+def review_panel(version: ModuleVersion, held_roles: Collection[str]) -> dict:
+    """What the review page shows about the version's Form 2253 (two queries, none for
+    content that needs no submission); `held_roles`: the viewer's MLR roles."""
     module = version.module
+    if not needs_form_2253(module.purpose, module.kind):
+        return {"needed": False}
     return {
-        "needed": needs_form_2253(module.purpose, module.kind),
+        "needed": True,
         "required_before_first_use": module.brand.requires_form_2253_before_first_use,
         "first_use": FirstUse.objects.filter(version=version, jurisdiction=JURISDICTION).first(),
         "submissions": list(Form2253Submission.objects.filter(version=version)
                             .select_related("recorded_by")),
-        "form": SubmissionForm() if holds_role(user, Role.REGULATORY) else None,
+        "form": SubmissionForm() if Role.REGULATORY in held_roles else None,
     }

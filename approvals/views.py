@@ -195,7 +195,7 @@ def _page_context(request, version, *, decision_form=None, withdraw_form=None,
         "may_submit": version.is_editable and services.may_submit(user, version),
         "username_needed": username_needed, "preview_widths": PREVIEW_WIDTHS,
         "my_roles": held, "barred": barred, "second_factor_needed": second_factor_needed,
-        "form_2253": form_2253.review_panel(version, user),
+        "form_2253": form_2253.review_panel(version, held),
     }
 
 
