@@ -6,6 +6,8 @@ a non-zero exit; nothing catches them as a 500.
 
 from __future__ import annotations
 
+from content import market_rules
+
 # The codes, named so callers need not spell strings.
 OWN_VERSION = "own_version"
 ROLE_NOT_HELD = "role_not_held"
@@ -27,6 +29,9 @@ TOO_LONG = "too_long"
 BUSY = "busy"
 UNKNOWN_ANCHOR = "unknown_anchor"
 INVALID_FORM = "invalid_form"  # a screen's form did not validate (never raised by a service)
+# Market rules (content.market_rules states them; submission and assembly share the codes).
+FAIR_BALANCE_MISSING_ISI = market_rules.FAIR_BALANCE_MISSING_ISI
+AUDIENCE_NOT_PERMITTED = market_rules.AUDIENCE_NOT_PERMITTED
 
 # Refusals that are security events: they are written to the audit trail even though the
 # action itself is rolled back.
@@ -43,6 +48,7 @@ HTTP_STATUS = {
     CREDENTIALS_REQUIRED: 400, ALREADY_DECIDED: 409, STALE_VERSION: 409, INVALID_STATE: 409,
     REASON_REQUIRED: 400, COMMENT_REQUIRED: 400, NOT_READY: 400, UNKNOWN_ROLE: 400,
     UNKNOWN_DECISION: 400, TOO_LONG: 400, UNKNOWN_ANCHOR: 400, INVALID_FORM: 400, BUSY: 409,
+    FAIR_BALANCE_MISSING_ISI: 400, AUDIENCE_NOT_PERMITTED: 400,
 }
 
 

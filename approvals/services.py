@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
+from content import market_rules
 from content.models import ModuleVersion, VersionState
 from content.rules import compute_sha256, review_readiness_errors
 
@@ -163,6 +164,17 @@ def may_submit(user, version: ModuleVersion) -> bool:
 # --- submission ------------------------------------------------------------------------
 
 
+def refuse_market_rule_violations(version: ModuleVersion) -> None:
+    """Refuse a submission that breaks a market rule of one of the version's markets
+    (`content.market_rules`): the code of the first violation, every violation listed."""
+    violations = market_rules.version_violations(version)
+    if violations:
+        raise ApprovalError(violations[0].code,
+                            "This version breaks a market rule: "
+                            + " ".join(v.detail for v in violations),
+                            details=[f"{v.code}: {v.detail}" for v in violations])
+
+
 def submit_for_review(*, version: ModuleVersion, actor) -> ReviewRound:
     """Send a draft (or a version returned for changes) to MLR review as a new round.
 
@@ -181,6 +193,7 @@ def submit_for_review(*, version: ModuleVersion, actor) -> ReviewRound:
                 raise ApprovalError(errors.NOT_READY,
                                     "This version is not ready for review: " + " ".join(problems),
                                     details=problems)
+            refuse_market_rule_violations(locked)
             locked.refresh_sha256()  # bind the round to the exact bytes now frozen
             previous = _current_round(locked)
             now = timezone.now()

@@ -30,6 +30,7 @@ from .models import (
     ContentModule,
     Jurisdiction,
     Locale,
+    MarketRule,
     ModuleVersion,
     Reference,
     Specialty,
@@ -486,3 +487,30 @@ class ChannelAdmin(SimpleHistoryAdmin):
 @admin.register(Locale)
 class LocaleAdmin(SimpleHistoryAdmin):
     list_display = ["code", "name"]
+
+
+# --- Market rules -------------------------------------------------------------------------
+
+
+@admin.register(MarketRule)
+class MarketRuleAdmin(SimpleHistoryAdmin):
+    """Market rules (content.market_rules): every page is for superusers only, so no author
+    (whatever model permissions a group grants) can switch one off; every change is kept."""
+
+    list_display = ["jurisdiction", "kind", "active", "parameters", "rationale"]
+    list_filter = ["kind", "active", "jurisdiction"]
+    list_select_related = ["jurisdiction"]
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
+    has_add_permission = has_module_permission
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser

@@ -76,6 +76,39 @@ LOCALES = [
 
 GROUPS = [AUTHORS_GROUP, *REVIEWER_GROUPS]
 
+# Market rules of the demo markets (content.market_rules says what each kind means):
+# (jurisdiction, kind, parameters, rationale). Pharmacists are health professionals
+# ("Fachkreise", HWG § 2) to whom prescription-only medicines may be promoted.
+MARKET_RULES = [
+    ("US", "fair_balance",
+     {"claim_kinds": ["claim"], "purposes": ["promotional"], "companion_kind": "isi"},
+     "21 CFR 202.1(e): promotional claims carry fair balance (the ISI)."),
+    ("DE", "audience_limit",
+     {"purposes": ["promotional"], "audiences": ["hcp", "pharmacist"], "exempt_kinds": ["footer"]},
+     "HWG § 10: prescription-only medicines are promoted to health professionals only."),
+    ("FR", "audience_limit",
+     {"purposes": ["promotional"], "audiences": ["hcp", "pharmacist"], "exempt_kinds": ["footer"]},
+     "Directive 2001/83/EC art. 88, CSP L.5122-6: no promotion of prescription-only "
+     "medicines to the public."),
+    ("GB", "audience_limit",
+     {"purposes": ["promotional"], "audiences": ["hcp", "pharmacist"], "exempt_kinds": ["footer"]},
+     "Human Medicines Regulations 2012 reg. 284: no promotion of prescription-only "
+     "medicines to the public."),
+]
+
+
+def seed_market_rules(apps) -> None:
+    """Create the missing market rules of MARKET_RULES (an administrator's later change of
+    a rule is kept: get_or_create on jurisdiction and kind)."""
+    Jurisdiction = apps.get_model("content", "Jurisdiction")
+    MarketRule = apps.get_model("content", "MarketRule")
+    for code, kind, parameters, rationale in MARKET_RULES:
+        jurisdiction = Jurisdiction.objects.filter(code=code).first()
+        if jurisdiction is not None:
+            MarketRule.objects.get_or_create(
+                jurisdiction=jurisdiction, kind=kind,
+                defaults={"parameters": parameters, "rationale": rationale})
+
 
 def seed_default_taxonomy(apps) -> None:
     """Create whatever of the default taxonomy and role groups is missing.
@@ -109,3 +142,8 @@ def seed_default_taxonomy(apps) -> None:
         Locale.objects.get_or_create(code=code, defaults={"name": name})
     for name in GROUPS:
         Group.objects.get_or_create(name=name)
+    try:  # the market rules exist from migration 0006 on; 0002 seeds the rest before them
+        apps.get_model("content", "MarketRule")
+    except LookupError:
+        return
+    seed_market_rules(apps)

@@ -578,3 +578,42 @@ class Asset(models.Model):
             if error:
                 raise ImmutableVersionError(error)
         super().save(*args, **kwargs)
+
+
+class MarketRule(models.Model):
+    """A rule a market's law imposes on any content, whatever its author set: enforced when
+    a version is submitted for review and when content is assembled
+    (`content.market_rules` states what each kind means). Administrators keep them (admin,
+    with history); authors cannot switch them off."""
+
+    from .market_rules import RuleKind as Kind
+
+    jurisdiction = models.ForeignKey(Jurisdiction, on_delete=models.PROTECT,
+                                     related_name="market_rules")
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    parameters = models.JSONField(
+        default=dict, blank=True,
+        help_text='Overrides of the kind\'s defaults, e.g. {"audiences": ["hcp", "pharmacist"]}',
+    )
+    rationale = models.CharField(max_length=300, blank=True,
+                                 help_text="The law or code behind the rule, for reviewers")
+    active = models.BooleanField(default=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["jurisdiction__code", "kind"]
+        constraints = [
+            models.UniqueConstraint(fields=["jurisdiction", "kind"],
+                                    name="market_rule_once_per_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.jurisdiction_id and self.jurisdiction.code}: {self.get_kind_display()}"
+
+    def clean(self):
+        from .market_rules import parameter_errors
+
+        errors = parameter_errors(self.kind, self.parameters)
+        if errors:
+            raise ValidationError({"parameters": errors})

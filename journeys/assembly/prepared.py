@@ -23,6 +23,7 @@ class Prepared:
         for v in versions:
             errors += ctx.version_errors(v)
         errors += rules.combination_errors(versions)
+        errors += rules.market_rule_errors(versions, ctx.target)
         errors += rules.form_2253_errors(versions, ctx.target)
         self.errors = errors
         self.keys: dict[str, tuple[str, str | None]] = {}

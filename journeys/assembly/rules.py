@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from approvals import form_2253
-from content import deliverability
+from content import deliverability, market_rules
 from content.models import Purpose
 from content.tokens import token_errors
 
@@ -154,3 +154,24 @@ def form_2253_errors(versions: list[VersionSnapshot], target: Target) -> list[As
         f"{candidates[pk].label} is US promotional content of a brand that requires its FDA "
         f"Form 2253 submission to be recorded before first use; none is recorded.",
         candidates[pk].code) for pk in sorted(missing)]
+
+
+# --- Market rules ------------------------------------------------------------------------
+
+
+def market_rule_errors(versions: list[VersionSnapshot], target: Target) -> list[AssemblyError]:
+    """Every rule of the target's market (`content.market_rules`: data no author can switch
+    off) the combination breaks: a promotional claim without its brand's ISI
+    (`fair_balance_missing_isi`), promotion for an audience the market forbids it to
+    (`audience_not_permitted`). Reads the market's rules, and the modules' brands when a
+    rule needs them (once per combination, not per recipient)."""
+    in_force = market_rules.rules_in_force([target.jurisdiction])
+    if not in_force or not versions:
+        return []
+    needs_brands = any(r.kind == market_rules.RuleKind.FAIR_BALANCE for r in in_force)
+    brands = market_rules.module_brands(v.module_id for v in versions) if needs_brands else {}
+    items = [market_rules.Item(code=v.code, kind=v.kind, purpose=v.purpose,
+                               brand_id=brands.get(v.module_id, 0), audiences=v.audiences)
+             for v in versions]
+    return [AssemblyError(x.code, x.detail, x.module) for x in market_rules.assembly_violations(
+        items, jurisdiction=target.jurisdiction, audience=target.audience, rules=in_force)]
