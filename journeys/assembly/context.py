@@ -2,8 +2,9 @@
 
 `StepContext` reads the step, its market, slots, candidate versions and signatures, then
 assembles for each recipient from what it read and prepared. `PinnedStepContext`
-re-assembles a manifest: the versions are the manifest's, the footer is the one in force
-back then, and nothing is checked again (it was checked when the manifest was made).
+re-assembles a manifest: the versions and the footer are the manifest's, and nothing is
+checked again (it was checked when the manifest was made) except that the content is
+still what was signed.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from html import escape
 
 from django.utils import timezone
 
-from content.models import Jurisdiction, ModuleVersion
+from content.models import ModuleKind, ModuleVersion
 from content.tokens import fill
 
+from .. import unsubscribe
 from ..models import Step
 from . import rules, snapshot
 from .manifest import output_sha256, recipient_sha256
@@ -25,7 +27,7 @@ from .rendering import LAYOUT_TEMPLATES, LINE_BREAKS, layout_fingerprint
 from .results import AssemblyError, AssemblyResult
 from .selection import Picks, Selection
 from .signatures import read_signatures
-from .snapshot import Market, SlotSpec, StepRow, VersionSnapshot
+from .snapshot import SlotSpec, StepRow, VersionSnapshot
 
 
 class StepContext:
@@ -58,11 +60,9 @@ class StepContext:
             row.journey_slug, row.brand_name, row.audience_code)
         markets = snapshot.read_markets(row.journey_id, self.jurisdiction_code)
         self.journey_jurisdictions = {m.code for m in markets if m.in_journey}
-        market = next((m for m in markets if m.code == self.jurisdiction_code), None)
         self.layout = self.layout or row.layout
         if self.layout not in LAYOUT_TEMPLATES:
             raise ValueError(f"Unknown layout {self.layout!r}")
-        self.legal_footer = self._legal_footer(market)
         self.target = rules.Target(
             jurisdiction=self.jurisdiction_code, audience=self.audience_code,
             channel=self.channel, locale=self.locale, step_purpose=self.step_purpose,
@@ -70,6 +70,7 @@ class StepContext:
         self.slots, versions = self._read_slots_and_versions(row)
         self.versions = {v.id: v for v in versions}
         self.selection = self._selection(versions)
+        self.footer, self.footer_errors = self._footer(versions)
         self.signatures = read_signatures(versions)
         self.layout_info = layout_fingerprint(self.layout)
         self.states = {v.id: (v.state, v.expires_at) for v in versions}
@@ -78,14 +79,20 @@ class StepContext:
             journey_slug=self.journey_slug, jurisdiction=self.jurisdiction_code,
             journey_jurisdictions=self.journey_jurisdictions)
 
-    def _legal_footer(self, market: Market | None) -> str:
-        return market.legal_footer if market else ""
+    def _footer(self, versions: list[VersionSnapshot]
+                ) -> tuple[VersionSnapshot | None, list[AssemblyError]]:
+        """The brand's approved footer for this market and locale (read with the versions)."""
+        return rules.footer_choice(versions, brand=self.brand_name,
+                                   jurisdiction=self.jurisdiction_code, locale=self.locale,
+                                   now=self.now)
 
     def _read_slots_and_versions(self, row: StepRow) -> tuple[list[SlotSpec], list[VersionSnapshot]]:
         slots = snapshot.read_slots(self.step.pk)
+        # The brand's approved footers are candidates of every step (in the same query).
         versions = snapshot.read_step_versions(
             [s.module_id for s in slots if s.module_id], brand_id=row.brand_id,
-            selector_kinds=sorted({s.kind for s in slots if s.module_id is None}))
+            selector_kinds=sorted({s.kind for s in slots if s.module_id is None}
+                                  | {ModuleKind.FOOTER}))
         return slots, versions
 
     def _selection(self, versions: list[VersionSnapshot]) -> Selection | None:
@@ -102,10 +109,14 @@ class StepContext:
     # Checks -----------------------------------------------------------------------------
 
     def recipient_errors(self, recipient: Mapping) -> list[AssemblyError]:
-        """Consent, then whether the step runs in this channel and market."""
+        """Consent and the unsubscribe link, then whether the step runs in this channel and
+        market and has its footer."""
         errors = rules.consent_errors(recipient, self.channel)
+        errors += rules.unsubscribe_errors(recipient, self.channel)
         if self.step_errors:
             errors += self.step_errors
+        if self.footer_errors:
+            errors += self.footer_errors
         return errors
 
     def version_errors(self, v: VersionSnapshot) -> list[AssemblyError]:
@@ -173,32 +184,35 @@ class StepContext:
         text = fill(prep.text, text_values)
         manifest = dict(prep.manifest)
         manifest["output_sha256"] = output_sha256(subject, html, text)
-        manifest["recipient_sha256"] = recipient_sha256(recipient)
+        manifest["recipient_sha256"] = recipient_sha256(recipient)  # covers unsubscribe_url
+        headers = (unsubscribe.headers(values[unsubscribe.FIELD])
+                   if unsubscribe.FIELD in prep.keys else {})
         return AssemblyResult(ok=True, subject=subject, html=html, text=text,
-                              preheader=preheader, manifest=manifest)
+                              preheader=preheader, manifest=manifest, headers=headers)
 
 
 class PinnedStepContext(StepContext):
     """Reproduction of a manifest: `pinned` is the version of every slot (None = the slot
-    was left empty), `now` the manifest's time."""
+    was left empty), `pinned_footer` the footer version, `now` the manifest's time."""
 
-    def __init__(self, step: Step, *, pinned: list[int | None], **kwargs):
+    def __init__(self, step: Step, *, pinned: list[int | None], pinned_footer: int | None = None,
+                 **kwargs):
         self.pinned = list(pinned)
+        self.pinned_footer = pinned_footer
         super().__init__(step, **kwargs)
 
-    def _legal_footer(self, market: Market | None) -> str:
-        """The market's footer as it was when the manifest was made."""
-        if market is None:
-            return ""
-        past = Jurisdiction.history.filter(id=market.id, history_date__lte=self.now).order_by(
-            "-history_date").first()
-        return past.legal_footer if past is not None else market.legal_footer
+    def _footer(self, versions: list[VersionSnapshot]
+                ) -> tuple[VersionSnapshot | None, list[AssemblyError]]:
+        """The footer the manifest names (it was checked when the manifest was made)."""
+        footer = next((v for v in versions if v.id == self.pinned_footer), None)
+        return footer, []
 
     def _read_slots_and_versions(self, row: StepRow) -> tuple[list[SlotSpec], list[VersionSnapshot]]:
         slots = [SlotSpec(order=i, module_id=None, module_code=None, kind="",
                           stage_ids=frozenset(), specialties=frozenset(), priority=0,
                           required=False) for i in range(len(self.pinned))]
-        return slots, snapshot.read_versions_by_id([i for i in self.pinned if i])
+        ids = [i for i in (*self.pinned, self.pinned_footer) if i]
+        return slots, snapshot.read_versions_by_id(list(dict.fromkeys(ids)))
 
     def _selection(self, versions: list[VersionSnapshot]) -> None:
         self._picks = [(s, self.versions.get(i)) for s, i in zip(self.slots, self.pinned, strict=True)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from content.tokens import RECIPIENT_FIELDS, TOKEN_RE
 
+from .. import unsubscribe
 from . import rules
 from .manifest import build_manifest
 from .rendering import Page, render
@@ -32,8 +33,9 @@ class Prepared:
         self.manifest = build_manifest(ctx, picks)
         self.html = self.text = self.subject = self.preheader = None
         # The recipient fields are listed even when a rule already refuses the combination:
-        # a refusal names every failing rule, missing recipient fields included.
-        for v in versions:
+        # a refusal names every failing rule, missing recipient fields included. The
+        # footer may personalise too.
+        for v in (*versions, *([ctx.footer] if ctx.footer else [])):
             used = {m for t in (v.subject, v.body_html, v.body_text) for m in TOKEN_RE.findall(t)}
             for name in sorted(used):
                 if name not in self.fields:
@@ -46,7 +48,9 @@ class Prepared:
         rendered = render(versions, Page(
             layout=ctx.layout, layout_sha256=ctx.layout_info["sha256"], locale=ctx.locale,
             jurisdiction=ctx.jurisdiction_code, year=ctx.year, brand_name=ctx.brand_name,
-            legal_footer=ctx.legal_footer))
+            unsubscribe=ctx.channel == rules.EMAIL_CHANNEL), footer=ctx.footer)
+        if unsubscribe.FIELD in rendered.keys:
+            self.fields.append(unsubscribe.FIELD)  # checked by rules.unsubscribe_errors
         self.html, self.text = rendered.html, rendered.text
         self.subject, self.preheader = rendered.subject, rendered.preheader
         self.keys = dict(rendered.keys)

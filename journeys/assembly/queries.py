@@ -71,7 +71,7 @@ def markets_sql() -> str:
     """snapshot.Market rows: one code and the journey's jurisdictions (journey, code, journey)."""
     markets = Journey.jurisdictions.through._meta.db_table
     return (
-        f"SELECT x.code, x.legal_footer, x.id, (SELECT COUNT(*) FROM {markets} mj "
+        f"SELECT x.code, x.id, (SELECT COUNT(*) FROM {markets} mj "
         f"WHERE mj.journey_id = %s AND mj.jurisdiction_id = x.id) FROM {_table(Jurisdiction)} x "
         f"WHERE x.code = %s OR x.id IN (SELECT jurisdiction_id FROM {markets} "
         f"WHERE journey_id = %s)")

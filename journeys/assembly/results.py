@@ -12,7 +12,7 @@ ERROR_CODES = (
     "jurisdiction_not_covered", "audience_not_covered",
     "channel_not_covered", "locale_mismatch", "missing_companion", "excluded_combination",
     "purpose_mismatch", "unknown_token", "missing_recipient_field", "no_consent",
-    "integrity_mismatch",
+    "integrity_mismatch", "missing_footer", "missing_unsubscribe",
 )
 
 
@@ -37,6 +37,8 @@ class AssemblyResult:
     text: str = ""
     preheader: str = ""
     manifest: dict = field(default_factory=dict)
+    # Mail headers the sender must set (email: List-Unsubscribe, List-Unsubscribe-Post).
+    headers: dict[str, str] = field(default_factory=dict)
     errors: list[AssemblyError] = field(default_factory=list)
 
     @property

@@ -2,7 +2,7 @@
 
 Whether a version's state and window allow delivery is `content.deliverability`'s rule;
 everything else (market, audience, channel, locale, purpose, tokens, companions,
-exclusions, consent) is stated here.
+exclusions, consent, the footer, the unsubscribe link, Form 2253) is stated here.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from datetime import datetime
 
 from approvals import form_2253
 from content import deliverability, market_rules
-from content.models import Purpose
+from content.models import ModuleKind, Purpose, VersionState
 from content.tokens import token_errors
 
+from .. import unsubscribe
 from .results import AssemblyError
 from .snapshot import VersionSnapshot
 
@@ -83,8 +84,6 @@ def version_errors(v: VersionSnapshot, target: Target) -> list[AssemblyError]:
     return errors
 
 
-def combination_errors(versions: list[VersionSnapshot]) -> list[AssemblyError]:
-    """Companions missing from, and excluded pairs present in, one set of versions."""
 def integrity_errors(v: VersionSnapshot) -> list[AssemblyError]:
     """A version whose content as read is not what MLR signed (`snapshot` verifies it
     against the signatures) is refused whatever else holds: every other rule would judge
@@ -94,6 +93,8 @@ def integrity_errors(v: VersionSnapshot) -> list[AssemblyError]:
     return [AssemblyError("integrity_mismatch", v.integrity_problem, v.code)]
 
 
+def combination_errors(versions: list[VersionSnapshot]) -> list[AssemblyError]:
+    """Companions missing from, and excluded pairs present in, one set of versions."""
     errors = []
     present = {v.module_id for v in versions}
     for v in versions:
@@ -138,22 +139,54 @@ def step_errors(*, channel: str, step_key: str, step_channel: str, journey_slug:
             f"it runs in {', '.join(sorted(journey_jurisdictions)) or 'no market'}."))
     return errors
 
-# --- FDA Form 2253 ------------------------------------------------------------------------
+
+# --- Footer and unsubscribe ------------------------------------------------------------
+
+EMAIL_CHANNEL = "email"
 
 
-def form_2253_errors(versions: list[VersionSnapshot], target: Target) -> list[AssemblyError]:
-    """In the US, a promotional version of a brand that requires it is delivered only once
-    its Form 2253 submission is recorded (`approvals.form_2253`). One query per
-    combination, and none outside the US or without promotional content."""
-    if target.jurisdiction != form_2253.JURISDICTION:
+def footer_choice(versions: list[VersionSnapshot], *, brand: str, jurisdiction: str,
+                  locale: str, now: datetime) -> tuple[VersionSnapshot | None, list[AssemblyError]]:
+    """The footer every email and portal page carries: the brand's approved `footer` module
+    version tagged for the market, in the locale (an exact locale before a language-only
+    one, then the newest approval), among those deliverable now. Audience, channel and
+    purpose do not apply: the footer is the sender's legal text, the same for all.
+
+    None and `missing_footer` when there is none; a footer whose content is not what MLR
+    signed is refused (`integrity_mismatch`), never silently replaced by another."""
+    footers = [v for v in versions if v.kind == ModuleKind.FOOTER
+               and v.state == VersionState.APPROVED and jurisdiction in v.jurisdictions
+               and locale_matches(v.locale, locale)]
+    not_current = {v.id: deliverability.refusals(
+        label=v.label, state=v.state, valid_from=v.valid_from, expires_at=v.expires_at,
+        withdrawn_at=v.withdrawn_at, now=now) for v in footers}
+    current = sorted(
+        (v for v in footers if not not_current[v.id]),
+        key=lambda v: (v.locale.lower() != locale.lower(),
+                       -(v.approved_at.timestamp() if v.approved_at else 0), v.code))
+    if current and not current[0].integrity_problem:
+        return current[0], []
+    errors = integrity_errors(current[0]) if current else []
+    why = " ".join(r.detail for refusals in not_current.values() for r in refusals)
+    errors.append(AssemblyError(
+        "missing_footer",
+        f"No approved, current footer of {brand} for {jurisdiction or '(none)'} / "
+        f"{locale or '(none)'}: every email and portal page must carry the brand's approved "
+        f"footer module (kind footer) for its market and locale.{' ' + why if why else ''}"))
+    return None, errors
+
+
+def unsubscribe_errors(recipient: Mapping, channel: str) -> list[AssemblyError]:
+    """An email needs the reader's own unsubscribe link (`recipient.unsubscribe_url`)."""
+    if channel != EMAIL_CHANNEL:
         return []
-    candidates = {v.id: v for v in versions if form_2253.needs_form_2253(v.purpose, v.kind)}
-    missing = form_2253.missing_submissions(candidates)
+    problem = unsubscribe.url_problem(recipient.get(unsubscribe.FIELD))
+    if not problem:
+        return []
     return [AssemblyError(
-        form_2253.FORM_2253_MISSING,
-        f"{candidates[pk].label} is US promotional content of a brand that requires its FDA "
-        f"Form 2253 submission to be recorded before first use; none is recorded.",
-        candidates[pk].code) for pk in sorted(missing)]
+        "missing_unsubscribe",
+        f"Every email needs the recipient's own https unsubscribe link "
+        f"(recipient.{unsubscribe.FIELD}, for the footer and List-Unsubscribe): {problem}.")]
 
 
 # --- Market rules ------------------------------------------------------------------------
@@ -175,3 +208,21 @@ def market_rule_errors(versions: list[VersionSnapshot], target: Target) -> list[
              for v in versions]
     return [AssemblyError(x.code, x.detail, x.module) for x in market_rules.assembly_violations(
         items, jurisdiction=target.jurisdiction, audience=target.audience, rules=in_force)]
+
+
+# --- FDA Form 2253 ------------------------------------------------------------------------
+
+
+def form_2253_errors(versions: list[VersionSnapshot], target: Target) -> list[AssemblyError]:
+    """In the US, a promotional version of a brand that requires it is delivered only once
+    its Form 2253 submission is recorded (`approvals.form_2253`). One query per
+    combination, and none outside the US or without promotional content."""
+    if target.jurisdiction != form_2253.JURISDICTION:
+        return []
+    candidates = {v.id: v for v in versions if form_2253.needs_form_2253(v.purpose, v.kind)}
+    missing = form_2253.missing_submissions(candidates)
+    return [AssemblyError(
+        form_2253.FORM_2253_MISSING,
+        f"{candidates[pk].label} is US promotional content of a brand that requires its FDA "
+        f"Form 2253 submission to be recorded before first use; none is recorded.",
+        candidates[pk].code) for pk in sorted(missing)]

@@ -52,10 +52,10 @@ class StepRow:
 
 @dataclass(frozen=True)
 class Market:
-    """A jurisdiction as assembly reads it, and whether the journey runs there."""
+    """A jurisdiction as assembly reads it, and whether the journey runs there (its legal
+    text is the brand's approved footer module, read with the versions)."""
 
     code: str
-    legal_footer: str
     id: int
     in_journey: bool
 
@@ -142,7 +142,7 @@ def read_markets(journey_id: int, code: str) -> list[Market]:
     """The jurisdiction `code` and the journey's jurisdictions, in one read."""
     with connection.cursor() as cursor:
         cursor.execute(queries.markets_sql(), [journey_id, code, journey_id])
-        return [Market(c, footer or "", pk, bool(used)) for c, footer, pk, used in cursor.fetchall()]
+        return [Market(c, pk, bool(used)) for c, pk, used in cursor.fetchall()]
 
 
 def read_slots(step_id: int) -> list[SlotSpec]:
@@ -181,9 +181,11 @@ def read_step_versions(bound_module_ids: list[int], *, brand_id: int,
     selector kinds (tags are checked in Python by the rules: an indexed, join-light query)."""
     where, params = f"v.module_id IN ({placeholders(bound_module_ids)})", list(bound_module_ids)
     if selector_kinds:
+        # No module has id 0: `NOT IN (NULL)` would match nothing when no slot is bound.
+        bound = list(bound_module_ids) or [0]
         where += ";" + queries.CANDIDATES_WHERE.format(
-            kinds=placeholders(selector_kinds), bound=placeholders(bound_module_ids))
-        params += [brand_id, *selector_kinds, *bound_module_ids, VersionState.APPROVED]
+            kinds=placeholders(selector_kinds), bound=placeholders(bound))
+        params += [brand_id, *selector_kinds, *bound, VersionState.APPROVED]
     return _read_versions(where, params)
 
 

@@ -19,10 +19,17 @@ from tests.factories import (
     term,
 )
 
+UNSUBSCRIBE_URL = "https://prefs.example.test/unsubscribe/crm-0001"
 RECIPIENT = {
     "id": "crm-0001", "title": "Dr.", "first_name": "Alex", "last_name": "Morgan",
     "specialty": "Cardiology", "consent": {"email": True, "portal": True},
+    "unsubscribe_url": UNSUBSCRIBE_URL,
 }
+# The brand's approved US footer: legal text, adverse-event line, postal address.
+FOOTER_BODY = ('<p>For U.S. audiences only.</p>'
+               '<p class="adverse-events">Report adverse events to FDA at 1-800-FDA-1088.</p>'
+               '<p class="postal-address">Demo Pharma, Inc., 1 Example Plaza, Princeton, NJ '
+               '08540, USA</p>')
 
 
 def approve(version, *, days_valid=365, **fields):
@@ -79,8 +86,10 @@ def build_world(slug="hcp-new", brand_slug="cardiozen", step_key="welcome"):
     for order, name in enumerate(["subject", "headline", "claim", "isi"]):
         Slot.objects.create(step=step, order=order, module=versions[name].module)
     Transition.objects.create(from_step=step, event_type="ignored", threshold=2, to_step=portal)
+    footer = make_version(brand, f"{prefix}-FOOT-US", kind="footer", body=FOOTER_BODY,
+                          tags={"channels": ["email", "portal"]})
     return {"brand": brand, "journey": journey, "step": step, "portal": portal,
-            "versions": versions}
+            "versions": versions, "footer": footer}
 
 
 def token(channels=("email",), jurisdictions=("US",), name="Email sender", rate_limit=""):

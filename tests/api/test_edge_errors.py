@@ -61,7 +61,9 @@ def test_journey_detail_and_results_pages_have_bounded_queries(
         assert client.get("/api/v1/journeys/hcp-new/").status_code == 200
     body = {"journey": "hcp-new", "step": "welcome", "channel": "email", "jurisdiction": "US",
             "locale": "en", "recipients": [{"id": f"r{i}", "title": "Dr.", "last_name": "N",
-                                            "consent": {"email": True}} for i in range(30)]}
+                                            "consent": {"email": True},
+                                            "unsubscribe_url": f"https://prefs.example.test/u/{i}"}
+                                           for i in range(30)]}
     with django_capture_on_commit_callbacks(execute=True):
         job_id = client.post("/api/v1/assemblies/", body, format="json").json()["id"]
     with django_assert_max_num_queries(12):

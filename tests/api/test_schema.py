@@ -37,7 +37,7 @@ def test_schema_documents_error_codes(raw_schema):
                  "unsupported_media_type", "request_too_large", "throttled", "no_consent",
                  "withdrawn", "expired", "missing_recipient_field", "too_many_recipients",
                  "unknown_journey", "unknown_step", "unknown_event_type",
-                 "idempotency_key_reused"]:
+                 "idempotency_key_reused", "missing_footer", "missing_unsubscribe"]:
         assert code in text, code
     assemble = raw_schema["paths"]["/api/v1/journeys/{slug}/steps/{key}/assemble/"]["post"]
     assert {"200", "400", "401", "403", "404", "413", "415", "422", "429"} <= set(assemble["responses"])

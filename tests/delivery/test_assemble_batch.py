@@ -18,12 +18,12 @@ world = journeys_conftest.world  # the journey fixture: a US email step, four ap
 pytestmark = pytest.mark.django_db
 
 CSV = (
-    "id,title,first_name,last_name,specialty,consent_email\n"
-    "r1,Dr.,Ann,Lee,Cardiology,yes\n"
-    'r2,Dr.,Bob,"<script>alert(1)</script>{{ 7*7 }}",Nephrology,true\n'
+    "id,title,first_name,last_name,specialty,consent_email,unsubscribe_url\n"
+    "r1,Dr.,Ann,Lee,Cardiology,yes,https://prefs.example.test/u/r1\n"
+    'r2,Dr.,Bob,"<script>alert(1)</script>{{ 7*7 }}",Nephrology,true,https://prefs.example.test/u/r2\n'
     "r3,Dr.,Cy\n"
-    "r4,Dr.,Di,Ng,Cardiology,no\n"
-    "r5,Dr.,Ed,,Cardiology,1\n"
+    "r4,Dr.,Di,Ng,Cardiology,no,https://prefs.example.test/u/r4\n"
+    "r5,Dr.,Ed,,Cardiology,1,https://prefs.example.test/u/r5\n"
 )
 
 

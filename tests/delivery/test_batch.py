@@ -138,11 +138,11 @@ def csv_upload(text):
 
 def test_csv_with_an_invalid_row_reports_its_row_number_and_assembles_the_rest(client):
     csv_text = (
-        "id,title,last_name,consent_email\n"
-        "crm-1,Dr.,One,true\n"
-        "crm-2,Dr.,Two,maybe\n"
+        "id,title,last_name,consent_email,unsubscribe_url\n"
+        "crm-1,Dr.,One,true,https://prefs.example.test/u/1\n"
+        "crm-2,Dr.,Two,maybe,https://prefs.example.test/u/2\n"
         "crm-3,Dr.,Three\n"
-        "crm-4,Dr.,Four,yes\n"
+        "crm-4,Dr.,Four,yes,https://prefs.example.test/u/4\n"
     )
     response = client.post(URL, {"journey": "hcp-new", "step": "welcome", "channel": "email",
                                  "jurisdiction": "US", "locale": "en",

@@ -21,6 +21,7 @@ CANARY = {
     "id": f"{MARK}-id", "title": f"{MARK}-title", "first_name": f"{MARK}-first",
     "last_name": f"{MARK}-last", "specialty": f"{MARK}-spec", "practice_name": f"{MARK}-practice",
     "city": f"{MARK}-city", "consent": {"email": True},
+    "unsubscribe_url": f"https://prefs.example.test/u/{MARK}-unsubscribe",
 }
 
 

@@ -16,7 +16,10 @@ from tests.factories import (
 
 PASSWORD = "correct-horse-battery"  # tests.factories.UserFactory's password
 
+# The adverse-event line of the brand's approved US footer module (every assembly carries it).
 US_FOOTER = "For U.S. audiences only. Report adverse events to FDA at 1-800-FDA-1088."
+US_ADDRESS = "Cardiozen Pharma, Inc., 1 Example Plaza, Princeton, NJ 08540, USA"
+UNSUBSCRIBE_URL = "https://prefs.example.test/unsubscribe/crm-0001?t=abc&list=hcp"
 
 RECIPIENT = {
     "id": "crm-0001",
@@ -25,7 +28,14 @@ RECIPIENT = {
     "last_name": "Morgan",
     "specialty": "Cardiology",
     "consent": {"email": True, "portal": True},
+    "unsubscribe_url": UNSUBSCRIBE_URL,
 }
+
+
+def footer_body(adverse_events: str = US_FOOTER, address: str = US_ADDRESS) -> str:
+    """A footer body with the parts content.rules requires (marked by class)."""
+    return (f'<p class="adverse-events">{adverse_events}</p>'
+            f'<p class="postal-address">{address}</p>')
 
 
 @pytest.fixture(autouse=True)
@@ -80,8 +90,6 @@ def world(db):
     brand = BrandFactory(name="Cardiozen", slug="cardiozen")
     hcp = term(Audience, "hcp")
     us, _ = Jurisdiction.objects.get_or_create(code="US", defaults={"name": "United States"})
-    us.legal_footer = US_FOOTER
-    us.save()
     stage, _ = AudienceStage.objects.get_or_create(audience=hcp, code="awareness",
                                                    defaults={"name": "Awareness"})
     journey = Journey.objects.create(slug="hcp-new", name="HCP new to therapy", brand=brand,
@@ -105,8 +113,10 @@ def world(db):
     approve(versions["claim"])
     for order, name in enumerate(["subject", "headline", "claim", "isi"]):
         Slot.objects.create(step=step, order=order, module=versions[name].module)
+    footer = make_version(brand, "CZN-FOOT-US", kind="footer", body=footer_body(),
+                          tags={"channels": ["email", "portal"]})
     return {"brand": brand, "journey": journey, "step": step, "stage": column,
-            "audience_stage": stage, "versions": versions, "us": us,
+            "audience_stage": stage, "versions": versions, "us": us, "footer": footer,
             "author": UserFactory(username="journeys-author")}
 
 

@@ -45,7 +45,11 @@ def test_compliant_step_assembles_subject_html_text_and_manifest(world):
     assert US_FOOTER in result.html and US_FOOTER in result.text
     manifest = result.manifest
     assert [m["module"] for m in manifest["modules"]] == [
-        "CZN-SUBJ-001", "CZN-HEAD-001", "CZN-EFF-001", "CZN-ISI-US"]
+        "CZN-SUBJ-001", "CZN-HEAD-001", "CZN-EFF-001", "CZN-ISI-US", "CZN-FOOT-US"]
+    footer = manifest["modules"][-1]
+    assert footer["slot"] is None and footer["kind"] == "footer"
+    assert footer["sha256"] == world["footer"].sha256 and len(footer["signatures"]) == 3
+    assert manifest["footer"] == world["footer"].pk
     assert manifest["modules"][1]["sha256"] == world["versions"]["headline"].sha256
     signatures = manifest["modules"][1]["signatures"]
     assert sorted(s["role"] for s in signatures) == ["legal", "medical", "regulatory"]
@@ -55,7 +59,7 @@ def test_compliant_step_assembles_subject_html_text_and_manifest(world):
     assert manifest["assembled_at"].endswith("Z")
     assert len(manifest["output_sha256"]) == 64 and len(manifest["recipient_sha256"]) == 64
     flat = repr(manifest)
-    for value in ("Morgan", "Alex", "crm-0001"):
+    for value in ("Morgan", "Alex", "crm-0001", "unsubscribe/crm-0001"):
         assert value not in flat
 
 
@@ -200,6 +204,37 @@ def test_refuses_no_consent(world):
     assert codes(assemble(world["step"], recipient, **assemble_kwargs())) == ["no_consent"]
     recipient = {k: v for k, v in RECIPIENT.items() if k != "consent"}
     assert codes(assemble(world["step"], recipient, **assemble_kwargs())) == ["no_consent"]
+
+
+def test_refuses_missing_footer_when_the_brand_has_none_for_the_market(world):
+    footer = world["footer"]
+    footer.state = "withdrawn"
+    footer.withdrawn_at = timezone.now()
+    footer.save(update_fields=["state", "withdrawn_at"])
+    for layout in ("email", "portal"):
+        result = assemble(world["step"], RECIPIENT, **assemble_kwargs(), layout=layout)
+        assert codes(result) == ["missing_footer"]
+        assert "Cardiozen" in result.errors[0].detail and "US / en" in result.errors[0].detail
+
+
+def test_refuses_missing_footer_when_it_has_expired_and_says_so(world):
+    footer = world["footer"]
+    footer.expires_at = timezone.now() - timedelta(minutes=1)
+    footer.save(update_fields=["expires_at"])
+    result = assemble(world["step"], RECIPIENT, **assemble_kwargs())
+    assert codes(result) == ["missing_footer"]
+    assert "CZN-FOOT-US v1 expired" in result.errors[0].detail
+
+
+def test_refuses_missing_unsubscribe_for_email_only(world):
+    recipient = {k: v for k, v in RECIPIENT.items() if k != "unsubscribe_url"}
+    result = assemble(world["step"], recipient, **assemble_kwargs())
+    assert codes(result) == ["missing_unsubscribe"]
+    for bad in ("http://example.test/u", "javascript:alert(1)", "https://user:pw@example.test/u",
+                "https://example.test/u\r\nBcc: x@example.test", "https://e.test/" + "a" * 2000):
+        refused = assemble(world["step"], {**RECIPIENT, "unsubscribe_url": bad}, **assemble_kwargs())
+        assert codes(refused) == ["missing_unsubscribe"]
+        assert bad not in refused.errors[0].detail  # recipient data is never echoed
 
 
 def test_every_failing_rule_is_reported_together(world):
