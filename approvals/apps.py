@@ -10,7 +10,9 @@ class ApprovalsConfig(AppConfig):
         from django.contrib.auth import get_user_model
         from django.db.models.signals import pre_delete
 
+        from . import epoch_signals
         from .guards import refuse_user_deletion
 
         pre_delete.connect(refuse_user_deletion, sender=get_user_model(),
                            dispatch_uid="tessera-refuse-user-deletion")
+        epoch_signals.connect()

@@ -9,20 +9,25 @@ new epoch together. Deliverability is still re-checked under lock at commit
 (`delivery.serving.commit_deliveries`): the epoch saves work, it is not what keeps a
 withdrawn version from going out.
 
-The counter is one row of a plain table (migration 0009), read and bumped in raw SQL:
-it is on the hot path of every API request, where ORM compilation would cost more than
-the query. Bumping is an upsert, so a missing row can never freeze the epoch.
+The epoch is one row of a plain table (migration 0009), read and bumped in raw SQL: it
+is on the hot path of every API request, where ORM compilation would cost more than the
+query. A bump writes a fresh random 62-bit stamp rather than adding one, so the value of
+a rolled-back transaction can never come back and meet a cache entry made under it (a
+test database rolled back between tests reuses row ids: counters would repeat too).
+Only equality is ever asked of it. Bumping is an upsert, so a missing row cannot freeze it.
 """
 
 from __future__ import annotations
+
+import secrets
 
 from django.db import connections
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
 TABLE = "content_catalog_epoch"
 _READ = f"SELECT value FROM {TABLE} WHERE id = 1"
-_BUMP = (f"INSERT INTO {TABLE} (id, value) VALUES (1, 1) "
-         f"ON CONFLICT (id) DO UPDATE SET value = {TABLE}.value + 1")
+_BUMP = (f"INSERT INTO {TABLE} (id, value) VALUES (1, %s) "
+         "ON CONFLICT (id) DO UPDATE SET value = excluded.value")
 
 
 def current(using: str = "default") -> int:
@@ -36,7 +41,7 @@ def current(using: str = "default") -> int:
 def bump(using: str = "default") -> None:
     """Move the epoch, inside the caller's transaction when there is one."""
     with connections[using].cursor() as cursor:
-        cursor.execute(_BUMP)
+        cursor.execute(_BUMP, [secrets.randbits(62) + 1])
 
 
 def _on_change(sender, using="default", **kwargs) -> None:

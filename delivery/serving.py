@@ -18,17 +18,28 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from itertools import islice
 
 from django.db import connection, transaction
+from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
 from approvals import form_2253
 from cms.api.auth import ChannelClient
 from cms.db import values_for_share
+from cms.lru import LRUCache
+from content import catalog_epoch
 from content.deliverability import refusals
 from content.models import ModuleVersion
-from journeys.assembly import AssemblyError, AssemblyResult, assemble_many, load_context
+from journeys.assembly import (
+    AssemblyError,
+    AssemblyResult,
+    StepContext,
+    assemble_many,
+    load_context,
+)
+from journeys.assembly.manifest import iso
 from journeys.engagement import mark_seen
 from journeys.models import Enrollment, Step, pseudonymous_id
 
@@ -37,6 +48,16 @@ from .models import DeliveredVersion, Delivery
 # Recipients per transaction in `serve_many` (and per re-read of version states).
 SERVE_CHUNK = 200
 VersionStates = Mapping[int, tuple]  # version id -> (state, valid_from, expires_at, withdrawn_at)
+
+# Prepared step contexts of single assemblies, by (step, channel, jurisdiction, locale,
+# layout, catalog epoch): any change that can alter the assembly moves the epoch, so an
+# entry is used only while nothing it read has changed. It is also used only until the
+# first validity boundary of a version it read, the new year, or CONTEXT_TTL (its rules
+# were checked at its build time); `commit_deliveries` still re-checks every version
+# under lock at the real time, so a cached context can never deliver a withdrawn or
+# expired version.
+CONTEXTS = LRUCache(256, name="delivery.step_contexts")
+CONTEXT_TTL = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -85,7 +106,7 @@ def recheck(result: AssemblyResult, states: VersionStates, now) -> list[Assembly
 
 
 def commit_deliveries(items: Sequence[tuple[AssemblyResult, str]], *, caller: Caller,
-                      job_id=None) -> list[list[AssemblyError]]:
+                      job_id=None, epoch: int | None = None) -> list[list[AssemblyError]]:
     """Inside the caller's transaction: re-check every successful result under lock and log
     the ones still deliverable. Returns, per item, the errors that now refuse it ([] = ok).
 
@@ -115,18 +136,85 @@ def commit_deliveries(items: Sequence[tuple[AssemblyResult, str]], *, caller: Ca
             output_sha256=manifest["output_sha256"], manifest=manifest,
         ))
     if deliveries:
-        created = Delivery.objects.bulk_create(deliveries)
-        DeliveredVersion.objects.bulk_create([
-            DeliveredVersion(delivery=d, version_id=m["version_id"], channel=d.channel,
-                             jurisdiction=d.jurisdiction)
-            for d in created for m in d.manifest.get("modules", [])
-        ])
-        form_2253.record_first_uses(
-            {m["version_id"] for d in created if d.jurisdiction == form_2253.JURISDICTION
-             for m in d.manifest.get("modules", [])
-             if form_2253.needs_form_2253(m.get("purpose", ""), m.get("kind", ""))},
-            jurisdiction=form_2253.JURISDICTION, at=now)
+        log_deliveries(deliveries)
+        first_uses = {
+            m["version_id"] for d in deliveries if d.jurisdiction == form_2253.JURISDICTION
+            for m in d.manifest.get("modules", [])
+            if form_2253.needs_form_2253(m.get("purpose", ""), m.get("kind", ""))}
+        form_2253.record_first_uses(unrecorded_first_uses(first_uses, epoch),
+                                    jurisdiction=form_2253.JURISDICTION, at=now)
     return refusals
+
+
+# US first uses this process saw committed, by (version, catalog epoch): first-use rows
+# are append-only, so a version recorded once need not be inserted again on every
+# delivery; keyed by the epoch so that a restored or rolled-back database is asked again.
+RECORDED_FIRST_USES = LRUCache(20_000, name="delivery.recorded_first_uses")
+
+
+def unrecorded_first_uses(version_ids: set[int], epoch: int | None = None) -> set[int]:
+    if not version_ids:
+        return version_ids
+    epoch = catalog_epoch.current() if epoch is None else epoch
+    unrecorded = {pk for pk in version_ids if RECORDED_FIRST_USES.get((pk, epoch)) is None}
+
+    def remember():
+        for pk in unrecorded:
+            RECORDED_FIRST_USES.put((pk, epoch), True)
+    transaction.on_commit(remember)
+    return unrecorded
+
+
+def log_deliveries(deliveries: list[Delivery]) -> None:
+    """Insert the deliveries and their versions (the where-used index). One delivery on
+    PostgreSQL is one round trip: the DeliveredVersion rows are inserted in a
+    data-modifying WITH from the delivery's RETURNING id."""
+    if len(deliveries) == 1 and connection.vendor == "postgresql":
+        delivery = deliveries[0]
+        version_ids = [m["version_id"] for m in delivery.manifest.get("modules", [])]
+        if version_ids:
+            query = InsertQuery(Delivery)
+            query.insert_values([f for f in Delivery._meta.local_concrete_fields
+                                 if not f.primary_key], [delivery])
+            [(insert_sql, params)] = query.get_compiler(connection=connection).as_sql()
+            table = DeliveredVersion._meta.db_table
+            values = ", ".join(["(%s::bigint)"] * len(version_ids))
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"WITH d AS ({insert_sql} RETURNING id) "
+                    f"INSERT INTO {table} (delivery_id, version_id, channel, jurisdiction) "
+                    f"SELECT d.id, v.id, %s, %s FROM d CROSS JOIN (VALUES {values}) AS v(id)",
+                    [*params, delivery.channel, delivery.jurisdiction, *version_ids])
+            return
+    created = Delivery.objects.bulk_create(deliveries)
+    DeliveredVersion.objects.bulk_create([
+        DeliveredVersion(delivery=d, version_id=m["version_id"], channel=d.channel,
+                         jurisdiction=d.jurisdiction)
+        for d in created for m in d.manifest.get("modules", [])
+    ])
+
+
+def fresh_until(ctx: StepContext) -> datetime:
+    """Until when a context's checks, made at `ctx.now`, still hold without a catalog change."""
+    boundaries = [t for v in ctx.versions.values() for t in (v.valid_from, v.expires_at)
+                  if t is not None and t > ctx.now]
+    return min([ctx.now + CONTEXT_TTL, datetime(ctx.year + 1, 1, 1, tzinfo=UTC), *boundaries])
+
+
+def warm_context(step: Step, *, channel: str, jurisdiction: str, locale: str,
+                 epoch: int | None = None, now: datetime | None = None) -> StepContext:
+    """The step's prepared context for this channel, market and locale: from CONTEXTS when
+    one was prepared under the current catalog epoch and is still fresh, else read now.
+    `epoch` is the one the caller read for this request (read here when not given)."""
+    now = now or timezone.now()
+    key = (step.pk, channel, jurisdiction, locale, None,
+           catalog_epoch.current() if epoch is None else epoch)
+    entry = CONTEXTS.get(key)
+    if entry is not None and entry[0].now <= now < entry[1]:
+        return entry[0]
+    ctx = load_context(step, channel=channel, jurisdiction=jurisdiction, locale=locale, now=now)
+    CONTEXTS.put(key, (ctx, fresh_until(ctx)))
+    return ctx
 
 
 def refused(result: AssemblyResult, errors: list[AssemblyError]) -> AssemblyResult:
@@ -136,8 +224,11 @@ def refused(result: AssemblyResult, errors: list[AssemblyError]) -> AssemblyResu
 
 
 def serve_one(step: Step, recipient: Mapping, *, channel: str, jurisdiction: str, locale: str,
-              caller: Caller) -> AssemblyResult:
+              caller: Caller, epoch: int | None = None) -> AssemblyResult:
     """Assemble for one recipient and log it; a refusal lists every reason.
+
+    The step's context comes from `warm_context` (`epoch`: the catalog epoch the caller
+    already read for this request, if any); `assembled_at` in the manifest is now.
 
     When the recipient is enrolled in the journey, selector slots skip the modules they
     were already served, and what this delivery contained is remembered for next time.
@@ -146,12 +237,16 @@ def serve_one(step: Step, recipient: Mapping, *, channel: str, jurisdiction: str
     recipient_id = str(recipient.get("id", ""))
     enrollment = Enrollment.objects.filter(
         journey_id=step.journey_id, recipient_hash=pseudonymous_id(recipient_id)).first()
-    result = load_context(step, channel=channel, jurisdiction=jurisdiction, locale=locale
+    epoch = catalog_epoch.current() if epoch is None else epoch
+    now = timezone.now()
+    result = warm_context(step, channel=channel, jurisdiction=jurisdiction, locale=locale,
+                          epoch=epoch, now=now
                           ).assemble(recipient, seen=enrollment.seen_module_ids if enrollment else ())
+    result.manifest["assembled_at"] = iso(now)
     if not result.ok:
         return result
     with transaction.atomic():
-        errors = commit_deliveries([(result, recipient_id)], caller=caller)[0]
+        errors = commit_deliveries([(result, recipient_id)], caller=caller, epoch=epoch)[0]
         if not errors and enrollment is not None:
             mark_seen(enrollment, ModuleVersion.objects.filter(
                 pk__in=used_version_ids(result)).values_list("module_id", flat=True))

@@ -2,6 +2,9 @@
 
 `client_for_key` turns a raw key into the `cms.api.auth.ChannelClient` that becomes the
 request's user; `DeliveryConfig.ready` registers it with the API's token authentication.
+Resolved scopes are cached per process by (key hash, catalog epoch): revoking a token or
+changing its scope moves the epoch (delivery.epoch_signals), so each request costs one
+read of the epoch; unknown and revoked keys are never cached.
 Token lifecycle events go to the approvals audit trail (hash-chained).
 """
 
@@ -18,11 +21,14 @@ from rest_framework import exceptions
 
 from approvals.audit import record as audit_record
 from cms.api.auth import ChannelClient
+from cms.lru import LRUCache
+from content import catalog_epoch
 from content.models import Channel, Jurisdiction
 
 from .models import ChannelToken
 
 KEY_PREFIX = "tsr_"
+SCOPES = LRUCache(4_096, name="delivery.token_scopes")
 
 
 def hash_key(key: str) -> str:
@@ -112,6 +118,15 @@ def _scope_sql() -> str:
 def client_for_key(key: str) -> tuple[ChannelClient, ChannelToken]:
     """Resolve a raw key; raises AuthenticationFailed (401) for unknown or revoked keys."""
     digest = hash_key(key)
+    epoch = catalog_epoch.current()
+    resolved = SCOPES.get((digest, epoch))
+    if resolved is None:
+        resolved = _read_client(digest, epoch)
+        SCOPES.put((digest, epoch), resolved)
+    return resolved
+
+
+def _read_client(digest: str, epoch: int) -> tuple[ChannelClient, ChannelToken]:
     with connection.cursor() as cursor:
         cursor.execute(_scope_sql(), [digest, digest])
         rows = cursor.fetchall()
@@ -126,6 +141,7 @@ def client_for_key(key: str) -> tuple[ChannelClient, ChannelToken]:
         channels=frozenset(code for *_, kind, code in rows if kind == "c" and code),
         jurisdictions=frozenset(code for *_, kind, code in rows if kind == "j" and code),
         rate_limit=rate_limit or "",
+        epoch=epoch,
     )
     token = ChannelToken(pk=token_id, name=name, rate_limit=rate_limit or "", key_hash=digest)
     return client, token

@@ -27,6 +27,9 @@ class ChannelClient:
     channels: frozenset[str]
     jurisdictions: frozenset[str]
     rate_limit: str
+    # The catalog epoch the scope was read under (this request's, when resolved from a
+    # cache keyed by it): the request's other caches reuse it instead of reading it again.
+    epoch: int | None = None
 
     is_channel = True  # what content.permissions.channel_scope (restrict) recognises
     is_authenticated = True

@@ -24,11 +24,13 @@ from cms.api.auth import (
 from cms.api.errors import RequestTooLarge, Unprocessable, error
 from cms.api.parsers import GuardedJSONParser
 from cms.api.schema import unprocessable
+from cms.lru import LRUCache
 from content.api.views import module_or_404
 from content.models import ModuleVersion
 from journeys.api.recipients import RecipientSerializer
 from journeys.assembly import ERROR_CODES
 from journeys.models import EventType, Journey, Step, pseudonymous_id
+from journeys.recipients import channel_codes
 
 from .. import batch, usage, webhooks
 from ..models import AssemblyJob, AssemblyJobResult, ChannelToken, JobStatus, WebhookSubscription
@@ -66,6 +68,40 @@ def _step_or_422(user, journey_slug: str, step_key: str) -> Step:
 
 # --- single assembly ------------------------------------------------------------------------
 
+# Steps a channel token may use, by (its scope, journey, step, catalog epoch): the scope
+# and every journey or step change move the epoch, read once per request by the token
+# lookup. People's permissions do not move it: their steps are always looked up.
+VISIBLE_STEPS = LRUCache(4_096, name="delivery.visible_steps")
+
+
+CHANNEL_CODES = LRUCache(8, name="delivery.channel_codes")  # by catalog epoch
+
+
+def _serializer_context(epoch: int | None) -> dict:
+    """The taxonomy's channel codes (consent may name only these) for the recipient
+    serializer, cached by the request's catalog epoch when the caller read one."""
+    if epoch is None:
+        return {}
+    codes = CHANNEL_CODES.get(epoch)
+    if codes is None:
+        codes = channel_codes()
+        CHANNEL_CODES.put(epoch, codes)
+    return {"channels": codes}
+
+
+def _visible_step(user, slug: str, key: str) -> Step:
+    cache_key = None
+    if isinstance(user, ChannelClient) and user.epoch is not None:
+        cache_key = (user.channels, user.jurisdictions, slug, key, user.epoch)
+        step = VISIBLE_STEPS.get(cache_key)
+        if step is not None:
+            return step
+    step = get_object_or_404(Step.objects.restrict(user, "view"), journey__slug=slug, key=key)
+    if cache_key is not None:
+        VISIBLE_STEPS.put(cache_key, step)
+    return step
+
+
 @extend_schema(
     tags=["assembly"],
     request=AssembleRequestSerializer,
@@ -82,17 +118,16 @@ class AssembleView(APIView):
     keyed hash of `recipient.id`."""
 
     def post(self, request, slug: str, key: str):
-        data = AssembleRequestSerializer(data=request.data)
+        epoch = getattr(request.user, "epoch", None)
+        data = AssembleRequestSerializer(data=request.data, context=_serializer_context(epoch))
         data.is_valid(raise_exception=True)
         body = data.validated_data
         ensure_in_scope(request.user, channel=body["channel"], jurisdiction=body["jurisdiction"])
-        step = get_object_or_404(
-            Step.objects.restrict(request.user, "view"),
-            journey__slug=slug, key=key)
+        step = _visible_step(request.user, slug, key)
         with history_as_system(request):  # serving may update the recipient's enrollment
             result = serve_one(step, body["recipient"], channel=body["channel"],
                                jurisdiction=body["jurisdiction"].upper(), locale=body["locale"],
-                               caller=Caller.of(request.user))
+                               caller=Caller.of(request.user), epoch=epoch)
         if not result.ok:
             raise Unprocessable([e.as_dict() for e in result.errors])
         return Response(AssemblyOutputSerializer(result).data, status=status.HTTP_200_OK)

@@ -22,7 +22,7 @@ def world(db):
 def moves(change) -> bool:
     before = catalog_epoch.current()
     change()
-    return catalog_epoch.current() > before
+    return catalog_epoch.current() != before
 
 
 def test_version_state_change_moves_the_epoch(world):
@@ -98,7 +98,7 @@ def test_a_rolled_back_change_leaves_the_epoch(world):
     before = catalog_epoch.current()
     with pytest.raises(RuntimeError), transaction.atomic():
         world["step"].save()
-        assert catalog_epoch.current() > before  # the change's transaction sees it
+        assert catalog_epoch.current() != before  # the change's transaction sees it
         raise RuntimeError("roll back")
     assert catalog_epoch.current() == before
 
