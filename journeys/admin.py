@@ -1,21 +1,76 @@
-"""Journeys in the admin: every model with its history; stages, steps and slots inline."""
+"""Journeys in the admin: every model with its history; stages, steps and slots inline.
+
+Limited by brand like the content admin: every list, page, choice and popup asks
+`<Model>.objects.restrict(user, action)` (authors their brands, reviewers and superusers
+all); another brand's row answers 404. A fixed slot offers only modules of the journey's
+brand (and `Slot` refuses any other on save).
+"""
 
 from django.contrib import admin
+from django.http import Http404
 from django.urls import reverse
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
+from content.models import ContentModule
+
 from .models import EngagementEvent, Enrollment, Journey, Slot, Stage, Step, Transition
 
 
-class StageInline(admin.StackedInline):
+def _restricted(model, user, action: str):
+    """The rows of `model` `user` may `action`, or None for a model without the rule
+    (shared taxonomy: audiences, stages of an audience, markets, channels, locales)."""
+    manager = model._default_manager
+    return manager.restrict(user, action) if hasattr(manager, "restrict") else None
+
+
+class ScopedChoicesMixin:
+    """Foreign-key choices limited by the brand rule: brands the user authors, journeys
+    and steps they may change."""
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if "queryset" not in kwargs:
+            rows = _restricted(db_field.related_model, request.user, "change")
+            if rows is not None:
+                kwargs["queryset"] = rows
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class BrandScopedAdmin(ScopedChoicesMixin, SimpleHistoryAdmin):
+    """Rows of the brands the user may see; changes only on the brands the user authors;
+    foreign-key choices limited the same way."""
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).restrict(request.user, "view")
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:
+            raise Http404("No such object, or not one of your brands.")
+        return obj
+
+    def _may(self, request, obj, action: str) -> bool:
+        return obj is None or type(obj).objects.restrict(request.user, action).filter(
+            pk=obj.pk).exists()
+
+    def has_view_permission(self, request, obj=None):
+        return super().has_view_permission(request, obj) and self._may(request, obj, "view")
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and self._may(request, obj, "change")
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and self._may(request, obj, "change")
+
+
+class StageInline(ScopedChoicesMixin, admin.StackedInline):
     model = Stage
     extra = 0
     fields = ("order", "audience_stage", ("needs", "emotions"), ("pain_points", "opportunities"))
     show_change_link = True
 
 
-class StepInline(admin.TabularInline):
+class StepInline(ScopedChoicesMixin, admin.TabularInline):
     model = Step
     extra = 0
     fields = ("stage", "order", "key", "name", "channel", "owner_function", "purpose", "layout",
@@ -45,9 +100,9 @@ def _preview_link(step):
 
 
 @admin.register(Journey)
-class JourneyAdmin(SimpleHistoryAdmin):
+class JourneyAdmin(BrandScopedAdmin):
     list_display = ("name", "slug", "brand", "audience", "locale", "map_link")
-    list_filter = ("brand", "audience")
+    list_filter = (("brand", admin.RelatedOnlyFieldListFilter), "audience")
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
     filter_horizontal = ("jurisdictions",)
@@ -67,8 +122,26 @@ class SlotInline(admin.StackedInline):
     filter_horizontal = ("selector_stages", "selector_specialties")
     raw_id_fields = ("module",)
 
+    def get_formset(self, request, obj=None, **kwargs):
+        self._step = obj
+        return super().get_formset(request, obj, **kwargs)
 
-class TransitionInline(admin.TabularInline):
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "module":
+            kwargs["queryset"] = slot_module_choices(
+                request.user, getattr(self, "_step", None))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+def slot_module_choices(user, step: Step | None):
+    """Modules a fixed slot may bind: the user's visible modules, of the step's brand."""
+    modules = ContentModule.objects.restrict(user, "view")
+    if step is not None:
+        modules = modules.filter(brand_id=step.journey.brand_id)
+    return modules
+
+
+class TransitionInline(ScopedChoicesMixin, admin.TabularInline):
     model = Transition
     fk_name = "from_step"
     extra = 0
@@ -85,10 +158,11 @@ class TransitionInline(admin.TabularInline):
 
 
 @admin.register(Step)
-class StepAdmin(SimpleHistoryAdmin):
+class StepAdmin(BrandScopedAdmin):
     list_display = ("key", "name", "journey", "stage", "channel", "owner_function", "purpose",
                     "layout", "preview")
-    list_filter = ("journey", "channel", "owner_function", "purpose", "layout")
+    list_filter = (("journey", admin.RelatedOnlyFieldListFilter), "channel", "owner_function",
+                   "purpose", "layout")
     search_fields = ("key", "name", "journey__slug")
     list_select_related = ("journey", "stage__audience_stage", "channel")
     readonly_fields = ("preview",)
@@ -100,30 +174,36 @@ class StepAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Stage)
-class StageAdmin(SimpleHistoryAdmin):
+class StageAdmin(BrandScopedAdmin):
     list_display = ("__str__", "journey", "order")
-    list_filter = ("journey",)
+    list_filter = (("journey", admin.RelatedOnlyFieldListFilter),)
     list_select_related = ("journey", "audience_stage")
 
 
 @admin.register(Slot)
-class SlotAdmin(SimpleHistoryAdmin):
+class SlotAdmin(BrandScopedAdmin):
     list_display = ("__str__", "step", "priority", "required")
     list_select_related = ("step", "module")
     filter_horizontal = ("selector_stages", "selector_specialties")
     raw_id_fields = ("module",)
 
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "module":
+            # The slot's own brand is checked by Slot.clean (the step may change in the form).
+            kwargs["queryset"] = slot_module_choices(request.user, None)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
 
 @admin.register(Transition)
-class TransitionAdmin(SimpleHistoryAdmin):
+class TransitionAdmin(BrandScopedAdmin):
     list_display = ("__str__", "event_type", "threshold", "days", "pause")
     list_select_related = ("from_step", "to_step")
 
 
 @admin.register(Enrollment)
-class EnrollmentAdmin(SimpleHistoryAdmin):
+class EnrollmentAdmin(BrandScopedAdmin):
     list_display = ("journey", "short_hash", "current_step", "paused", "updated_at")
-    list_filter = ("journey", "paused")
+    list_filter = (("journey", admin.RelatedOnlyFieldListFilter), "paused")
     list_select_related = ("journey", "current_step")
     readonly_fields = ("recipient_hash", "enrolled_at", "updated_at")
 
@@ -133,7 +213,7 @@ class EnrollmentAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(EngagementEvent)
-class EngagementEventAdmin(SimpleHistoryAdmin):
+class EngagementEventAdmin(BrandScopedAdmin):
     list_display = ("occurred_at", "event_type", "step", "enrollment")
     list_filter = ("event_type",)
     list_select_related = ("step", "enrollment__journey")

@@ -109,7 +109,9 @@ class Stage(models.Model):
     pain_points = models.TextField(blank=True)
     opportunities = models.TextField(blank=True)
 
+    objects = JourneyQuerySet.as_manager()
     history = HistoricalRecords()
+    journey_lookup = "journey__"
 
     class Meta:
         ordering = ["journey", "order", "id"]
@@ -206,7 +208,9 @@ class Slot(models.Model):
     required = models.BooleanField(default=True,
                                    help_text="Refuse the assembly when nothing fits; else leave it out")
 
+    objects = JourneyQuerySet.as_manager()
     history = HistoricalRecords(m2m_fields=[selector_stages, selector_specialties])
+    journey_lookup = "step__journey__"
 
     class Meta:
         ordering = ["step", "order", "id"]
@@ -225,6 +229,26 @@ class Slot(models.Model):
             raise ValidationError("Bind the slot to a module or give the selector a module kind.")
         if self.module_id and self.selector_kind:
             raise ValidationError("A slot has either a module or a selector, not both.")
+        self.check_brand()
+
+    def check_brand(self) -> None:
+        """A fixed slot binds a module of the journey's brand only: another brand's content
+        (and its approvals, ISI, footer) has no place in this brand's touchpoints. Checked
+        on every save too, so no form, API or script can bind one."""
+        if not (self.module_id and self.step_id):
+            return
+        from content.models import ContentModule
+
+        module_brand = ContentModule.objects.filter(pk=self.module_id).values_list(
+            "brand_id", flat=True).first()
+        journey_brand = Step.objects.filter(pk=self.step_id).values_list(
+            "journey__brand_id", flat=True).first()
+        if module_brand != journey_brand:
+            raise ValidationError({"module": "Pick a module of the journey's brand."})
+
+    def save(self, *args, **kwargs):
+        self.check_brand()
+        super().save(*args, **kwargs)
 
 
 class Transition(models.Model):
@@ -240,7 +264,9 @@ class Transition(models.Model):
     pause = models.BooleanField(default=False, help_text="Pause outreach instead of moving")
     label = models.CharField(max_length=200, blank=True, help_text="Shown on the journey map")
 
+    objects = JourneyQuerySet.as_manager()
     history = HistoricalRecords()
+    journey_lookup = "from_step__journey__"
 
     class Meta:
         ordering = ["from_step", "event_type", "-threshold", "id"]
@@ -291,7 +317,9 @@ class Enrollment(models.Model):
     enrolled_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = JourneyQuerySet.as_manager()
     history = HistoricalRecords()
+    journey_lookup = "journey__"
 
     class Meta:
         ordering = ["-updated_at"]
@@ -316,7 +344,9 @@ class EngagementEvent(models.Model):
     occurred_at = models.DateTimeField()
     recorded_at = models.DateTimeField(auto_now_add=True)
 
+    objects = JourneyQuerySet.as_manager()
     history = HistoricalRecords()
+    journey_lookup = "enrollment__journey__"
 
     class Meta:
         ordering = ["-occurred_at", "-id"]

@@ -1,4 +1,8 @@
-"""Journey pages: index, journey map and step preview. Thin: selectors do the reading."""
+"""Journey pages: index, journey map and step preview. Thin: selectors do the reading.
+
+Every page shows only journeys the user may view (`restrict`: authors their brands,
+reviewers and superusers all); another brand's journey answers 404, as a missing one does.
+"""
 
 from __future__ import annotations
 
@@ -15,13 +19,15 @@ from .selectors import can_preview, journey_map, journeys_for_index, preview_ste
 @login_required
 def index(request):
     return render(request, "journeys/index.html", {
-        "journeys": journeys_for_index(), "can_preview": can_preview(request.user)})
+        "journeys": journeys_for_index().restrict(request.user, "view"),
+        "can_preview": can_preview(request.user)})
 
 
 @login_required
 def map_view(request, slug):
     journey = get_object_or_404(
-        Journey.objects.select_related("brand", "audience", "locale").prefetch_related("jurisdictions"),
+        Journey.objects.restrict(request.user, "view").select_related("brand", "audience", "locale")
+        .prefetch_related("jurisdictions"),
         slug=slug)
     return render(request, "journeys/map.html", {
         "journey": journey, "map": journey_map(journey), "can_preview": can_preview(request.user)})
@@ -32,8 +38,8 @@ def step_preview(request, slug, key):
     if not can_preview(request.user):
         raise PermissionDenied("Previews are for staff and MLR reviewers.")
     step = get_object_or_404(
-        Step.objects.select_related("journey__brand", "journey__locale", "stage__audience_stage",
-                                    "channel"),
+        Step.objects.restrict(request.user, "view").select_related(
+            "journey__brand", "journey__locale", "stage__audience_stage", "channel"),
         journey__slug=slug, key=key)
     journey = step.journey
     markets = sorted(journey.jurisdictions.values_list("code", flat=True))

@@ -3,6 +3,7 @@
 import pytest
 from django.contrib.auth.models import Group
 
+from content.permissions import grant_author_brand
 from journeys.models import Transition
 from tests.factories import UserFactory
 from tests.journeys.conftest import make_version
@@ -11,8 +12,10 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def staff(client):
+def staff(client, world):
+    """A staff author of the world's brand (journey pages are limited by brand)."""
     user = UserFactory(username="staff-viewer", is_staff=True)
+    grant_author_brand(user, world["brand"])
     client.force_login(user)
     return client
 
@@ -25,6 +28,7 @@ def test_pages_need_a_login(client, world):
 
 def test_preview_is_for_staff_and_mlr_reviewers_only(client, world):
     author = UserFactory(username="plain-user")
+    grant_author_brand(author, world["brand"])
     client.force_login(author)
     assert client.get("/journeys/hcp-new/map/").status_code == 200
     assert client.get("/journeys/hcp-new/steps/welcome/preview/").status_code == 403
