@@ -76,10 +76,20 @@ def may_sign(request) -> bool:
     return not required_for(request.user) or session_verified(request)
 
 
+class SecondFactorRequired(ApprovalError):
+    """A security event like the other "who you are" refusals (403). Stated here until
+    approvals/errors.py lists the code in SECURITY_CODES and HTTP_STATUS."""
+
+    @property
+    def is_security_event(self) -> bool:
+        return True
+
+
 def refusal() -> ApprovalError:
-    return ApprovalError(SECOND_FACTOR_REQUIRED,
-                         "Signing needs your second factor: open “Second factor” "
-                         "(/review/second-factor/) and enter a code from your authenticator app.")
+    return SecondFactorRequired(SECOND_FACTOR_REQUIRED,
+                                "Signing needs your second factor: open “Second factor” "
+                                "(/review/second-factor/) and enter a code from your "
+                                "authenticator app.")
 
 
 # --- enrolment -----------------------------------------------------------------------------

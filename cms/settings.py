@@ -356,3 +356,5 @@ TESSERA_SIGNING_MAX_FAILURES = 5
 TESSERA_SECOND_FACTOR_REQUIRED = env_bool("TESSERA_SECOND_FACTOR_REQUIRED", not DEBUG)
 # The issuer an authenticator app shows next to the account.
 OTP_TOTP_ISSUER = os.environ.get("TESSERA_OTP_ISSUER", "Tessera")
+# The admin lists people's devices (to remove a lost one) but never shows their secrets.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True

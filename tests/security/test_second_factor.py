@@ -87,6 +87,7 @@ def test_a_reviewer_without_a_second_factor_gets_no_signing_form_and_a_refused_p
     assert not Signature.objects.filter(version=in_review).exists()
     entry = AuditEntry.objects.filter(event="decision_refused").latest("pk")
     assert entry.data["code"] == second_factor.SECOND_FACTOR_REQUIRED
+    assert entry.data["security_event"] is True
     assert entry.actor_id == reviewer.pk
 
 
