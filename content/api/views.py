@@ -7,8 +7,14 @@ unused versions count deliveries, so they are served by `delivery.api`.
 
 from __future__ import annotations
 
+import bisect
+import hashlib
+import json
+
 from django.db.models import Exists, OuterRef
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from django.utils.http import parse_etags
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, generics
@@ -16,8 +22,9 @@ from rest_framework.exceptions import ErrorDetail
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cms.api.auth import ensure_in_scope
-from content.models import ContentModule, ModuleVersion
+from cms.api.auth import channel_client, ensure_in_scope
+from cms.lru import LRUCache
+from content.models import ContentModule, ModuleVersion, VersionState
 
 from . import selectors
 from .filters import ModuleVersionFilter
@@ -70,6 +77,19 @@ class ModuleListView(generics.ListAPIView):
         return ContentModule.objects.none()  # (schema only; list() builds the page itself)
 
     def list(self, request, *args, **kwargs):
+        etag = list_etag(request)
+        if etag is None:
+            return self.build_page(request)
+        data = PAGES.get(etag)
+        if data is None:
+            data = self.build_page(request).data
+            PAGES.put(etag, data)
+        headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+        if etag in parse_etags(request.headers.get("If-None-Match", "")):
+            return Response(status=304, headers=headers)
+        return Response(data, headers=headers)
+
+    def build_page(self, request) -> Response:
         versions = _filtered_versions(request)
         modules = (ContentModule.objects
                    .filter(Exists(versions.filter(module_id=OuterRef("pk"))))
@@ -77,6 +97,39 @@ class ModuleListView(generics.ListAPIView):
         page = self.paginate_queryset(modules)
         return self.get_paginated_response(
             ModuleSerializer(selectors.module_dicts(page, versions), many=True).data)
+
+
+# Module list pages of channel tokens, by ETag: what a token sees depends only on its scope,
+# the filters and page asked for, the catalog (its epoch) and which validity boundaries
+# (valid_from, expires_at of approved versions) have passed — the ETag hashes exactly
+# these, so a polling channel gets 304 (or the cached page) until one of them changes.
+# People's visibility also follows their permissions, which the epoch does not cover:
+# their pages are built every time, without an ETag.
+PAGES = LRUCache(1_024, name="content.module_list_pages")
+BOUNDARIES = LRUCache(8, name="content.validity_boundaries")  # by catalog epoch
+
+
+def validity_boundaries(epoch: int) -> tuple:
+    """Every time an approved version enters or leaves its window (one query per epoch)."""
+    found = BOUNDARIES.get(epoch)
+    if found is None:
+        rows = ModuleVersion.objects.filter(state=VersionState.APPROVED).values_list(
+            "valid_from", "expires_at")
+        found = tuple(sorted({t for row in rows for t in row if t is not None}))
+        BOUNDARIES.put(epoch, found)
+    return found
+
+
+def list_etag(request) -> str | None:
+    client = channel_client(request)
+    if client is None or client.epoch is None:
+        return None
+    passed = bisect.bisect_right(validity_boundaries(client.epoch), timezone.now())
+    identity = json.dumps([
+        sorted(client.channels), sorted(client.jurisdictions),
+        sorted(request.query_params.lists()), request.build_absolute_uri("/"),
+        client.epoch, passed])
+    return '"' + hashlib.sha256(identity.encode()).hexdigest()[:40] + '"'
 
 
 @extend_schema(tags=["modules"], responses=ModuleDetailSerializer)
