@@ -190,3 +190,29 @@ def test_a_missing_or_overlong_code_is_a_form_error(reviewer):
     client = logged_in(reviewer)
     assert client.post(PAGE, {}).status_code == 400
     assert client.post(PAGE, {"code": "9" * 100}).status_code == 400
+
+
+@pytest.mark.parametrize(("variables", "required"), [
+    ({"DJANGO_SECRET_KEY": "production-like-" + "k3y" * 20}, True),  # production default
+    ({"DJANGO_DEBUG": "1"}, False),  # `make run`: the demo reviewers sign with a password
+    ({"DJANGO_DEBUG": "1", "TESSERA_SECOND_FACTOR_REQUIRED": "true"}, True),
+])
+def test_required_in_production_and_off_under_debug_unless_asked(variables, required):
+    from tests.security.test_settings import run_python
+
+    result = run_python("import cms.settings as s; print(s.TESSERA_SECOND_FACTOR_REQUIRED)",
+                        **variables)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == str(required)
+
+
+def test_an_administrator_can_remove_a_lost_authenticator_in_the_admin(reviewer):
+    enrol(logged_in(reviewer), reviewer)
+    admin = UserFactory(username="root", is_staff=True, is_superuser=True)
+    device = TOTPDevice.objects.get(user=reviewer)
+    client = logged_in(admin)
+    page = client.get(f"/admin/otp_totp/totpdevice/{device.pk}/change/")
+    assert page.status_code == 200 and device.key not in page.content.decode()
+    response = client.post(f"/admin/otp_totp/totpdevice/{device.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not second_factor.is_enrolled(reviewer)
