@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test test-services lint bench migrate demo serve clean
+.PHONY: install run test test-services lint bench migrate demo serve clean screenshots
 
 install: $(STAMP)
 
@@ -33,9 +33,14 @@ run: demo
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 test: install lint
 	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+# Refresh the pictures in docs/screenshots/ (the browser tests write them only when asked).
+screenshots: install
+	TESSERA_SCREENSHOTS=1 $(PY) -m pytest -p no:cacheprovider -m browser $(PYTEST_ARGS)
 
 # The same suite against the local PostgreSQL and Redis (the services profile).
 # Ordinary tests stay eager; tests marked `worker` get a real Celery worker (tests/services.py).

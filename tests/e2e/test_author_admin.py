@@ -1,16 +1,16 @@
 """An author in a real browser: log in, filter modules, open one, see its preview.
 
-Saves docs/screenshots/admin-modules.png and docs/screenshots/admin-preview.png for the README.
+Screenshots (docs/screenshots/ under `make screenshots`): admin-modules.png and docs/screenshots/admin-preview.png for the README.
 """
 
 import io
-from pathlib import Path
 
 import pytest
 
+from tests.screenshots import save as save_screenshot
+
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 @pytest.fixture
@@ -61,8 +61,7 @@ def test_author_filters_opens_and_previews_a_module(demo_content, live_server, p
     page.wait_for_url("**kind__exact=claim**")
     rows = page.inner_text("#result_list")
     assert "CZN-EFF-001-US" in rows and "CZN-HCP-SUBJ-AWR-US" not in rows
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "admin-modules.png"), full_page=False)
+    save_screenshot(page, "admin-modules.png", full_page=False)
 
     page.get_by_role("link", name="CZN-EFF-001-US", exact=True).click()
     page.wait_for_selector("#contentmodule_form")
@@ -74,4 +73,4 @@ def test_author_filters_opens_and_previews_a_module(demo_content, live_server, p
     email = page.locator('[data-preview="email"]')
     assert "26%" in email.inner_text()
     assert email.bounding_box()["width"] == pytest.approx(600, abs=2)
-    page.screenshot(path=str(SCREENSHOTS / "admin-preview.png"), full_page=True)
+    save_screenshot(page, "admin-preview.png", full_page=True)

@@ -2,18 +2,18 @@
 medical, legal and regulatory reviewers each log in, find it in their inbox, review it and
 sign; the version ends approved, shows in the history, and the audit chain verifies.
 
-Saves docs/screenshots/review-inbox.png, review-page.png and review-metrics.png.
+Screenshots (docs/screenshots/ under `make screenshots`): review-inbox.png, review-page.png and review-metrics.png.
 """
 
 import io
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 
+from tests.screenshots import save as save_screenshot
+
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 REVIEWERS = [("medical", "tessera-medical"), ("legal", "tessera-legal"),
              ("regulatory", "tessera-regulatory")]
 
@@ -92,7 +92,6 @@ def test_each_reviewer_signs_in_the_browser_and_the_draft_is_approved(demo_data,
     csp_violations: list[str] = []
     version = draft_to_review()
     code = version.module.code
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
     context, page = new_page(browser, csp_violations)
     login(page, base, "author.cardiozen", "tessera-author")
@@ -108,14 +107,14 @@ def test_each_reviewer_signs_in_the_browser_and_the_draft_is_approved(demo_data,
         inbox = page.locator("#inbox-mine")
         assert code in inbox.inner_text()
         if index == 0:
-            page.screenshot(path=str(SCREENSHOTS / "review-inbox.png"), full_page=True)
+            save_screenshot(page, "review-inbox.png", full_page=True)
         inbox.get_by_role("link", name=code, exact=True).click()
         page.wait_for_selector("#decision")
         email_frame = page.locator("iframe.email")
         assert email_frame.bounding_box()["width"] == pytest.approx(632, abs=2)
         assert page.frame_locator("iframe.email").locator("body").inner_text().strip()
         if index == 0:
-            page.screenshot(path=str(SCREENSHOTS / "review-page.png"), full_page=True)
+            save_screenshot(page, "review-page.png", full_page=True)
         # A wrong password first: refused, nothing signed.
         page.fill("#decision-username", username)
         page.fill("#decision-password", "not-my-password")
@@ -143,7 +142,7 @@ def test_each_reviewer_signs_in_the_browser_and_the_draft_is_approved(demo_data,
     assert "approved" in page.inner_text("#history-audit")
     page.goto(f"{base}/review/metrics/")
     page.wait_for_selector("svg.chart")
-    page.screenshot(path=str(SCREENSHOTS / "review-metrics.png"), full_page=True)
+    save_screenshot(page, "review-metrics.png", full_page=True)
     context.close()
 
     out = io.StringIO()

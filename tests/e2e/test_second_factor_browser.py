@@ -3,17 +3,17 @@ review and finds no signing form, only the link to /review/second-factor/; enrol
 her app would show, computed from the device's key), sees her recovery codes once, comes
 back and signs. Another session verifies with a recovery code.
 
-Saves docs/screenshots/review-second-factor.png.
+Screenshots (docs/screenshots/ under `make screenshots`): review-second-factor.png.
 """
 
 import time
-from pathlib import Path
 
 import pytest
 
+from tests.screenshots import save as save_screenshot
+
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PASSWORD = "correct-horse-battery"  # tests.factories.UserFactory's password
 
 
@@ -90,8 +90,7 @@ def test_a_reviewer_enrols_a_second_factor_before_the_signing_form_opens(in_revi
     page.wait_for_selector("#enrol-form")
     assert page.locator(".qr svg").count() == 1
     assert page.inner_text("#totp-secret").strip()
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "review-second-factor.png"), full_page=True)
+    save_screenshot(page, "review-second-factor.png", full_page=True)
     page.fill("#second-factor-code", app_code())
     page.click("#second-factor-submit")
     page.wait_for_selector("#recovery-codes")

@@ -1,16 +1,16 @@
 """A reviewer in a real browser: the journey map and a step preview, with screenshots.
 
-Saves docs/screenshots/journey-map.png, preview-email.png and preview-portal.png.
+Screenshots (docs/screenshots/ under `make screenshots`): journey-map.png, preview-email.png and preview-portal.png.
 """
 
 import io
-from pathlib import Path
 
 import pytest
 
+from tests.screenshots import save as save_screenshot
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 @pytest.fixture
@@ -63,18 +63,17 @@ def test_reviewer_reads_the_map_and_previews_a_step(demo_journeys, live_server, 
     assert page.locator("li.mod.status-ok").count() > 5
     assert page.locator("li.mod.status-blocked").count() >= 1  # the expired congress CTA
     assert page.locator("svg path.edge").count() >= 10
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "journey-map.png"), full_page=True)
+    save_screenshot(page, "journey-map.png", full_page=True)
 
     page.locator("#step-awareness-email").get_by_role("link", name="preview").click()
     page.wait_for_selector("#preview-email iframe")
     email_frame = page.frame_locator("#preview-email iframe")
     assert "Dr. Morgan" in email_frame.locator("body").inner_text()
     assert "Compliant" in page.inner_text("#preview-email")
-    page.locator("#preview-email").screenshot(path=str(SCREENSHOTS / "preview-email.png"))
+    save_screenshot(page.locator("#preview-email"), "preview-email.png")
     portal_frame = page.frame_locator("#preview-portal iframe")
     assert "Important Safety Information" in portal_frame.locator("body").inner_text()
-    page.locator("#preview-portal").screenshot(path=str(SCREENSHOTS / "preview-portal.png"))
+    save_screenshot(page.locator("#preview-portal"), "preview-portal.png")
 
     page.goto(f"{live_server.url}/journeys/cardiozen-hcp-new-to-therapy/steps/congress-booth/preview/")
     reasons = page.inner_text("#preview-email .reasons")
