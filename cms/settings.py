@@ -309,6 +309,34 @@ REST_FRAMEWORK = {
     # Per channel token unless the token sets its own rate_limit.
     "DEFAULT_THROTTLE_RATES": {"channel_token": os.environ.get("TESSERA_TOKEN_RATE", "1200/min")},
 }
+
+# The cache all web processes share (the per-token request rate is counted here, so N
+# workers do not give a token N times its limit): Redis when REDIS_URL, or a redis://
+# CELERY_BROKER_URL, names one (the services profile); otherwise files in
+# TESSERA_CACHE_DIR, which every process of one machine shares (the embedded profile).
+# Derived from the broker, it is the next Redis database: clearing the cache must never
+# drop the broker's queues.
+
+
+def _next_redis_database(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    number = parts.path.strip("/")
+    database = (int(number) + 1) % 16 if number.isdigit() else 1
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+_REDIS_URL = os.environ.get("REDIS_URL") or (
+    _next_redis_database(CELERY_BROKER_URL)
+    if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "")
+CACHES = {"default": (
+    {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _REDIS_URL,
+     "KEY_PREFIX": "tessera"}
+    if _REDIS_URL else
+    {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+     "LOCATION": os.environ.get("TESSERA_CACHE_DIR") or str(BASE_DIR / "var" / "cache")}
+)}
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tessera API",
     "DESCRIPTION": "Compliant, personalised content for pharma channels.",

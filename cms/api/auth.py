@@ -9,6 +9,7 @@ content taxonomy); it registers the function that turns a raw key into a client 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -99,13 +100,18 @@ def channel_client(request) -> ChannelClient | None:
 
 class ChannelTokenRateThrottle(throttling.SimpleRateThrottle):
     """Per-token request rate: the token's own `rate_limit`, else REST_FRAMEWORK's
-    DEFAULT_THROTTLE_RATES["channel_token"]. People (sessions) are not throttled here."""
+    DEFAULT_THROTTLE_RATES["channel_token"]. People (sessions) are not throttled here.
+
+    Counted in the shared cache (settings.CACHES: Redis in the services profile) with one
+    atomic increment per request in fixed windows of the rate's period, so every web
+    process counts against the same limit; DRF's own history list is read and written
+    back, which loses counts when processes race."""
 
     scope = "channel_token"
 
     def __init__(self):
         # The rate depends on the token, so it is resolved per request in allow_request.
-        pass
+        self.seconds_left = 0.0
 
     def allow_request(self, request, view):
         client = channel_client(request)
@@ -115,7 +121,20 @@ class ChannelTokenRateThrottle(throttling.SimpleRateThrottle):
         if self.rate is None:
             return True
         self.num_requests, self.duration = self.parse_rate(self.rate)
-        return super().allow_request(request, view)
+        now = time.time()
+        window = int(now // self.duration)
+        key = f"{self.get_cache_key(request, view)}:{self.duration}:{window}"
+        self.cache.add(key, 0, self.duration + 1)
+        try:
+            count = self.cache.incr(key)
+        except ValueError:  # the window's entry expired between add and incr
+            self.cache.set(key, 1, self.duration + 1)
+            count = 1
+        self.seconds_left = (window + 1) * self.duration - now
+        return count <= self.num_requests
+
+    def wait(self):
+        return max(self.seconds_left, 1.0)
 
     def get_rate(self):
         # Read the setting now, not at import, so operators and tests can change it.
@@ -125,7 +144,11 @@ class ChannelTokenRateThrottle(throttling.SimpleRateThrottle):
 
     def get_cache_key(self, request, view):
         client = channel_client(request)
-        return self.cache_format % {"scope": self.scope, "ident": client.token_id}
+        # With the key's hash: token ids start again in a new database (a test run), the
+        # shared cache does not.
+        key_hash = getattr(request.auth, "key_hash", "") or ""
+        return self.cache_format % {"scope": self.scope,
+                                    "ident": f"{client.token_id}-{key_hash[:16]}"}
 
     def parse_rate(self, rate):
         num, period = rate.split("/")
