@@ -345,14 +345,20 @@ def test_approved_version_tags_cannot_change():
     ref = ReferenceFactory(brand=version.module.brand)
     sms = term(Channel, "sms")
     # m2m writes run without their own savepoint: give each attempt one, as a caller would.
-    with pytest.raises(ImmutableVersionError, match="tags and citations cannot change"):
+    with pytest.raises(ImmutableVersionError,
+                       match="tags, citations, companions and exclusions cannot change"):
         with transaction.atomic():
             version.channels.add(sms)
     with pytest.raises(ImmutableVersionError):
         with transaction.atomic():
             version.citations.add(ref)
+    # Companions and exclusions are signed content too: removing the ISI is a new version.
+    isi = ModuleFactory(brand=version.module.brand, kind="isi")
+    for relation in (version.requires, version.excludes):
+        with pytest.raises(ImmutableVersionError), transaction.atomic():
+            relation.add(isi)
     assert list(version.channels.values_list("code", flat=True)) == ["email"]
-    assert not version.citations.exists()
+    assert not version.citations.exists() and not version.requires.exists()
 
 
 # --- History covers many-to-many -----------------------------------------------------------
