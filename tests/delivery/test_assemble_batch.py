@@ -49,7 +49,7 @@ class _Buffer:
         pass
 
 
-def test_csv_with_a_bad_row_reports_its_line_and_assembles_the_rest(tmp_path, world):
+def test_csv_with_an_invalid_row_reports_its_line_and_assembles_the_rest(tmp_path, world):
     out, stdout, stderr = run(tmp_path, world)
     index = json.loads((out / "index.json").read_text())
     by_row = {entry["row"]: entry for entry in index["entries"]}
@@ -65,6 +65,10 @@ def test_csv_with_a_bad_row_reports_its_line_and_assembles_the_rest(tmp_path, wo
     html = message.get_body(("html",)).get_content()
     assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;{{ 7*7 }}" in html
     assert message["Subject"] == "News for Dr. <script>alert(1)</script>{{ 7*7 }}"  # plain text
+    # The message carries the one-click unsubscribe headers of its own recipient (RFC 8058).
+    assert message["List-Unsubscribe"] == "<https://prefs.example.test/u/r2>"
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert index["invalid_rows"] == 1
     # The index names recipients only by pseudonym; never their data.
     flat = (out / "index.json").read_text()
     for value in ("Lee", "Ann", '"r1"', "Bob"):

@@ -107,12 +107,12 @@ class Command(BaseCommand):
             "journey": journey.slug, "step": step.key, "channel": channel,
             "jurisdiction": jurisdiction, "locale": locale, "layout": layout,
             "assembled": assembled, "refused": len(parsed.recipients) - assembled,
-            "bad_rows": len(parsed.errors), "entries": index,
+            "invalid_rows": len(parsed.errors), "entries": index,
         }, indent=1, ensure_ascii=False), encoding="utf-8")
 
         self.stdout.write(f"Assembled {assembled} of {len(parsed.recipients) + len(parsed.errors)} "
                           f"rows into {out} ({len(parsed.recipients) - assembled} refused, "
-                          f"{len(parsed.errors)} bad rows).")
+                          f"{len(parsed.errors)} invalid rows).")
         if refusals:
             self.stdout.write("Refusals by error code (a recipient may have several):")
             for code, count in sorted(refusals.items(), key=lambda item: (-item[1], item[0])):
@@ -131,6 +131,8 @@ def _file_bytes(result, layout) -> bytes:
     message = EmailMessage(policy=SMTP)
     message["Subject"] = result.subject
     message["X-Tessera-Output-SHA256"] = result.manifest["output_sha256"]
+    for name, value in result.headers.items():  # List-Unsubscribe and its one-click POST
+        message[name] = value
     message.set_content(result.text)
     message.add_alternative(result.html, subtype="html")
     return message.as_bytes()
