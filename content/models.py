@@ -428,11 +428,6 @@ class ModuleVersion(models.Model):
     jurisdictions = models.ManyToManyField(Jurisdiction, blank=True, related_name="versions")
     channels = models.ManyToManyField(Channel, blank=True, related_name="versions")
     citations = models.ManyToManyField(Reference, blank=True, related_name="cited_by")
-    valid_from = models.DateTimeField(null=True, blank=True)
-    expires_at = models.DateTimeField(null=True, blank=True)
-    approved_at = models.DateTimeField(null=True, blank=True)
-    withdrawn_at = models.DateTimeField(null=True, blank=True)
-    withdrawal_reason = models.TextField(blank=True)
     # Companions and exclusions are signed content of the version (in its sha256): a
     # change is a new version and a new review.
     requires = models.ManyToManyField(
@@ -443,6 +438,11 @@ class ModuleVersion(models.Model):
         ContentModule, blank=True, related_name="excluded_by_versions",
         help_text="Modules that must never appear in the same assembly as this one",
     )
+    valid_from = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    withdrawal_reason = models.TextField(blank=True)
     expiry_notified_at = models.DateTimeField(null=True, blank=True)
     sha256 = models.CharField(max_length=64, blank=True, editable=False, db_index=True)
     created_by = models.ForeignKey(

@@ -198,9 +198,8 @@ def _read_versions(where: str, params: list) -> list[VersionSnapshot]:
         rows = [VersionRow(*row) for row in cursor.fetchall()]
     if not rows:
         return []
-    requires, excludes = read_relations(sorted({r.module_id for r in rows}))
-    contents = _contents(rows)
-    images = _images({r.asset_id for r in rows if r.asset_id})
+    assets = read_assets({r.asset_id for r in rows if r.asset_id})
+    contents, problems = verified_contents(rows, assets)
     return [
         VersionSnapshot(
             id=r.id, module_id=r.module_id, code=r.code, kind=r.kind, purpose=r.purpose,
@@ -208,40 +207,12 @@ def _read_versions(where: str, params: list) -> list[VersionSnapshot]:
             subject=c.subject, body_html=c.body_html, body_text=c.body_text,
             token_fallbacks=c.token_fallbacks, valid_from=as_datetime(r.valid_from),
             expires_at=as_datetime(r.expires_at), approved_at=as_datetime(r.approved_at),
-            withdrawn_at=as_datetime(r.withdrawn_at), image=images.get(r.asset_id),
+            withdrawn_at=as_datetime(r.withdrawn_at),
+            image=assets[r.asset_id].image if r.asset_id in assets else None,
             audiences=c.audiences, jurisdictions=c.jurisdictions, channels=c.channels,
-            stage_ids=c.stage_ids, specialties=c.specialties,
-            requires=tuple(sorted(requires[r.module_id])),
-            excludes=tuple(sorted(excludes[r.module_id])), created_at=str(r.created_at),
+            stage_ids=c.stage_ids, specialties=c.specialties, requires=c.requires,
+            excludes=c.excludes, created_at=str(r.created_at),
+            integrity_problem=problems.get(r.id, ""),
         )
         for r in rows for c in (contents[r.id],)
     ]
-
-
-def _contents(rows: list[VersionRow]) -> dict[int, VersionContent]:
-    """Content of locked versions from the cache, the rest read (two queries, if any)."""
-    # created_at makes the key unique to the row even where ids are reused.
-    keys = {r.id: (r.id, r.sha256, str(r.created_at)) for r in rows if r.state in LOCKED_STATES}
-    contents: dict[int, VersionContent] = {}
-    missing = []
-    for r in rows:
-        found = cache.LOCKED_CONTENT.get(keys[r.id]) if r.id in keys else None
-        if found is None:
-            missing.append(r.id)
-        else:
-            contents[r.id] = found
-    if missing:
-        fresh = read_content(missing)
-        contents.update(fresh)
-        for vid, content in fresh.items():
-            if vid in keys:
-                cache.LOCKED_CONTENT.put(keys[vid], content)
-    return contents
-
-
-def _images(asset_ids: set[int]) -> dict[int, tuple[str, str, int]]:
-    """(url, alt text, width at most 600) of the versions' images."""
-    if not asset_ids:
-        return {}
-    return {asset.pk: (asset.image.url, asset.alt_text, min(asset.width or 600, 600))
-            for asset in Asset.objects.filter(pk__in=asset_ids).only("image", "alt_text", "width")}
