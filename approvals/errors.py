@@ -29,6 +29,7 @@ TOO_LONG = "too_long"
 BUSY = "busy"
 UNKNOWN_ANCHOR = "unknown_anchor"
 INVALID_FORM = "invalid_form"  # a screen's form did not validate (never raised by a service)
+SECOND_FACTOR_REQUIRED = "second_factor_required"  # approvals/second_factor.py
 # Market rules (content.market_rules states them; submission and assembly share the codes).
 FAIR_BALANCE_MISSING_ISI = market_rules.FAIR_BALANCE_MISSING_ISI
 AUDIENCE_NOT_PERMITTED = market_rules.AUDIENCE_NOT_PERMITTED
@@ -37,14 +38,14 @@ AUDIENCE_NOT_PERMITTED = market_rules.AUDIENCE_NOT_PERMITTED
 # action itself is rolled back.
 SECURITY_CODES = frozenset({
     WRONG_PASSWORD, SIGNING_LOCKED, ROLE_NOT_HELD, OWN_VERSION, SECOND_ROLE, NOT_PERMITTED,
-    CREDENTIALS_REQUIRED,
+    CREDENTIALS_REQUIRED, SECOND_FACTOR_REQUIRED,
 })
 
 # HTTP status of a refused action, by code: who you are (403), the record moved on (409),
 # what you typed (400). Every code has one; a test keeps it so.
 HTTP_STATUS = {
     OWN_VERSION: 403, ROLE_NOT_HELD: 403, SECOND_ROLE: 403, NOT_PERMITTED: 403,
-    WRONG_PASSWORD: 403, SIGNING_LOCKED: 403, INACTIVE_USER: 403,
+    WRONG_PASSWORD: 403, SIGNING_LOCKED: 403, INACTIVE_USER: 403, SECOND_FACTOR_REQUIRED: 403,
     CREDENTIALS_REQUIRED: 400, ALREADY_DECIDED: 409, STALE_VERSION: 409, INVALID_STATE: 409,
     REASON_REQUIRED: 400, COMMENT_REQUIRED: 400, NOT_READY: 400, UNKNOWN_ROLE: 400,
     UNKNOWN_DECISION: 400, TOO_LONG: 400, UNKNOWN_ANCHOR: 400, INVALID_FORM: 400, BUSY: 409,

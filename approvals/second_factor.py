@@ -27,12 +27,10 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from . import audit
-from .errors import ApprovalError
+from .errors import SECOND_FACTOR_REQUIRED, ApprovalError
 from .roles import roles_of
 from .signing import SESSION_AT_KEY, SESSION_USER_KEY
 
-SECOND_FACTOR_REQUIRED = "second_factor_required"
-HTTP_STATUS = 403  # who you are (as errors.HTTP_STATUS has it for the other identity codes)
 RECOVERY_CODE_COUNT = 10
 VERIFIED_AT_KEY = "tessera_second_factor_at"
 TOTP_DEVICE_NAME = "Authenticator app"
@@ -76,17 +74,8 @@ def may_sign(request) -> bool:
     return not required_for(request.user) or session_verified(request)
 
 
-class SecondFactorRequired(ApprovalError):
-    """A security event like the other "who you are" refusals (403). Stated here until
-    approvals/errors.py lists the code in SECURITY_CODES and HTTP_STATUS."""
-
-    @property
-    def is_security_event(self) -> bool:
-        return True
-
-
 def refusal() -> ApprovalError:
-    return SecondFactorRequired(SECOND_FACTOR_REQUIRED,
+    return ApprovalError(SECOND_FACTOR_REQUIRED,
                                 "Signing needs your second factor: open “Second factor” "
                                 "(/review/second-factor/) and enter a code from your "
                                 "authenticator app.")

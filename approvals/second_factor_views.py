@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
-from . import second_factor
+from . import errors, second_factor
 from .views import reviewer_screen
 
 
@@ -72,7 +72,7 @@ def second_factor_page(request):
         return _page(request)
     if request.POST.get("action") == "recovery_codes":
         if not second_factor.session_verified(request):
-            return _page(request, status=second_factor.HTTP_STATUS,
+            return _page(request, status=errors.HTTP_STATUS[errors.SECOND_FACTOR_REQUIRED],
                          error="Enter a code first: new recovery codes need a verified session.")
         return _page(request, recovery_codes=second_factor.new_recovery_codes(request))
     form = CodeForm(request.POST)

@@ -217,9 +217,7 @@ def _second_factor_refused(request, version, *, event: str):
     """A signing POST from a session that has not passed the second factor: 403, audited."""
     refusal = second_factor.refusal()
     services.record_refusal(refusal, actor=request.user, target=version, event=event)
-    response = _refused(request, version, refusal)
-    response.status_code = second_factor.HTTP_STATUS
-    return response
+    return _refused(request, version, refusal)
 
 
 @reviewer_screen
