@@ -5,6 +5,8 @@ from __future__ import annotations
 from django import forms
 from django.core.exceptions import ValidationError
 
+from cms.api.parsers import GuardedJSONFormField
+
 from .assets import validate_and_reencode
 from .models import (
     EDITABLE_STATES,
@@ -71,6 +73,7 @@ class ModuleVersionForm(UserScopedModelForm):
                   "channels", "citations", "requires", "excludes", "valid_from"]
         widgets = {"body_html": forms.Textarea(attrs={"rows": 10, "cols": 90}),
                    "body_text": forms.Textarea(attrs={"rows": 5, "cols": 90})}
+        field_classes = {"token_fallbacks": GuardedJSONFormField}  # depth/number limits
 
     sanitise_report = None
 

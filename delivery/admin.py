@@ -6,8 +6,10 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.utils.html import format_html, format_html_join
 
+from cms.api.parsers import GuardedJSONFormField
 from content.models import Channel, Jurisdiction
 
 from . import usage
@@ -177,6 +179,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
 @admin.register(WebhookSubscription)
 class WebhookSubscriptionAdmin(admin.ModelAdmin):
+    formfield_overrides = {models.JSONField: {"form_class": GuardedJSONFormField}}
     list_display = ["url", "token", "events", "active", "created_at"]
     list_filter = ["active"]
     readonly_fields = ["created_at"]

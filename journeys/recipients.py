@@ -25,7 +25,6 @@ from __future__ import annotations
 import csv
 import difflib
 import io
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from typing import Literal
 
 from django.conf import settings
 
+from cms.api import parsers
 from content.tokens import RECIPIENT_FIELDS
 
 from . import unsubscribe
@@ -403,8 +403,8 @@ def _csv_body(reader, header: list[str]):
 def _json_rows(data):
     if isinstance(data, bytes | bytearray | str):
         try:
-            data = json.loads(_as_text(data, "json"))
-        except (ValueError, RecursionError):
+            data = parsers.loads(_as_text(data, "json"))
+        except ValueError:  # parsers.JSONRefused too: depth and number limits
             raise RecipientsError("invalid_json", "The JSON is malformed.") from None
     if not isinstance(data, list):
         raise RecipientsError("invalid_json", "The JSON must be a list of recipient objects.")
@@ -418,8 +418,8 @@ def _ndjson_rows(data):
         if not line.strip():
             continue
         try:
-            item = json.loads(line)
-        except (ValueError, RecursionError):
+            item = parsers.loads(line)
+        except ValueError:
             yield number, RowError(number, (Problem("", "invalid", "the line is not valid JSON"),))
             continue
         yield number, item

@@ -130,3 +130,20 @@ class GuardedJSONFormField(forms.JSONField):
             except JSONRefused as refused:
                 raise ValidationError(refused.detail, code=refused.code) from None
         return super().to_python(value)
+
+    def bound_data(self, data, initial):
+        # Re-displaying a refused value parses it again (Django catches only JSONDecodeError):
+        # show what was typed, unparsed.
+        if self.disabled or data is None:
+            return super().bound_data(data, initial)
+        try:
+            loads(data)
+        except JSONRefused:
+            return forms.fields.InvalidJSONInput(data)
+        return super().bound_data(data, initial)
+
+    def has_changed(self, initial, data):
+        try:
+            return super().has_changed(initial, data)
+        except (RecursionError, ValueError):
+            return True

@@ -54,7 +54,7 @@ def as_formats(rows: list[dict]) -> dict[str, str]:
 
 # --- true/false words: one vocabulary, case-insensitive, in every form ----------------
 
-@pytest.mark.parametrize("word", sorted(TRUE - {""}) + ["YES", " True ", "On", "Y"])
+@pytest.mark.parametrize("word", sorted(TRUE) + ["YES", " True ", "On", "Y"])
 @pytest.mark.parametrize("format", ["csv", "json", "ndjson"])
 def test_true_words_give_consent(word, format):
     data = as_formats([{"id": "r1", "consent_email": word}])[format]
@@ -68,12 +68,22 @@ def test_false_words_refuse_consent(word, format):
     assert one(data, format)["consent"] == {"email": False}
 
 
+@pytest.mark.parametrize("value", ["", "  ", None])
+@pytest.mark.parametrize("format", ["csv", "json", "ndjson"])
+def test_an_empty_value_states_no_consent_and_contradicts_nothing(value, format):
+    if format == "csv" and value is None:
+        value = ""
+    data = as_formats([{"id": "r1", "consent_email": value, "consent": "email"},
+                       {"id": "r2", "consent_email": value, "consent": ""}])[format]
+    assert [r["consent"] for r in parse(data, format).recipients] == [{"email": True}, {}]
+
+
 @pytest.mark.parametrize("word", ["maybe", "2", "ja", "oui", "t", "f", "-1", "yes please"])
 def test_other_words_are_a_row_error_that_does_not_echo_the_value(word):
     error = one_error(f"id,consent_email\nr1,{word}\n")
     assert error["code"] == "invalid_row" and error["row"] == 2
     assert error["detail"] == ("Row 2: consent_email must be one of 1/on/true/y/yes or "
-                               "0/false/n/no/off.")
+                               "0/false/n/no/off, or empty.")
 
 
 def test_json_booleans_and_words_mean_the_same():
