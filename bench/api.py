@@ -12,8 +12,12 @@ load generator:
   written to the delivery log), and
 - `GET /api/v1/modules/` (a page of 50 with tags).
 
-Prints `name: value unit` lines: requests/s, p50 and p99 latency, errors, and next to them
-the in-process floor measured in the same run (the same assembly and the same module page
+- `GET /bench/trivial/`: a DRF view returning a constant with the same token auth and
+  throttle (bench/trivial_urls.py, served only by this benchmark's server).
+
+Prints `name: value unit` lines: requests/s, p50 and p99 latency, errors, each endpoint's
+rate as a ratio of the trivial endpoint's in the same run, a module-list poll answered
+304 (If-None-Match), and the in-process floor (the same assembly and the same module page
 called directly, no HTTP, one thread). Not a test: nothing is asserted.
 """
 
@@ -24,6 +28,7 @@ import http.client
 import json
 import os
 import platform
+import secrets
 import shutil
 import signal
 import socket
@@ -46,6 +51,9 @@ BODY = {"channel": "email", "jurisdiction": "US", "locale": "en", "recipient": R
 
 def setup(database_url: str, tmp: Path) -> str:
     os.environ["DATABASE_URL"] = database_url
+    # Run by hand as well as by `make bench`: a throwaway key, plain HTTP to its own server.
+    os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
+    os.environ.setdefault("TESSERA_HTTPS", "false")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cms.settings")
     os.environ["DJANGO_DEBUG"] = "0"
     os.environ["TESSERA_LOG_LEVEL"] = "WARNING"
@@ -115,7 +123,7 @@ def start_gunicorn(database_url: str, port: int, tmp: Path) -> subprocess.Popen:
     env = dict(os.environ, DATABASE_URL=database_url, DJANGO_DEBUG="0", WEB_CONCURRENCY="2",
                PORT=str(port), HOST="127.0.0.1", TESSERA_LOG_LEVEL="WARNING",
                DATABASE_CONN_MAX_AGE="600", TESSERA_MEDIA_ROOT=str(tmp / "media"),
-               GUNICORN_MAX_REQUESTS="0")
+               GUNICORN_MAX_REQUESTS="0", DJANGO_SETTINGS_MODULE="bench.trivial_settings")
     env.pop("CELERY_BROKER_URL", None)  # single assembly never queues work
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "cms" / "gunicorn.conf.py"),
@@ -135,12 +143,14 @@ def start_gunicorn(database_url: str, port: int, tmp: Path) -> subprocess.Popen:
 
 
 def run_wrk(url: str, key: str, *, body: dict | None, seconds: int, concurrency: int,
-            tmp: Path) -> dict:
+            tmp: Path, headers: dict | None = None) -> dict:
     script = tmp / "request.lua"
     method = "POST" if body is not None else "GET"
     script.write_text(
         f'wrk.method = "{method}"\n'
         f'wrk.headers["Authorization"] = "Token {key}"\n'
+        + "".join(f'wrk.headers["{name}"] = [[{value}]]\n'
+                  for name, value in (headers or {}).items())
         + ('wrk.headers["Content-Type"] = "application/json"\n'
            f"wrk.body = [[{json.dumps(body)}]]\n" if body is not None else "")
     )
@@ -154,8 +164,8 @@ def run_wrk(url: str, key: str, *, body: dict | None, seconds: int, concurrency:
             figures["rate"] = float(parts[1])
         elif parts[:1] in (["50%"], ["99%"]):
             figures["p" + parts[0][:-1]] = _ms(parts[1])
-        elif line.strip().startswith("Non-2xx"):
-            figures["errors"] += int(parts[-1])
+        elif line.strip().startswith("Non-2xx") and not (headers or {}).get("If-None-Match"):
+            figures["errors"] += int(parts[-1])  # (a 304 counts as non-2xx in wrk)
         elif line.strip().startswith("Socket errors"):
             figures["errors"] += sum(int(p.strip(",")) for p in parts[3::2])
     return figures
@@ -169,13 +179,13 @@ def _ms(text: str) -> float:
 
 
 def run_python(url: str, key: str, *, body: dict | None, seconds: int, concurrency: int,
-               tmp: Path) -> dict:
+               tmp: Path, headers: dict | None = None) -> dict:
     """Fallback load generator: `concurrency` threads with keep-alive connections."""
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
     payload = json.dumps(body).encode() if body is not None else None
-    headers = {"Authorization": f"Token {key}"}
+    headers = {"Authorization": f"Token {key}", **(headers or {})}
     if payload is not None:
         headers["Content-Type"] = "application/json"
     latencies: list[float] = []
@@ -193,7 +203,7 @@ def run_python(url: str, key: str, *, body: dict | None, seconds: int, concurren
                              headers=headers)
                 response = conn.getresponse()
                 response.read()
-                ok = response.status < 300
+                ok = response.status < 300 or response.status == 304
             except OSError:
                 conn.close()
                 conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
@@ -277,10 +287,16 @@ def bench(args, tmp: Path, database_url: str) -> None:
         print(f"database: {database_url.split(':', 1)[0]}")
         print(f"load_tool: {tool} (concurrency {args.concurrency}, {args.seconds} s each)")
         print("web: gunicorn 2 sync workers on 127.0.0.1")
+        print(f"load_average_before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         assemble = load(f"{base}/api/v1/journeys/bench-journey/steps/welcome/assemble/",
                         key, body=BODY, seconds=args.seconds,
                         concurrency=args.concurrency, tmp=tmp)
         modules = load(f"{base}/api/v1/modules/", key, body=None, seconds=args.seconds,
+                       concurrency=args.concurrency, tmp=tmp)
+        etag = module_list_etag(base, key)
+        polls = load(f"{base}/api/v1/modules/", key, body=None, seconds=args.seconds,
+                     concurrency=args.concurrency, tmp=tmp, headers={"If-None-Match": etag})
+        trivial = load(f"{base}/bench/trivial/", key, body=None, seconds=args.seconds,
                        concurrency=args.concurrency, tmp=tmp)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -297,6 +313,28 @@ def bench(args, tmp: Path, database_url: str) -> None:
     print(f"modules_http_errors: {modules['errors']} responses")
     print(f"modules_inprocess_floor_rate: {floor['modules_rate']:.0f} pages/s (1 thread)")
     print(f"modules_inprocess_floor_p50: {floor['modules_p50_ms']:.2f} ms")
+    print(f"modules_304_rate: {polls['rate']:.0f} requests/s (If-None-Match, unchanged page)")
+    print(f"modules_304_p50: {polls['p50']:.2f} ms")
+    print(f"modules_304_p99: {polls['p99']:.2f} ms")
+    print(f"trivial_http_rate: {trivial['rate']:.0f} requests/s (DRF constant, same auth)")
+    print(f"trivial_http_p50: {trivial['p50']:.2f} ms")
+    print(f"trivial_http_p99: {trivial['p99']:.2f} ms")
+    print(f"trivial_http_errors: {trivial['errors']} responses")
+    for name, figures in (("assemble", assemble), ("modules", modules), ("modules_304", polls)):
+        ratio = figures["rate"] / trivial["rate"] if trivial["rate"] else float("nan")
+        print(f"{name}_to_trivial_ratio: {ratio:.2f}")
+    print(f"load_average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+def module_list_etag(base: str, key: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    conn.request("GET", "/api/v1/modules/", headers={"Authorization": f"Token {key}"})
+    response = conn.getresponse()
+    response.read()
+    return response.getheader("ETag") or ""
 
 
 if __name__ == "__main__":
