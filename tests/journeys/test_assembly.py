@@ -167,10 +167,6 @@ def test_refuses_missing_recipient_field(world):
     assert {e.module for e in result.errors} == {"CZN-SUBJ-001", "CZN-HEAD-001"}
 
 
-def test_module_fallback_fills_a_missing_field(world):
-    swap_headline(world, body="<h1>Hello {{ recipient.first_name }}</h1>",
-                  fallbacks={"first_name": "Doctor"})
-    recipient = {k: v for k, v in RECIPIENT.items() if k != "first_name"}
 def test_refuses_integrity_mismatch_of_content_changed_behind_the_application(world):
     version = world["versions"]["claim"]
     with connection.cursor() as cursor:
@@ -194,6 +190,10 @@ def test_refusal_names_every_failing_rule_recipient_fields_included(world):
         "CZN-SUBJ-001", "CZN-HEAD-001"}
 
 
+def test_module_fallback_fills_a_missing_field(world):
+    swap_headline(world, body="<h1>Hello {{ recipient.first_name }}</h1>",
+                  fallbacks={"first_name": "Doctor"})
+    recipient = {k: v for k, v in RECIPIENT.items() if k != "first_name"}
     result = assemble(world["step"], recipient, **assemble_kwargs())
     assert result.ok, result.errors
     assert "Hello Doctor" in result.html
