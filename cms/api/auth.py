@@ -76,7 +76,10 @@ class ChannelTokenAuthentication(authentication.BaseAuthentication):
     keyword = "Token"
 
     def authenticate(self, request):
-        header = authentication.get_authorization_header(request).split()
+        try:
+            header = authentication.get_authorization_header(request).split()
+        except UnicodeEncodeError:  # not Latin-1: no key of ours looks like that
+            raise exceptions.AuthenticationFailed("Unknown token.", code="invalid_token")
         if not header or header[0].lower() != self.keyword.lower().encode():
             return None
         if len(header) != 2:

@@ -72,6 +72,12 @@ def test_unknown_token_is_401():
     assert response["WWW-Authenticate"] == "Token"
 
 
+@pytest.mark.parametrize("header", ["Token tsr_…", "Token \u00e9t\u00e9\u2603", "Token \U0001f600"])
+def test_a_header_outside_latin_1_is_401_not_500(header):
+    response = Client().get("/api/v1/modules/", HTTP_AUTHORIZATION=header)
+    assert response.status_code == 401 and codes(response) == ["invalid_token"]
+
+
 def test_no_credentials_is_401():
     response = Client().get("/api/v1/modules/")
     assert response.status_code == 401 and codes(response) == ["not_authenticated"]
