@@ -61,9 +61,13 @@ def test_demo_steps_assemble_or_refuse_for_the_intended_reason(demo_data):
 
 
 def test_demo_map_renders(demo_data, client):
+    from content.models import Brand
+    from content.permissions import grant_author_brand
     from tests.factories import UserFactory
 
-    client.force_login(UserFactory(username="demo-staff", is_staff=True))
+    user = UserFactory(username="demo-staff", is_staff=True)
+    grant_author_brand(user, Brand.objects.get(slug="cardiozen"))  # journey pages: by brand
+    client.force_login(user)
     page = client.get("/journeys/cardiozen-hcp-new-to-therapy/map/").content.decode()
     for stage in ("Awareness", "Interest", "Trial", "Adoption", "Ongoing use", "Advocacy"):
         assert stage in page

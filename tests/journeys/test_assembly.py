@@ -128,8 +128,9 @@ def test_regional_locale_accepts_language_version(world):
 def test_refuses_missing_companion(world):
     Slot.objects.get(step=world["step"], module=world["versions"]["isi"].module).delete()
     result = assemble(world["step"], RECIPIENT, **assemble_kwargs())
-    assert codes(result) == ["missing_companion"]
-    assert "CZN-ISI-US" in result.errors[0].detail
+    # The claim is promotional in the US: its market's fair-balance rule fails with it.
+    assert codes(result) == ["fair_balance_missing_isi", "missing_companion"]
+    assert "CZN-ISI-US" in next(e.detail for e in result.errors if e.code == "missing_companion")
 
 
 def test_refuses_excluded_combination(world):

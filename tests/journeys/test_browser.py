@@ -25,9 +25,12 @@ def demo_journeys(monkeypatch, settings):
     content_demo.load(io.StringIO())
     _reach_target_states()
     demo.load(io.StringIO())
+    from content.models import Brand
+    from content.permissions import grant_author_brand
     from tests.factories import UserFactory
 
-    UserFactory(username="map-reviewer", is_staff=True, password="map-reviewer-pass")
+    user = UserFactory(username="map-reviewer", is_staff=True, password="map-reviewer-pass")
+    grant_author_brand(user, Brand.objects.get(slug="cardiozen"))  # journey pages: by brand
 
 
 @pytest.fixture
