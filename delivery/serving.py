@@ -75,12 +75,6 @@ class Caller:
         return cls(token_id=None, user_id=getattr(user, "pk", None))
 
 
-def begin_write() -> None:
-    """No-op, kept only until its last callers (delivery/batch.py, delivery/webhooks.py)
-    drop it: SQLite transactions now begin IMMEDIATE (settings.DATABASES), which takes the
-    write lock up front — what this used to do by hand."""
-
-
 def used_version_ids(result: AssemblyResult) -> list[int]:
     return [m["version_id"] for m in result.manifest.get("modules", [])]
 

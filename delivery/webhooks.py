@@ -186,10 +186,8 @@ def on_version_expired(sender, version, **kwargs):
 
 
 def connect_signals() -> None:
-    try:
-        from approvals.signals import version_expired, version_withdrawn
-    except ImportError:  # approvals not built yet; nothing to listen to
-        return
+    from approvals.signals import version_expired, version_withdrawn  # when apps are ready
+
     version_withdrawn.connect(on_version_withdrawn, dispatch_uid="delivery-webhooks-withdrawn")
     version_expired.connect(on_version_expired, dispatch_uid="delivery-webhooks-expired")
 
@@ -202,10 +200,7 @@ class DeliveryFailed(Exception):
 
 def attempt(delivery_id: int) -> bool:
     """POST one delivery once; log the attempt. True when delivered (or already was)."""
-    from .serving import begin_write
-
     with transaction.atomic():
-        begin_write()
         delivery = (WebhookDelivery.objects.select_for_update()
                     .select_related("subscription").get(pk=delivery_id))
         if delivery.status == WebhookDeliveryStatus.DELIVERED:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from content import deliverability
+from approvals.form_2253 import FORM_2253_MISSING
+from content import deliverability, market_rules
 
 # Every refusal code assembly can give (docs/api.md); the state codes are deliverability's.
 ERROR_CODES = (
@@ -13,6 +14,8 @@ ERROR_CODES = (
     "channel_not_covered", "locale_mismatch", "missing_companion", "excluded_combination",
     "purpose_mismatch", "unknown_token", "missing_recipient_field", "no_consent",
     "integrity_mismatch", "missing_footer", "missing_unsubscribe",
+    market_rules.FAIR_BALANCE_MISSING_ISI, market_rules.AUDIENCE_NOT_PERMITTED,
+    FORM_2253_MISSING,
 )
 
 

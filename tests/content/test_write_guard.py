@@ -36,8 +36,11 @@ QUERYSET_METHODS = {"objects", "get_queryset", "filter", "exclude", "all", "sele
 
 # (path relative to the project, enclosing function) → why its raw SQL is safe.
 ALLOWED: dict[tuple[str, str], str] = {
-    ("delivery/serving.py", "begin_write"):
-        "a no-op UPDATE ... WHERE 0 on Delivery (not audited) to take SQLite's write lock",
+    ("content/catalog_epoch.py", "bump"):
+        "the catalog epoch is one counter row with no history (a cache key, not a record)",
+    ("delivery/serving.py", "log_deliveries"):
+        "inserts the append-only delivery log (no history model; PostgreSQL triggers guard it) "
+        "and its versions in one round trip",
     ("approvals/management/commands/flush.py", "handle"):
         "sets session_replication_role so Django's flush can empty the append-only tables in "
         "tests; it writes no rows itself",

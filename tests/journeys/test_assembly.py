@@ -1,5 +1,6 @@
 """The assembly service: every compliance rule refuses with its code, personal data is inert."""
 
+import ast
 import io
 from datetime import timedelta
 from html import escape
@@ -71,9 +72,40 @@ def test_portal_layout_uses_the_same_modules(world):
 
 
 def test_every_error_code_has_a_case_here():
+    """Each refusal code has a test that makes assembly refuse with it: here as
+    `test_refuses_<code>`, or — for the rules with suites of their own (market rules, Form
+    2253, integrity) — a refusal test in tests/integrity that names the code."""
     names = {name for name in globals() if name.startswith("test_refuses_")}
+    elsewhere = refusal_tests_naming_codes(Path(__file__).resolve().parents[1] / "integrity")
     for code in ERROR_CODES:
-        assert any(code in name for name in names), code
+        assert any(code in name for name in names) or elsewhere.get(code), code
+
+
+def refusal_tests_naming_codes(folder: Path) -> dict[str, list[str]]:
+    """code -> names of test functions in `folder` that assert it and are about a refusal."""
+    found: dict[str, list[str]] = {}
+    for path in folder.glob("test_*.py"):
+        module = ast.parse(path.read_text())
+        constants = {node.targets[0].id: node.value.value for node in module.body
+                     if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+                     and isinstance(node.targets[0], ast.Name)}
+        imported = {alias.asname or alias.name for node in module.body
+                    if isinstance(node, ast.ImportFrom) for alias in node.names}
+        for function in module.body:
+            if not (isinstance(function, ast.FunctionDef) and function.name.startswith("test_")
+                    and "refus" in function.name):
+                continue
+            for node in ast.walk(function):
+                code = None
+                if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                    code = node.value
+                elif isinstance(node, ast.Name) and node.id in constants:
+                    code = constants[node.id]
+                elif isinstance(node, ast.Name) and node.id in imported and node.id.isupper():
+                    code = node.id.lower()
+                if code in ERROR_CODES:
+                    found.setdefault(code, []).append(function.name)
+    return found
 
 
 def test_refuses_not_approved_draft(world):
