@@ -6,6 +6,7 @@ Redis/RabbitMQ; nothing else changes.
 """
 
 import os
+from urllib.parse import urlsplit
 from datetime import timedelta
 from pathlib import Path
 
@@ -224,6 +225,12 @@ CONTENT_SECURITY_POLICY = {
         for directive in TESSERA_CSP.split(";") if directive.strip()
     },
 }
+# Previews show assembled content, whose images are absolute on the public address (which
+# may be another origin: a CDN, or a proxy's name): images from there are allowed too.
+_public_origin = "{0.scheme}://{0.netloc}".format(urlsplit(TESSERA_PUBLIC_BASE_URL))
+_img_src = CONTENT_SECURITY_POLICY["DIRECTIVES"].setdefault("img-src", ["'self'"])
+if _public_origin not in _img_src and "https:" not in _img_src:
+    _img_src.append(_public_origin)
 
 # Passwords: Django's validators for every password set through a form or the admin.
 AUTH_PASSWORD_VALIDATORS = [

@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(trans
 
 
 @pytest.fixture
-def demo_journeys(monkeypatch, settings):
+def demo_journeys(monkeypatch, settings, live_server):
     from cms.celery import app
     from demo import content as content_demo
     from demo import journeys as demo
@@ -22,6 +22,7 @@ def demo_journeys(monkeypatch, settings):
 
     monkeypatch.setattr(app.conf, "task_always_eager", True)
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.TESSERA_PUBLIC_BASE_URL = live_server.url  # images load from the server under test
     content_demo.load(io.StringIO())
     _reach_target_states()
     demo.load(io.StringIO())

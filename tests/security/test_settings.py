@@ -61,6 +61,16 @@ def test_production_defaults_are_debug_off_and_https_everywhere():
     assert values["SECURE_REDIRECT_EXEMPT"] == ["^healthz$", "^readyz$"]
 
 
+def test_images_from_the_public_address_are_allowed_by_the_policy():
+    """Previews show assembled content whose images are absolute on TESSERA_PUBLIC_BASE_URL,
+    which may be another origin (a CDN): the policy allows that origin for images only."""
+    values = load_settings(DJANGO_SECRET_KEY=PRODUCTION_KEY,
+                           TESSERA_PUBLIC_BASE_URL="https://cdn.example.com/tessera/")
+    directives = values["CONTENT_SECURITY_POLICY"]["DIRECTIVES"]
+    assert directives["img-src"] == ["'self'", "data:", "https://cdn.example.com"]
+    assert directives["default-src"] == ["'self'"] and directives["script-src"] == ["'self'"]
+
+
 def test_each_https_setting_comes_from_the_environment():
     values = load_settings(
         DJANGO_SECRET_KEY=PRODUCTION_KEY, DJANGO_SECURE_SSL_REDIRECT="false",
@@ -120,9 +130,10 @@ def test_ci_runs_the_same_deploy_check():
 
 
 def test_the_content_security_policy_is_the_one_policy_string_as_django_csp_directives():
-    values = load_settings(DJANGO_SECRET_KEY=PRODUCTION_KEY)
+    values = load_settings(DJANGO_SECRET_KEY=PRODUCTION_KEY,
+                           TESSERA_PUBLIC_BASE_URL="https://cms.example.com")
     assert values["CONTENT_SECURITY_POLICY"]["DIRECTIVES"] == {
-        "default-src": ["'self'"], "img-src": ["'self'", "data:"],
+        "default-src": ["'self'"], "img-src": ["'self'", "data:", "https://cms.example.com"],
         "style-src": ["'self'", "'unsafe-inline'"], "script-src": ["'self'"],
         "frame-ancestors": ["'self'"], "object-src": ["'none'"], "base-uri": ["'self'"],
     }
