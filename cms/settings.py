@@ -6,9 +6,9 @@ Redis/RabbitMQ; nothing else changes.
 """
 
 import os
-from urllib.parse import urlsplit
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
