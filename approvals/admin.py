@@ -28,7 +28,9 @@ from .models import (
 from .signing import unlock_signing
 
 
-class ReadOnlyAdmin(SimpleHistoryAdmin):
+class ReadOnly:
+    """Records the workflow writes; nobody adds, changes or deletes them by hand."""
+
     def has_add_permission(self, request):
         return False
 
@@ -39,10 +41,23 @@ class ReadOnlyAdmin(SimpleHistoryAdmin):
         return False
 
 
+class ReadOnlyAdmin(ReadOnly, SimpleHistoryAdmin):
+    """Read-only, with the history page of a model that keeps one."""
+
+
+class ReadOnlyAppendOnlyAdmin(ReadOnly, admin.ModelAdmin):
+    """Read-only for append-only models without history (rows never change: nothing to show)."""
+
+
 class ExportForm(forms.Form):
-    module = forms.ModelChoiceField(queryset=ContentModule.objects.order_by("code"),
+    module = forms.ModelChoiceField(queryset=ContentModule.objects.none(),
                                     to_field_name="code", label="Module")
     format = forms.ChoiceField(choices=[("csv", "CSV"), ("json", "JSON")])
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Only modules the person may see: an author of one brand exports only its history.
+        self.fields["module"].queryset = ContentModule.objects.restrict(user).order_by("code")
 
 
 @admin.register(AuditEntry)
@@ -59,7 +74,7 @@ class AuditEntryAdmin(ReadOnlyAdmin):
 
     def export_view(self, request):
         """The inspector's export of one module's full history, from the admin."""
-        form = ExportForm(request.GET or None)
+        form = ExportForm(request.GET or None, user=request.user)
         if form.is_valid():
             module = form.cleaned_data["module"]
             data = export.module_history(module)
@@ -117,14 +132,14 @@ class SigningStateAdmin(ReadOnlyAdmin):
 
 
 @admin.register(FirstUse)
-class FirstUseAdmin(ReadOnlyAdmin):
+class FirstUseAdmin(ReadOnlyAppendOnlyAdmin):
     list_display = ("version", "jurisdiction", "first_used_at")
     list_filter = ("jurisdiction",)
     list_select_related = ("version__module",)
 
 
 @admin.register(Form2253Submission)
-class Form2253SubmissionAdmin(ReadOnlyAdmin):
+class Form2253SubmissionAdmin(ReadOnlyAppendOnlyAdmin):
     list_display = ("version", "submitted_on", "reference", "recorded_by", "recorded_at")
     search_fields = ("reference", "version__module__code")
     list_select_related = ("version__module", "recorded_by")

@@ -85,7 +85,8 @@ def test_review_page_shows_preview_diff_references_and_companions(reviewers):
                            module__kind="claim", created_by=author)
     reference = ReferenceFactory(brand=first.module.brand, citation="Smith J. Heart Trial. 2024.")
     first.citations.add(reference)
-    companion = VersionFactory(module__code="TST-ISI-001", module__brand=first.module.brand)
+    companion = VersionFactory(module__code="TST-ISI-001", module__brand=first.module.brand,
+                               module__kind="isi")  # a US claim travels with its ISI
     first.requires.add(companion.module)
     services.submit_for_review(version=first, actor=author)
     approve_all(first, reviewers)
@@ -299,9 +300,11 @@ def test_review_page_reads_in_a_bounded_number_of_queries(reviewers,
                                                           django_assert_max_num_queries):
     def submitted_with(companions, comments):
         version = VersionFactory(module__kind="claim")
-        for _ in range(companions):
+        for n in range(companions):
             version.citations.add(ReferenceFactory(brand=version.module.brand))
-            companion = VersionFactory(module__brand=version.module.brand)
+            # The first companion is the brand's ISI: a US claim travels with it.
+            companion = VersionFactory(module__brand=version.module.brand,
+                                       module__kind="isi" if n == 0 else "body")
             version.requires.add(companion.module)  # signed with the version
         services.submit_for_review(version=version, actor=version.created_by)
         for n in range(comments):
