@@ -74,6 +74,8 @@ INSTALLED_APPS = [
     "approvals",
     "journeys",
     "delivery",
+    "analytics",
+    "orchestration",
     "demo",  # last: the top floor, imports every app above
 ]
 
