@@ -45,6 +45,22 @@ class EventType(models.TextChoices):
     NO_ENGAGEMENT_FOR = "no_engagement_for", "No engagement for N days"
 
 
+class Versioned(models.Model):
+    """An edit counter for optimistic locking: every save adds one, whoever saves (admin,
+    builder, API, script). An editor keeps the number it read and `journeys.builder.services`
+    refuses a save whose number is no longer current (`EditConflict`)."""
+
+    version = models.PositiveIntegerField(default=0, editable=False,
+                                          help_text="Edit counter (optimistic locking)")
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        self.version = (self.version or 0) + 1
+        super().save(*args, **kwargs)
+
+
 class JourneyQuerySet(models.QuerySet):
     """`restrict(user_or_client, action)` for journeys and the rows inside them.
 
@@ -69,7 +85,7 @@ class JourneyQuerySet(models.QuerySet):
         return self.filter(**{f"{prefix}pk__in": in_scope.values("journey_id")})
 
 
-class Journey(models.Model):
+class Journey(Versioned):
     """One brand's journey for one audience in one or more markets."""
 
     slug = models.SlugField(max_length=80, unique=True)
@@ -95,7 +111,7 @@ class Journey(models.Model):
         return self.name
 
 
-class Stage(models.Model):
+class Stage(Versioned):
     """A column of the journey map: one stage of the journey's audience, with its insights."""
 
     journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="stages")
@@ -139,7 +155,7 @@ class Stage(models.Model):
 STEP_KEY_RE = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
 
 
-class Step(models.Model):
+class Step(Versioned):
     """A touchpoint: something specific and observable a person receives or does."""
 
     journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="steps")
