@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    "django_prose_editor",  # static files of the authors' editor (content/forms.py)
     "content",
     "approvals",
     "journeys",
