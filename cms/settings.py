@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.forms",  # widget templates for FORM_RENDERER below
     "rest_framework",
     "django_filters",
     "drf_spectacular",
@@ -99,6 +100,9 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "cms.urls"
+# Widgets render through TEMPLATES, so templates/ can override one (the admin's date/time
+# pair gets a label per input: templates/admin/widgets/split_datetime.html).
+FORM_RENDERER = "django.forms.renderers.TemplatesSetting"
 WSGI_APPLICATION = "cms.wsgi.application"
 
 TEMPLATES = [
@@ -157,6 +161,8 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# The product's one stylesheet (cms/static/tessera/) is not an app's: found here.
+STATICFILES_DIRS = [BASE_DIR / "cms" / "static"]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(os.environ.get("TESSERA_MEDIA_ROOT", BASE_DIR / "media"))
 # Where readers' mail clients and browsers reach this site: every image `src` Tessera
@@ -368,6 +374,15 @@ CELERY_BEAT_SCHEDULE["delivery-purge-batch-jobs"] = {
 TESSERA_BATCH_STALL_SECONDS = env_int("TESSERA_BATCH_STALL_SECONDS", 120)
 CELERY_BEAT_SCHEDULE["delivery-requeue-stalled-batch-chunks"] = {
     "task": "delivery.tasks.requeue_stalled_batch_chunks", "schedule": 60.0,
+}
+# Analytics (docs/analytics.md): rollups every minute; raw engagement events older than
+# TESSERA_EVENT_RETENTION_DAYS are deleted daily (rollups kept); cells of fewer than
+# TESSERA_MIN_COHORT recipients are shown as "< N" everywhere.
+TESSERA_EVENT_RETENTION_DAYS = env_int("TESSERA_EVENT_RETENTION_DAYS", 400)
+TESSERA_MIN_COHORT = env_int("TESSERA_MIN_COHORT", 5)
+CELERY_BEAT_SCHEDULE["analytics-roll-up"] = {"task": "analytics.roll_up", "schedule": 60.0}
+CELERY_BEAT_SCHEDULE["analytics-purge-raw-events"] = {
+    "task": "analytics.purge_raw_events", "schedule": 86400.0,
 }
 # Withdrawal/expiry webhooks: attempts, first retry delay (doubling each time), timeout.
 TESSERA_WEBHOOK_MAX_ATTEMPTS = env_int("TESSERA_WEBHOOK_MAX_ATTEMPTS", 8)
