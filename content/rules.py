@@ -14,6 +14,7 @@ import html2text
 import nh3
 from django.core.exceptions import ValidationError
 
+from .footnotes import footnote_errors, number_footnotes
 from .tokens import RECIPIENT_FIELDS, TEMPLATE_SYNTAX_RE, token_errors
 
 # --- HTML sanitising --------------------------------------------------------------------
@@ -198,7 +199,8 @@ def prepare_version_content(version) -> None:
     `version.sanitise_report` so the admin can tell the author what was removed.
     """
     report = sanitise_html(version.body_html)
-    version.body_html = report.html
+    # Footnote numbers follow the one rule (content.footnotes), whatever the editor sent.
+    version.body_html = number_footnotes(report.html)
     version.sanitise_report = report
     if not (version.body_text or "").strip() and version.body_html:
         version.body_text = html_to_text(version.body_html)
@@ -228,26 +230,45 @@ def prepare_version_content(version) -> None:
         raise ValidationError(errors)
 
 
-def review_readiness_errors(version) -> list[str]:
-    """What keeps a saved version from going to review (rules that need its tags)."""
+@dataclass(frozen=True)
+class ReadinessItem:
+    """One thing that keeps a version from review, and the form field where it is fixed."""
+
+    field: str
+    message: str
+
+
+def review_readiness(version) -> list[ReadinessItem]:
+    """What keeps a saved version from going to review (rules that need its tags), each
+    with the field that fixes it (the admin's checklist links there)."""
     problems = []
     module = version.module
-    if module.kind == "claim" and not version.citations.exists():
-        problems.append(f"{module.code} is a claim: it must cite at least one reference.")
+    citation_codes = list(version.citations.values_list("code", flat=True)) if version.pk else []
+    if module.kind == "claim" and not citation_codes:
+        problems.append(ReadinessItem(
+            "citations", f"{module.code} is a claim: it must cite at least one reference."))
+    problems += [ReadinessItem("body_html", m)
+                 for m in footnote_errors(version.body_html, citation_codes)]
     if not version.jurisdictions.exists():
-        problems.append("Tag at least one jurisdiction (market) the version is for.")
+        problems.append(ReadinessItem("jurisdictions",
+                                      "Tag at least one jurisdiction (market) the version is for."))
     if not version.channels.exists():
-        problems.append("Tag at least one channel.")
+        problems.append(ReadinessItem("channels", "Tag at least one channel."))
     if not version.audiences.exists():
-        problems.append("Tag at least one audience.")
+        problems.append(ReadinessItem("audiences", "Tag at least one audience."))
     if module.kind == "image" and version.asset_id is None:
-        problems.append("An image module needs an asset.")
+        problems.append(ReadinessItem("asset", "An image module needs an asset."))
     if module.kind != "image" and not (version.body_html or version.subject).strip():
-        problems.append("The version has no content.")
+        problems.append(ReadinessItem("body_html", "The version has no content."))
     if module.kind == "footer":
-        problems += footer_part_errors(version.body_html)
-        problems += footer_overlap_errors(version)
+        problems += [ReadinessItem("body_html", m) for m in footer_part_errors(version.body_html)]
+        problems += [ReadinessItem("jurisdictions", m) for m in footer_overlap_errors(version)]
     return problems
+
+
+def review_readiness_errors(version) -> list[str]:
+    """What keeps a saved version from going to review, in words (`review_readiness`)."""
+    return [item.message for item in review_readiness(version)]
 
 
 # --- Footers ----------------------------------------------------------------------------
