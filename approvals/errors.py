@@ -30,6 +30,10 @@ BUSY = "busy"
 UNKNOWN_ANCHOR = "unknown_anchor"
 INVALID_FORM = "invalid_form"  # a screen's form did not validate (never raised by a service)
 SECOND_FACTOR_REQUIRED = "second_factor_required"  # approvals/second_factor.py
+RECALL_AFTER_DECISION = "recall_after_decision"  # a reviewer decided: no recall any more
+OPEN_ANNOTATIONS = "open_annotations"  # approving with the role's own annotations open
+INVALID_ANCHOR = "invalid_anchor"  # an annotation's anchor is missing or malformed
+NOT_FOUND = "not_found"  # an annotation (or version) the caller may not see or that is absent
 # Market rules (content.market_rules states them; submission and assembly share the codes).
 FAIR_BALANCE_MISSING_ISI = market_rules.FAIR_BALANCE_MISSING_ISI
 AUDIENCE_NOT_PERMITTED = market_rules.AUDIENCE_NOT_PERMITTED
@@ -50,6 +54,7 @@ HTTP_STATUS = {
     REASON_REQUIRED: 400, COMMENT_REQUIRED: 400, NOT_READY: 400, UNKNOWN_ROLE: 400,
     UNKNOWN_DECISION: 400, TOO_LONG: 400, UNKNOWN_ANCHOR: 400, INVALID_FORM: 400, BUSY: 409,
     FAIR_BALANCE_MISSING_ISI: 400, AUDIENCE_NOT_PERMITTED: 400,
+    RECALL_AFTER_DECISION: 409, OPEN_ANNOTATIONS: 409, INVALID_ANCHOR: 400, NOT_FOUND: 404,
 }
 
 

@@ -69,9 +69,32 @@ class Meaning(models.TextChoices):
     APPROVE = "approve", "Approved"
     REQUEST_CHANGES = "request_changes", "Changes requested"
     WITHDRAW = "withdraw", "Withdrawn"
+    RECALL = "recall", "Recalled by its author"
 
 
 DECISION_MEANINGS = (Meaning.APPROVE, Meaning.REQUEST_CHANGES)
+
+# A recall is signed by the version's author, who holds no MLR role for it.
+AUTHOR_ROLE = "author"
+SIGNATURE_ROLES = [*Role.choices, (AUTHOR_ROLE, "Author")]
+
+
+class ReviewRoundQuerySet(models.QuerySet):
+    """Review rounds follow their version's brand (see `ReviewRecordQuerySet.restrict`)."""
+
+    def restrict(self, user_or_client, action: str = "view"):
+        from content.permissions import restrict_people
+
+        return restrict_people(self, user_or_client, action, "version__module__brand")
+
+    def open(self):
+        return self.filter(outcome=ReviewRound.Outcome.OPEN)
+
+    def overdue(self, now=None):
+        """Open rounds past their due date (the inbox's overdue badge)."""
+        from django.utils import timezone
+
+        return self.open().filter(due_at__lt=now or timezone.now())
 
 
 class ReviewRound(models.Model):
@@ -81,6 +104,7 @@ class ReviewRound(models.Model):
         OPEN = "open", "Open"
         APPROVED = "approved", "Approved"
         CHANGES_REQUESTED = "changes_requested", "Changes requested"
+        RECALLED = "recalled", "Recalled by its author"
 
     version = models.ForeignKey("content.ModuleVersion", on_delete=models.PROTECT,
                                 related_name="review_rounds")
@@ -92,8 +116,19 @@ class ReviewRound(models.Model):
     due_at = models.DateTimeField()
     outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.OPEN)
     closed_at = models.DateTimeField(null=True, blank=True)
+    closed_at_due_date = models.BooleanField(
+        default=False, help_text="Closed by the due date (beat) rather than by the last decision")
+    undecided_roles = models.JSONField(
+        default=list, blank=True,
+        help_text="Roles that had not decided when the round closed at its due date")
+    reminded_at = models.DateTimeField(null=True, blank=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    content_snapshot = models.JSONField(
+        default=dict, blank=True,
+        help_text="What reviewers saw in this round: subject, HTML, rendered text, tags "
+                  "(approvals.snapshots; the round-to-round diff reads it)")
 
-    objects = ReviewRecordQuerySet.as_manager()
+    objects = ReviewRoundQuerySet.as_manager()
     history = HistoricalRecords()
 
     class Meta:
@@ -104,6 +139,23 @@ class ReviewRound(models.Model):
 
     def __str__(self) -> str:
         return f"{self.version} round {self.number}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.outcome == self.Outcome.OPEN
+
+    @property
+    def is_overdue(self) -> bool:
+        from django.utils import timezone
+
+        return self.is_open and self.due_at < timezone.now()
+
+    @property
+    def label(self) -> str:
+        """"v2 · round 3" (approvals.workflow.round_label)."""
+        from .workflow import round_label
+
+        return round_label(self.version.number, self.number)
 
 
 class Signature(AppendOnlyModel):
@@ -116,7 +168,7 @@ class Signature(AppendOnlyModel):
     signer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
                                related_name="signatures")
     printed_name = models.CharField(max_length=300)
-    role = models.CharField(max_length=20, choices=Role.choices)
+    role = models.CharField(max_length=20, choices=SIGNATURE_ROLES)
     meaning = models.CharField(max_length=20, choices=Meaning.choices)
     comment = models.TextField(blank=True)
     sha256 = models.CharField(max_length=64)
@@ -186,6 +238,93 @@ class Comment(models.Model):
 
     def __str__(self) -> str:
         return f"Comment by {self.author} on {self.version}"
+
+
+class Annotation(models.Model):
+    """A reviewer's remark anchored to a precise place of a version: a quote of the rendered
+    preview's text, a reference, a tag, a companion or the image. Open until the annotating
+    role or the version's author resolves it; carried into the version's later rounds.
+    Written only by `approvals.annotations`; every change is audited and kept in history."""
+
+    class Kind(models.TextChoices):
+        TEXT = "text", "Text in the preview"
+        REFERENCE = "reference", "Reference"
+        TAG = "tag", "Tag"
+        COMPANION = "companion", "Companion / exclusion"
+        IMAGE = "image", "Image"
+
+    class State(models.TextChoices):
+        OPEN = "open", "Open"
+        RESOLVED = "resolved", "Resolved"
+
+    version = models.ForeignKey("content.ModuleVersion", on_delete=models.PROTECT,
+                                related_name="annotations")
+    round = models.PositiveIntegerField(help_text="Review round it was made in")
+    sha256 = models.CharField(max_length=64, help_text="The version's sha256 it was made on")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                               related_name="annotations")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    anchor = models.JSONField(
+        default=dict, blank=True,
+        help_text='text: {"exact", "prefix", "suffix", "block"}; reference: {"reference_id"}; '
+                  'tag: {"tag"}; companion: {"module_code"}; image: {"asset_id"}')
+    body = models.TextField()
+    state = models.CharField(max_length=10, choices=State.choices, default=State.OPEN,
+                             db_index=True)
+    anchor_changed = models.BooleanField(
+        default=False, help_text="The anchored text no longer occurs in a later round's text")
+    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                    null=True, blank=True, related_name="+")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution_note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ReviewRecordQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["version", "state"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_role_display()} annotation {self.pk} on {self.version}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state == self.State.OPEN
+
+
+class ReviewPolicy(models.Model):
+    """A brand's review clock: days to decide a round, when to remind the roles that have
+    not decided, when and to whom to escalate (`approvals.review_policy`; beat acts on it).
+    Brands without one use the defaults (`TESSERA_REVIEW_DUE_DAYS`, 1, 2, owner)."""
+
+    class EscalateTo(models.TextChoices):
+        OWNER = "owner", "The module's owner"
+        MEDICAL = "medical", "Medical reviewers"
+        LEGAL = "legal", "Legal reviewers"
+        REGULATORY = "regulatory", "Regulatory reviewers"
+        ADMINISTRATORS = "administrators", "Administrators (superusers)"
+
+    brand = models.OneToOneField("content.Brand", on_delete=models.PROTECT,
+                                 related_name="review_policy")
+    due_days = models.PositiveIntegerField(default=5, help_text="Days from submission to due date")
+    reminder_days = models.PositiveIntegerField(
+        default=1, help_text="Remind the roles that have not decided this many days before the "
+                             "due date (0: on the due date)")
+    escalation_days = models.PositiveIntegerField(
+        default=2, help_text="Escalate this many days after the due date")
+    escalate_to = models.CharField(max_length=20, choices=EscalateTo.choices,
+                                   default=EscalateTo.OWNER)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name_plural = "review policies"
+
+    def __str__(self) -> str:
+        return f"Review policy of {self.brand}"
 
 
 class SigningState(models.Model):

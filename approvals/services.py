@@ -22,10 +22,10 @@ from content import market_rules
 from content.models import ModuleVersion, VersionState
 from content.rules import compute_sha256, review_readiness_errors
 
-from . import audit, errors, selectors, workflow
+from . import audit, errors, review_policy, selectors, snapshots, workflow
 from . import signals as workflow_signals
 from .errors import ApprovalError
-from .models import Comment, Meaning, ReviewRound, Signature
+from .models import AUTHOR_ROLE, Annotation, Comment, Meaning, ReviewRound, Signature
 from .roles import REQUIRED_ROLES, reviewers_for, roles_of
 from .signing import Credentials, verify_signer
 from .workflow import Action, Decision
@@ -34,8 +34,12 @@ COMMENT_MAX_LENGTH = 5000
 REASON_MAX_LENGTH = 2000
 
 
-def review_due_days() -> int:
-    return getattr(settings, "TESSERA_REVIEW_DUE_DAYS", 5)
+def review_due_days(brand=None) -> int:
+    """Days from submission to a round's due date: the brand's `ReviewPolicy`, else
+    `TESSERA_REVIEW_DUE_DAYS` (5)."""
+    if brand is None:
+        return getattr(settings, "TESSERA_REVIEW_DUE_DAYS", 5)
+    return review_policy.policy_for(brand).due_days
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,8 @@ def _current_round(version: ModuleVersion) -> ReviewRound | None:
 
 def _round_decisions(version: ModuleVersion, round_number: int) -> list[Decision]:
     return [
-        Decision(role=s.role, meaning=s.meaning, signer_id=s.signer_id, sha256=s.sha256)
+        Decision(role=s.role, meaning=s.meaning, signer_id=s.signer_id, sha256=s.sha256,
+                 round=s.round)
         for s in Signature.objects.filter(version=version, round=round_number,
                                           meaning__in=[Meaning.APPROVE, Meaning.REQUEST_CHANGES])
     ]
@@ -131,15 +136,18 @@ def _queue_mail(to: list[str], subject: str, body: str) -> None:
         transaction.on_commit(lambda: send_notification.delay(to, subject, body))
 
 
-def _notify_reviewers(version: ModuleVersion, round_: ReviewRound, roles, *, exclude_ids) -> None:
+def _notify_reviewers(version: ModuleVersion, round_: ReviewRound, roles, *, exclude_ids,
+                      reminder: bool = False) -> None:
     from .notifications import review_url
 
     people = [u for u in reviewers_for(roles) if u.pk not in exclude_ids]
+    label = workflow.round_label(version.number, round_.number)
     _queue_mail(
         _emails(people),
-        f"[Tessera] Review needed: {version.module.code} v{version.number}",
-        f"{version.module.code} v{version.number} ({version.module.title}) waits for your MLR "
-        f"review (round {round_.number}, due {round_.due_at:%Y-%m-%d}).\n\n"
+        f"[Tessera] {'Reminder: review due' if reminder else 'Review needed'}: "
+        f"{version.module.code} {label}",
+        f"{version.module.code} {label} ({version.module.title}) waits for your MLR "
+        f"review (due {round_.due_at:%Y-%m-%d}).\n\n"
         f"Open it: {review_url(version.pk)}\n",
     )
 
@@ -197,14 +205,22 @@ def submit_for_review(*, version: ModuleVersion, actor) -> ReviewRound:
             locked.refresh_sha256()  # bind the round to the exact bytes now frozen
             previous = _current_round(locked)
             now = timezone.now()
+            snapshot = snapshots.content_snapshot(locked)
             round_ = ReviewRound.objects.create(
                 version=locked, number=(previous.number + 1) if previous else 1,
                 sha256=locked.sha256, submitted_by=actor, submitted_at=now,
-                due_at=now + timedelta(days=review_due_days()),
+                due_at=review_policy.policy_for(locked.module.brand).due_at(now),
+                content_snapshot=snapshot,
             )
             _move(locked, Action.SUBMIT, actor=actor)
+            # Annotations carry into the new round; those whose anchor moved are marked.
+            from .annotations import mark_changed_anchors
+
+            moved = mark_changed_anchors(locked, snapshot["rendered"])
             audit.record("submitted", actor=actor, target=locked,
-                         data={"round": round_.number, "sha256": locked.sha256})
+                         data={"round": round_.number, "sha256": locked.sha256,
+                               "due_at": round_.due_at.isoformat(),
+                               **({"anchors_changed": moved} if moved else {})})
             _notify_reviewers(locked, round_, REQUIRED_ROLES,
                               exclude_ids={actor.pk, locked.created_by_id})
             return round_
@@ -232,6 +248,13 @@ def _check(locked: ModuleVersion, round_: ReviewRound | None, *, actor, role, de
         round_decisions=_round_decisions(locked, round_.number) if round_ else [],
         version_decisions=selectors.decisions_for_versions([locked.pk])[locked.pk],
     )
+    if decision == Meaning.APPROVE:
+        from .annotations import excerpt
+
+        workflow.check_open_annotations(
+            role=role, meaning=decision,
+            open_annotations=[(a.pk, excerpt(a)) for a in Annotation.objects.filter(
+                version=locked, role=role, state=Annotation.State.OPEN).order_by("id")])
 
 
 def decide(*, version: ModuleVersion, actor, role: str, decision: str, expected_sha256: str,
@@ -243,8 +266,11 @@ def decide(*, version: ModuleVersion, actor, role: str, decision: str, expected_
     Order: the rules are checked first (so a person who may not decide does not spend a
     password attempt), then the signer re-authenticates, then under the row lock the rules
     are checked again and the signature written. A "changes requested" sends the version
-    back to its author; the third approval on the same sha256 approves it, setting
-    `approved_at` and `expires_at` (the brand's validity).
+    Parallel review: the round stays open until every role decided; then the change
+    requests of every role go back to the author together, or — three approvals of the same
+    sha256 in the round — the version is approved, setting `approved_at` and `expires_at`
+    (the brand's validity). A role with open annotations of its own may not approve
+    (`open_annotations`).
     """
     comment = (comment or "").strip()
 
@@ -290,15 +316,7 @@ def decide(*, version: ModuleVersion, actor, role: str, decision: str, expected_
             })
             outcome = workflow.round_outcome(_round_decisions(locked, round_.number),
                                              sha256=locked.sha256)
-            if outcome.action == Action.REQUEST_CHANGES:
-                _close_round(round_, ReviewRound.Outcome.CHANGES_REQUESTED, now)
-                _move(locked, Action.REQUEST_CHANGES, actor=actor)
-                audit.record("changes_requested", actor=actor, target=locked,
-                             data={"round": round_.number, "role": role})
-                _notify_owner(locked, f"changes requested by {role}",
-                              f"{audit.printed_name(actor)} ({role}) requested changes:\n\n{comment}")
-            elif outcome.action == Action.APPROVE:
-                _approve(locked, round_, now=now, actor=actor)
+            _apply_outcome(locked, round_, outcome, now=now, actor=actor)
             return DecisionResult(version=locked, signature=signature, outcome=outcome)
 
     result = _audited_refusal(run, actor=actor, target=version, event="decision_refused")
@@ -306,10 +324,53 @@ def decide(*, version: ModuleVersion, actor, role: str, decision: str, expected_
     return result
 
 
-def _close_round(round_: ReviewRound, outcome: str, now: datetime) -> None:
+def _close_round(round_: ReviewRound, outcome: str, now: datetime, *,
+                 at_due_date: bool = False, undecided: tuple[str, ...] = ()) -> None:
     round_.outcome = outcome
     round_.closed_at = now
-    round_.save(update_fields=["outcome", "closed_at"])
+    round_.closed_at_due_date = at_due_date
+    round_.undecided_roles = list(undecided)
+    round_.save(update_fields=["outcome", "closed_at", "closed_at_due_date", "undecided_roles"])
+
+
+def _apply_outcome(locked: ModuleVersion, round_: ReviewRound, outcome: workflow.RoundOutcome,
+                   *, now: datetime, actor, at_due_date: bool = False) -> None:
+    """Close the round when the outcome says so: approve, or return every change request."""
+    if outcome.action == Action.APPROVE:
+        _approve(locked, round_, now=now, actor=actor)
+    elif outcome.action == Action.REQUEST_CHANGES:
+        _return_for_changes(locked, round_, outcome, now=now, actor=actor,
+                            at_due_date=at_due_date)
+
+
+def _return_for_changes(locked: ModuleVersion, round_: ReviewRound,
+                        outcome: workflow.RoundOutcome, *, now: datetime, actor,
+                        at_due_date: bool) -> None:
+    """The consolidated return: one move, one audit entry, one mail listing every role's
+    change request (and the roles that did not decide, when the due date closed it)."""
+    undecided = outcome.missing_roles if at_due_date else ()
+    _close_round(round_, ReviewRound.Outcome.CHANGES_REQUESTED, now,
+                 at_due_date=at_due_date, undecided=undecided)
+    _move(locked, Action.REQUEST_CHANGES, actor=actor)
+    requests = list(Signature.objects.filter(version=locked, round=round_.number,
+                                             meaning=Meaning.REQUEST_CHANGES)
+                    .order_by("signed_at", "id"))
+    audit.record("changes_requested", actor=actor, target=locked, data={
+        "round": round_.number, "roles": [s.role for s in requests],
+        "undecided_roles": list(undecided), "at_due_date": at_due_date,
+        # kept for readers of the former single-role entry
+        "role": requests[-1].role if requests else "",
+    })
+    open_count = Annotation.objects.filter(version=locked, state=Annotation.State.OPEN).count()
+    lines = [f"- {s.printed_name} ({s.role}): {s.comment}" for s in requests]
+    if undecided:
+        lines.append("Not decided by the due date: " + ", ".join(undecided) + ".")
+    if open_count:
+        lines.append(f"{open_count} open annotation(s) on the version.")
+    roles = ", ".join(s.role for s in requests) or "the due date"
+    _notify_owner(locked, f"changes requested ({roles})",
+                  f"Review {workflow.round_label(locked.number, round_.number)} is closed; "
+                  "changes were requested:\n\n" + "\n".join(lines))
 
 
 def _approve(locked: ModuleVersion, round_: ReviewRound, *, now: datetime, actor) -> None:
@@ -380,6 +441,208 @@ def withdraw(*, version: ModuleVersion, actor, reason: str, credentials: Credent
     signature = _audited_refusal(run, actor=actor, target=version, event="withdrawal_refused")
     version.refresh_from_db()
     return signature
+
+
+# --- recall ----------------------------------------------------------------------------
+
+RECALL_REASON_MAX_LENGTH = REASON_MAX_LENGTH
+
+
+def recaller_ids(version: ModuleVersion, round_: ReviewRound | None) -> set[int]:
+    """Who may recall: the round's submitter, the version's creator, the module's owner."""
+    ids = {version.created_by_id, version.module.owner_id}
+    if round_ is not None:
+        ids.add(round_.submitted_by_id)
+    return {i for i in ids if i is not None}
+
+
+def may_recall(user, version: ModuleVersion) -> bool:
+    """Whether the screens offer "Recall": in review, before any decision of the round, to
+    its submitter (or the version's creator or module owner)."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    if version.state != VersionState.IN_REVIEW:
+        return False
+    round_ = _current_round(version)
+    try:
+        workflow.check_recall(
+            state=version.state, actor_id=user.pk, recaller_ids=recaller_ids(version, round_),
+            round_decisions=_round_decisions(version, round_.number) if round_ else [])
+    except ApprovalError:
+        return False
+    return True
+
+
+def recall(*, version: ModuleVersion, actor, credentials: Credentials | None,
+           reason: str = "", session: MutableMapping | None = None) -> Signature:
+    """The author takes a submission back before the first decision: a signed act (the same
+    re-authentication as a decision; the screens ask the second factor first, as for any
+    signature), audited as `recalled`. The round closes as `recalled`, the version is a
+    draft again. Refused with `recall_after_decision` once any role decided in the round.
+    """
+    reason = (reason or "").strip()
+
+    def precheck():
+        if len(reason) > RECALL_REASON_MAX_LENGTH:
+            raise ApprovalError(errors.TOO_LONG,
+                                f"Keep the reason under {RECALL_REASON_MAX_LENGTH} characters.")
+        fresh = ModuleVersion.objects.select_related("module").get(pk=version.pk)
+        round_ = _current_round(fresh)
+        workflow.check_recall(
+            state=fresh.state, actor_id=getattr(actor, "pk", None),
+            recaller_ids=recaller_ids(fresh, round_),
+            round_decisions=_round_decisions(fresh, round_.number) if round_ else [])
+
+    _audited_refusal(precheck, actor=actor, target=version, event="recall_refused")
+    _audited_refusal(lambda: verify_signer(user=actor, credentials=credentials, session=session,
+                                           target=version),
+                     actor=actor, target=version, event="recall_refused")
+
+    def run():
+        with transaction.atomic():
+            locked = _locked(version.pk)
+            round_ = _current_round(locked)
+            workflow.check_recall(
+                state=locked.state, actor_id=actor.pk, recaller_ids=recaller_ids(locked, round_),
+                round_decisions=_round_decisions(locked, round_.number) if round_ else [])
+            now = timezone.now()
+            signature = Signature.objects.create(
+                version=locked, round=round_.number, signer=actor,
+                printed_name=audit.printed_name(actor), role=AUTHOR_ROLE,
+                meaning=Meaning.RECALL, comment=reason, sha256=locked.sha256, signed_at=now,
+            )
+            round_.outcome = ReviewRound.Outcome.RECALLED
+            round_.closed_at = now
+            round_.save(update_fields=["outcome", "closed_at"])
+            _move(locked, Action.RECALL, actor=actor)
+            audit.record("recalled", actor=actor, target=locked, data={
+                "round": round_.number, "sha256": locked.sha256, "reason": reason,
+                "signature_id": signature.pk,
+            })
+            from .notifications import review_url
+
+            people = [u for u in reviewers_for(REQUIRED_ROLES) if u.pk != actor.pk]
+            label = workflow.round_label(locked.number, round_.number)
+            _queue_mail(_emails(people),
+                        f"[Tessera] Review recalled: {locked.module.code} {label}",
+                        f"{audit.printed_name(actor)} recalled {locked.module.code} {label} "
+                        f"({locked.module.title}) before any decision: nothing to review now."
+                        + (f"\n\nReason: {reason}" if reason else "")
+                        + f"\n\n{review_url(locked.pk)}\n")
+            return signature
+
+    signature = _audited_refusal(run, actor=actor, target=version, event="recall_refused")
+    version.refresh_from_db()
+    return signature
+
+
+# --- the review clock (beat): reminders, escalation, closing overdue rounds --------------
+
+
+def _open_rounds(now: datetime):
+    return (ReviewRound.objects.open().filter(version__state=VersionState.IN_REVIEW)
+            .select_related("version__module__brand", "version__module__owner")
+            .order_by("due_at", "id"))
+
+
+def send_review_reminders(*, now: datetime | None = None) -> list[ReviewRound]:
+    """Once per round, `reminder_days` before its due date: mail the reviewers of the roles
+    that have not decided yet (audited `review_reminder_sent`)."""
+    now = now or timezone.now()
+    reminded = []
+    for candidate in _open_rounds(now):
+        policy = review_policy.policy_for(candidate.version.module.brand)
+        if not review_policy.needs_reminder(now=now, due_at=candidate.due_at,
+                                            reminded_at=candidate.reminded_at, policy=policy):
+            continue
+        with transaction.atomic():
+            locked = _locked(candidate.version_id)
+            round_ = ReviewRound.objects.select_for_update().get(pk=candidate.pk)
+            if not round_.is_open or round_.reminded_at is not None:
+                continue
+            pending = workflow.round_outcome(_round_decisions(locked, round_.number),
+                                             sha256=locked.sha256).missing_roles
+            round_.reminded_at = now
+            round_.save(update_fields=["reminded_at"])
+            audit.record("review_reminder_sent", actor=None, target=locked, data={
+                "round": round_.number, "roles": list(pending),
+                "due_at": round_.due_at.isoformat()})
+            if pending:
+                authors = selectors.author_ids_for_versions([locked])[locked.pk]
+                _notify_reviewers(locked, round_, pending, exclude_ids=authors,
+                                  reminder=True)
+            reminded.append(round_)
+    return reminded
+
+
+def _escalation_recipients(version: ModuleVersion, escalate_to: str) -> list:
+    from django.contrib.auth import get_user_model
+
+    if escalate_to in REQUIRED_ROLES:
+        return reviewers_for([escalate_to])
+    if escalate_to == "administrators":
+        return list(get_user_model().objects.filter(is_active=True, is_superuser=True))
+    return [version.module.owner]
+
+
+def escalate_overdue_rounds(*, now: datetime | None = None) -> list[ReviewRound]:
+    """Once per round, `escalation_days` after its due date: mail the policy's recipient
+    (the module's owner, a role's reviewers or the administrators), audited
+    `review_escalated` with the roles still undecided."""
+    now = now or timezone.now()
+    escalated = []
+    for candidate in _open_rounds(now):
+        policy = review_policy.policy_for(candidate.version.module.brand)
+        if not review_policy.needs_escalation(now=now, due_at=candidate.due_at,
+                                              escalated_at=candidate.escalated_at,
+                                              policy=policy):
+            continue
+        with transaction.atomic():
+            locked = _locked(candidate.version_id)
+            round_ = ReviewRound.objects.select_for_update().get(pk=candidate.pk)
+            if not round_.is_open or round_.escalated_at is not None:
+                continue
+            pending = workflow.round_outcome(_round_decisions(locked, round_.number),
+                                             sha256=locked.sha256).missing_roles
+            round_.escalated_at = now
+            round_.save(update_fields=["escalated_at"])
+            audit.record("review_escalated", actor=None, target=locked, data={
+                "round": round_.number, "roles": list(pending), "to": policy.escalate_to,
+                "due_at": round_.due_at.isoformat()})
+            from .notifications import review_url
+
+            label = workflow.round_label(locked.number, round_.number)
+            _queue_mail(
+                _emails(_escalation_recipients(locked, policy.escalate_to)),
+                f"[Tessera] Review overdue: {locked.module.code} {label}",
+                f"{locked.module.code} {label} ({locked.module.title}) was due on "
+                f"{round_.due_at:%Y-%m-%d}; still to decide: {', '.join(pending) or 'none'}.\n\n"
+                f"{review_url(locked.pk)}\n")
+            escalated.append(round_)
+    return escalated
+
+
+def close_overdue_rounds(*, now: datetime | None = None, actor=None) -> list[ReviewRound]:
+    """Past its due date, a round with change requests closes: they go back to the author
+    together and the roles that did not decide are recorded (`undecided_roles`). A round
+    without change requests stays open (reminded and escalated) — closing it would only
+    discard approvals. Each round in its own transaction under the version's row lock."""
+    now = now or timezone.now()
+    closed = []
+    for candidate in _open_rounds(now).filter(due_at__lt=now):
+        with transaction.atomic():
+            locked = _locked(candidate.version_id)
+            round_ = _current_round(locked)
+            if round_ is None or round_.pk != candidate.pk or not round_.is_open \
+                    or locked.state != VersionState.IN_REVIEW or round_.due_at >= now:
+                continue
+            outcome = workflow.round_outcome(_round_decisions(locked, round_.number),
+                                             sha256=locked.sha256, at_due_date=True)
+            if outcome.action is None:
+                continue
+            _apply_outcome(locked, round_, outcome, now=now, actor=actor, at_due_date=True)
+            closed.append(round_)
+    return closed
 
 
 # --- expiry ----------------------------------------------------------------------------

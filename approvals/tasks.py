@@ -27,6 +27,24 @@ def notify_expiring(acting_user_id: int | None = None) -> list[int]:
     return [v.pk for v in services.notify_expiring(actor=_user(acting_user_id))]
 
 
+@shared_task(name="approvals.close_overdue_rounds")
+def close_overdue_rounds(acting_user_id: int | None = None) -> list[int]:
+    """Return the change requests of rounds past their due date; returns the round ids."""
+    return [r.pk for r in services.close_overdue_rounds(actor=_user(acting_user_id))]
+
+
+@shared_task(name="approvals.send_review_reminders")
+def send_review_reminders() -> list[int]:
+    """Remind the roles that have not decided as a round's due date nears; returns ids."""
+    return [r.pk for r in services.send_review_reminders()]
+
+
+@shared_task(name="approvals.escalate_overdue_rounds")
+def escalate_overdue_rounds() -> list[int]:
+    """Escalate rounds overdue by their brand's escalation days; returns the round ids."""
+    return [r.pk for r in services.escalate_overdue_rounds()]
+
+
 @shared_task(name="approvals.anchor_audit_chain")
 def anchor_audit_chain() -> int:
     """Write a signed checkpoint of the audit chain's head (and log it); returns its id."""

@@ -24,6 +24,7 @@ class Action:
     APPROVE = "approve"          # the last required approval: the version becomes approved
     EXPIRE = "expire"
     WITHDRAW = "withdraw"
+    RECALL = "recall"            # the author takes a submission back before any decision
 
 
 # (state, action) -> next state. Anything not listed is refused with `invalid_state`.
@@ -32,6 +33,7 @@ TRANSITIONS: Mapping[tuple[str, str], str] = {
     (VersionState.CHANGES_REQUESTED, Action.SUBMIT): VersionState.IN_REVIEW,
     (VersionState.IN_REVIEW, Action.REQUEST_CHANGES): VersionState.CHANGES_REQUESTED,
     (VersionState.IN_REVIEW, Action.APPROVE): VersionState.APPROVED,
+    (VersionState.IN_REVIEW, Action.RECALL): VersionState.DRAFT,
     (VersionState.APPROVED, Action.EXPIRE): VersionState.EXPIRED,
     (VersionState.APPROVED, Action.WITHDRAW): VersionState.WITHDRAWN,
 }
@@ -42,7 +44,15 @@ ACTION_VERBS = {
     Action.APPROVE: "approved",
     Action.EXPIRE: "expired",
     Action.WITHDRAW: "withdrawn",
+    Action.RECALL: "recalled",
 }
+
+
+def round_label(version_number: int, round_number: int | None) -> str:
+    """How screens, mails and exports name a review round: "v2 · round 3" (or "v2")."""
+    if not round_number:
+        return f"v{version_number}"
+    return f"v{version_number} \u00b7 round {round_number}"
 
 
 def allowed_actions(state: str) -> list[str]:
@@ -169,25 +179,76 @@ def check_decision(
 
 @dataclass(frozen=True)
 class RoundOutcome:
-    """Where a round stands after its decisions: the action to apply (if any) and who's missing."""
+    """Where a round stands after its decisions: the action to apply (if any), the roles
+    still to decide, and those that requested changes (the consolidated return)."""
 
     action: str | None
     missing_roles: tuple[str, ...]
+    changes_requested_by: tuple[str, ...] = ()
 
 
-def round_outcome(decisions: Iterable[Decision], *, sha256: str) -> RoundOutcome:
-    """Any "changes requested" sends the version back; all three roles approving the exact
-    `sha256` approves it; otherwise the round waits for the missing roles."""
+def round_outcome(decisions: Iterable[Decision], *, sha256: str,
+                  at_due_date: bool = False) -> RoundOutcome:
+    """Parallel review: the round stays open until every MLR role has decided.
+
+    - the three roles approved the exact `sha256`, signed by three different people: approve;
+    - every role decided and one or more requested changes: all the change requests go back
+      to the author together (consolidated);
+    - `at_due_date` (the round is past due): the change requests given so far go back, the
+      roles that did not decide are recorded as such; a round with no change request stays
+      open (returning it would only discard approvals; reminders and escalation go on);
+    - otherwise the round waits for the missing roles.
+    Every role decided without three approvals of one sha256 (not reachable through the
+    services, which refuse a stale sha256) also returns the version: nothing is approved on
+    less.
+    """
     decisions = list(decisions)
-    if any(d.meaning == Meaning.REQUEST_CHANGES for d in decisions):
-        return RoundOutcome(Action.REQUEST_CHANGES, ())
-    approved_roles = {d.role for d in decisions
-                      if d.meaning == Meaning.APPROVE and d.sha256 == sha256}
-    signers = {d.signer_id for d in decisions if d.meaning == Meaning.APPROVE}
-    missing = tuple(r for r in REQUIRED_ROLES if r not in approved_roles)
-    if not missing and len(signers) == len(REQUIRED_ROLES):
-        return RoundOutcome(Action.APPROVE, ())
-    return RoundOutcome(None, missing)
+    decided = {d.role for d in decisions}
+    missing = tuple(r for r in REQUIRED_ROLES if r not in decided)
+    requested = tuple(r for r in REQUIRED_ROLES
+                      if any(d.role == r and d.meaning == Meaning.REQUEST_CHANGES
+                             for d in decisions))
+    approvals = [d for d in decisions if d.meaning == Meaning.APPROVE and d.sha256 == sha256]
+    approved_roles = {d.role for d in approvals}
+    signers = {d.signer_id for d in approvals}
+    if all(r in approved_roles for r in REQUIRED_ROLES) and len(signers) == len(REQUIRED_ROLES):
+        return RoundOutcome(Action.APPROVE, (), ())
+    if not missing or (at_due_date and requested):
+        return RoundOutcome(Action.REQUEST_CHANGES, missing, requested)
+    return RoundOutcome(None, missing, requested)
+
+
+def check_recall(*, state: str, actor_id: int, recaller_ids: Iterable[int],
+                 round_decisions: Iterable[Decision]) -> None:
+    """The author takes a submission back: only while it is in review, only its submitter
+    (or the version's creator or module owner), and only before the first decision of the
+    round — after one, a reviewer has signed on those bytes and the round runs its course."""
+    next_state(state, Action.RECALL)
+    if actor_id not in set(recaller_ids):
+        raise ApprovalError(errors.NOT_PERMITTED,
+                            "Only the author who submitted this version (or its creator or the "
+                            "module's owner) may recall it.")
+    decided = sorted({d.role for d in round_decisions})
+    if decided:
+        raise ApprovalError(errors.RECALL_AFTER_DECISION,
+                            "A reviewer already decided in this round ("
+                            + ", ".join(decided) + "): it can no longer be recalled. Wait for "
+                            "the round to close.", details=decided)
+
+
+def check_open_annotations(*, role: str, meaning: str,
+                           open_annotations: Iterable[tuple[int, str]]) -> None:
+    """A role may not approve while annotations of its own (made for that role, in any
+    round of the version) are still open: `open_annotations` = (id, short text) pairs."""
+    if meaning != Meaning.APPROVE:
+        return
+    pending = list(open_annotations)
+    if pending:
+        raise ApprovalError(
+            errors.OPEN_ANNOTATIONS,
+            f"The {role} role still has {len(pending)} open annotation(s) on this version: "
+            "resolve them before approving.",
+            details=[f"#{pk}: {text}" for pk, text in pending])
 
 
 def check_withdrawal(*, state: str, reason: str, actor_roles: Iterable[str], role: str) -> None:
