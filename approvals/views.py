@@ -6,7 +6,6 @@ action re-renders the page with the service's message and a 4xx status; nothing 
 
 from __future__ import annotations
 
-import difflib
 from functools import wraps
 
 from django.contrib import messages
@@ -25,7 +24,17 @@ from content.models import EDITABLE_STATES, ContentModule, ModuleVersion, Versio
 from content.permissions import visible_brands
 from content.preview import render_module_html, render_module_text, render_subject
 
-from . import errors, export, form_2253, inspection, metrics, second_factor, selectors, services
+from . import (
+    diffs,
+    errors,
+    export,
+    form_2253,
+    inspection,
+    metrics,
+    second_factor,
+    selectors,
+    services,
+)
 from .errors import ApprovalError
 from .forms import CommentForm, DecisionForm, WithdrawForm
 from .models import Comment, Meaning, ReviewRound, Signature
@@ -99,27 +108,6 @@ def inbox(request):
     })
 
 
-def _review_text(version) -> list[str]:
-    """What reviewers compare between versions, line by line."""
-    def codes(manager, attr="code"):
-        return ", ".join(sorted(str(getattr(o, attr)) for o in manager.all())) or "-"
-
-    lines = [f"Subject: {version.subject}", f"Locale: {version.locale.code}", ""]
-    lines += (version.body_text or "").splitlines() or [""]
-    # The HTML too: links and markup a plain-text diff would hide.
-    lines += ["", "HTML:"] + (version.body_html or "").replace(">", ">\n").splitlines()
-    lines += ["", f"Audiences: {codes(version.audiences)}",
-              f"Specialties: {codes(version.specialties)}",
-              f"Stages: {codes(version.stages)}",
-              f"Jurisdictions: {codes(version.jurisdictions)}",
-              f"Channels: {codes(version.channels)}",
-              f"Companions (must travel with): {codes(version.requires)}",
-              f"Exclusions (never with): {codes(version.excludes)}",
-              f"Valid from: {version.valid_from or '-'}", "References:"]
-    lines += [f"  {c.code}: {c.citation}" for c in version.citations.all()] or ["  -"]
-    return lines
-
-
 def _version_for_review(request, version_id: int) -> ModuleVersion:
     version = get_object_or_404(
         ModuleVersion.objects.select_related("module__brand", "module__owner", "locale",
@@ -172,23 +160,14 @@ def _page_context(request, version, *, decision_form=None, withdraw_form=None,
                             and not second_factor.may_sign(request))
     if second_factor_needed:
         decision_form = withdraw_form = None
-    previous = selectors.last_approved_before(version)
-    diff_table = None
-    if previous is not None:
-        previous = (ModuleVersion.objects.prefetch_related(
-            "audiences", "specialties", "stages", "jurisdictions", "channels", "citations",
-            "requires", "excludes").select_related("locale").get(pk=previous.pk))
-        diff_table = difflib.HtmlDiff(wrapcolumn=48).make_table(
-            _review_text(previous), _review_text(version),
-            fromdesc=f"v{previous.number} (last approved)", todesc=f"v{version.number} (this version)",
-        )
+    review_diffs = diffs.for_review(version)
     return {
         "version": version, "module": version.module, "rounds": rounds,
         "current_round": current_round, "signatures": signatures, "pending_roles": pending,
         "decision_form": decision_form, "withdraw_form": withdraw_form,
         "comment_form": comment_form or CommentForm(),
         "comments": Comment.objects.filter(version=version).select_related("author"),
-        "previous": previous, "diff_table": diff_table, "error": error,
+        "diffs": review_diffs, "error": error,
         "subject": render_subject(version), "plain_text": render_module_text(version),
         "companions": _related_state(version.requires.all()),
         "exclusions": _related_state(version.excludes.all()),
