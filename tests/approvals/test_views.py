@@ -99,8 +99,8 @@ def test_review_page_shows_preview_diff_references_and_companions(reviewers):
     client = logged_in(reviewers["medical"])
     body = client.get(reverse("approvals:review", args=[second.pk])).content.decode()
     diff = body.split('id="diff"')[1].split("</section>")[0]
-    assert 'class="diff"' in diff
-    assert "Old" in diff and "New" in diff and "diff_chg" in diff
+    assert 'data-from="v1 · approved"' in diff  # rendered word diff (approvals/diffs.py)
+    assert "<del>Old</del>" in diff and "<ins>New</ins>" in diff
     assert "Smith J. Heart Trial. 2024." in body
     assert "TST-ISI-001" in body and "no approved version" in body
     assert reverse("approvals:preview", args=[second.pk, "email"]) in body
