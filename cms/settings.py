@@ -295,6 +295,10 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Approvals: expire versions past their date hourly; warn owners before expiry daily.
     "approvals-expire-due-versions": {"task": "approvals.expire_due_versions", "schedule": 3600.0},
     "approvals-notify-expiring": {"task": "approvals.notify_expiring", "schedule": 86400.0},
+    # Review clock (approvals.review_policy): remind, escalate, close overdue rounds hourly.
+    "approvals-send-review-reminders": {"task": "approvals.send_review_reminders", "schedule": 3600.0},
+    "approvals-escalate-overdue-rounds": {"task": "approvals.escalate_overdue_rounds", "schedule": 3600.0},
+    "approvals-close-overdue-rounds": {"task": "approvals.close_overdue_rounds", "schedule": 3600.0},
     # Journeys: pause or reroute recipients silent for a step's no_engagement_for days.
     "journeys-apply-silence": {"task": "journeys.apply_silence", "schedule": 86400.0},
 }
