@@ -14,6 +14,15 @@ COPIED_M2M = ("audiences", "specialties", "stages", "jurisdictions", "channels",
               "requires", "excludes")
 
 
+def open_version_message(version: ModuleVersion) -> str:
+    """Why no new version can start while `version` is open, and what to do instead."""
+    if version.state == VersionState.IN_REVIEW:
+        return (f"{version} is in review: wait for the reviewers' decision, or recall the "
+                "submission (possible until the first reviewer decides) and edit it.")
+    return (f"{version} is still {version.get_state_display().lower()}: edit it instead of "
+            "starting another version.")
+
+
 @transaction.atomic
 def new_version(module: ContentModule, *, author) -> ModuleVersion:
     """Copy the newest version of `module` into a draft numbered one higher.
@@ -26,10 +35,7 @@ def new_version(module: ContentModule, *, author) -> ModuleVersion:
     if latest is None:
         raise ValidationError(f"{module.code} has no version to copy; create version 1 first.")
     if latest.state not in LOCKED_STATES:
-        raise ValidationError(
-            f"{latest} is still {latest.get_state_display().lower()}: edit it instead of "
-            "starting another version."
-        )
+        raise ValidationError(open_version_message(latest))
     number = (module.versions.aggregate(n=Max("number"))["n"] or 0) + 1
     draft = ModuleVersion(module=module, number=number, created_by=author,
                           state=VersionState.DRAFT,
