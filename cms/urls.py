@@ -10,6 +10,7 @@ from .health import healthz, readyz
 # (where-used, unused, assemble) that must be matched before content's modules/<code>/.
 # Every pattern is a full match, so the order changes nothing else.
 api_v1 = [
+    path("", include("orchestration.api.urls")),
     path("", include("delivery.api.urls")),
     path("", include("journeys.api.urls")),
     path("", include("approvals.api.urls")),
