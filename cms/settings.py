@@ -379,6 +379,7 @@ TESSERA_BATCH_STALL_SECONDS = env_int("TESSERA_BATCH_STALL_SECONDS", 120)
 CELERY_BEAT_SCHEDULE["delivery-requeue-stalled-batch-chunks"] = {
     "task": "delivery.tasks.requeue_stalled_batch_chunks", "schedule": 60.0,
 }
+CELERY_BEAT_SCHEDULE["orchestration-tick"] = {"task": "orchestration.tick", "schedule": 60.0}
 # Analytics (docs/analytics.md): rollups every minute; raw engagement events older than
 # TESSERA_EVENT_RETENTION_DAYS are deleted daily (rollups kept); cells of fewer than
 # TESSERA_MIN_COHORT recipients are shown as "< N" everywhere.

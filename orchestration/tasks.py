@@ -1,0 +1,24 @@
+"""Celery beat tasks of orchestration: triggers, silence, the scheduler, expired leases."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.utils import timezone
+
+from . import due_queue, scheduler, triggers
+
+
+@shared_task(name="orchestration.tick")
+def tick() -> dict:
+    """One scheduler tick (every minute): fire trigger rules, pause the silent, return
+    expired leases to the queue, then plan every due touchpoint. Safe to run on two beats
+    at once: profiles and touchpoints are taken FOR UPDATE SKIP LOCKED, and a touchpoint
+    exists once per recipient × step."""
+    now = timezone.now()
+    moved = triggers.evaluate(now=now)
+    paused = triggers.silence(now=now)
+    released = due_queue.release_expired(now=now)
+    report = scheduler.run(now=now)
+    return {"moved": moved, "paused": paused, "released": released,
+            "evaluated": report.evaluated, "created": report.created,
+            "postponed": report.postponed, "skipped": report.skipped}
