@@ -29,7 +29,7 @@ from delivery.serving import (
 )
 from journeys.models import Enrollment
 
-from . import lifecycle
+from . import lifecycle, rep_tasks
 from .models import DueTouchpoint, EnrollmentProfile, ProfileStatus, TouchpointStatus
 
 LEASE_SECONDS = 300
@@ -69,6 +69,15 @@ def content_errors(step, *, channel: str, market: str, locale: str, now) -> list
     return [e.as_dict() for e in errors]
 
 
+def rep_errors(step, *, now) -> list[dict]:
+    """A rep task needs an approved rep-facing module deliverable now."""
+    code, _number = rep_tasks.rep_module(step.pk, now)
+    if code:
+        return []
+    return [{"code": "not_approved", "detail": f"Step {step.key!r} has no approved rep-facing "
+             "module deliverable now."}]
+
+
 def lease(*, token_id: int, channel: str, markets, limit: int, now,
           lease_seconds: int = LEASE_SECONDS) -> list[Leased]:
     """Lease due (or lease-expired) touchpoints of `channel` in `markets`; refuse the ones
@@ -91,8 +100,9 @@ def lease(*, token_id: int, channel: str, markets, limit: int, now,
                 continue
             key = (tp.step_id, tp.market, tp.locale)
             if key not in checks:
-                checks[key] = content_errors(tp.step, channel=channel, market=tp.market,
-                                             locale=tp.locale, now=now)
+                checks[key] = (rep_errors(tp.step, now=now) if channel == rep_tasks.CHANNEL
+                               else content_errors(tp.step, channel=channel, market=tp.market,
+                                                   locale=tp.locale, now=now))
             if checks[key]:
                 tp.status, tp.errors, tp.finished_at = TouchpointStatus.REFUSED, checks[key], now
                 tp.reason = "refused at lease: " + ", ".join(sorted({e["code"] for e in checks[key]}))

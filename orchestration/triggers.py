@@ -22,7 +22,7 @@ from collections import defaultdict
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Min, Q
 
 from journeys.models import EngagementEvent, Enrollment
 
@@ -40,6 +40,7 @@ from .models import (
 
 SILENCE_DAYS = 30
 ATTRIBUTE_FIELDS = ("audience", "specialty", "market", "locale")
+ENGAGED = ("opened", "clicked", "downloaded", "attended")
 
 
 def _source_and_target(rule: TriggerRule):
@@ -160,15 +161,20 @@ def receive_signal(name: str, attributes: dict, *, now, token_id=None,
 
 
 def silence(*, now, days: int = SILENCE_DAYS) -> int:
-    """Pause outreach for people silent on every channel for `days` after a touchpoint
-    went out: no engagement event of theirs in this journey since then."""
+    """Pause outreach for people silent on every channel for `days`: no engagement event
+    (opened, clicked, downloaded, attended) in this journey since their first touchpoint
+    or their last engagement, whichever is later, while touchpoints went out."""
     cutoff = now - timedelta(days=days)
     rows = (EnrollmentProfile.objects.filter(status=ProfileStatus.ACTIVE, enrollment__paused=False,
                                              last_touch_at__isnull=False)
-            .annotate(last_event=Max("enrollment__events__occurred_at"))
-            .values_list("enrollment_id", "last_touch_at", "last_event", "created_at"))
-    silent = [enrollment_id for enrollment_id, last_touch, last_event, enrolled in rows
-              if (last_event or enrolled) <= cutoff and last_touch >= (last_event or enrolled)]
+            .annotate(last_event=Max("enrollment__events__occurred_at",
+                                     filter=Q(enrollment__events__event_type__in=ENGAGED)),
+                      first_touch=Min("enrollment__touchpoints__created_at",
+                                      filter=Q(enrollment__touchpoints__status=
+                                               TouchpointStatus.DELIVERED)))
+            .values_list("enrollment_id", "last_event", "first_touch"))
+    silent = [enrollment_id for enrollment_id, last_event, first_touch in rows
+              if first_touch is not None and max(filter(None, (last_event, first_touch))) <= cutoff]
     if not silent:
         return 0
     return apply(None, silent, now=now, pause=True,
