@@ -1,0 +1,316 @@
+"""Incremental rollups of engagement events and deliveries (docs/analytics.md, "Rollups").
+
+`run()` is what the Celery beat task calls every minute. One run, in ONE transaction:
+1. lock the watermark rows (`select_for_update`), so two workers never run at once;
+2. read events and deliveries with an id above the watermark minus `REREAD_IDS` (ids are
+   not committed in order: a batch that commits late is still seen by a later run);
+3. mark the (journey, day) cells and the (enrollment, step) pairs they touch as dirty;
+4. recompute every dirty (journey, day) from the raw rows (delete + insert) and merge the
+   dirty (enrollment, step) rows (min first, max last, flags or-ed);
+5. move the watermarks — in the same transaction as the writes.
+
+Every write is a recomputation or an idempotent merge, so re-reading rows is harmless, a
+run killed midway rolls back whole, and `rebuild()` (from scratch) gives the same tables:
+the property tests/analytics/test_rollups.py checks on random histories.
+
+Days older than the raw-event retention (`TESSERA_EVENT_RETENTION_DAYS`) are never
+recomputed (their events may be gone); `purge_raw_events` deletes only rolled-up events.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from delivery.models import DeliveredVersion, Delivery
+from journeys.models import EngagementEvent, Enrollment, EventType, Journey, Step
+
+from .models import DailyRollup, EnrollmentMarket, RecipientStep, Watermark
+
+EVENTS, DELIVERIES = "events", "deliveries"
+REREAD_IDS = 10_000
+BATCH = 200_000
+COUNTED = {EventType.OPENED: "opened", EventType.CLICKED: "clicked",
+           EventType.DOWNLOADED: "downloaded", EventType.DECLINED: "declined",
+           EventType.IGNORED: "ignored", EventType.ATTENDED: "attended",
+           EventType.NO_ENGAGEMENT_FOR: "silent"}
+FLAGS = {EventType.OPENED: "opened", EventType.CLICKED: "clicked",
+         EventType.DECLINED: "declined", EventType.IGNORED: "ignored"}
+
+
+def retention_days() -> int:
+    return int(getattr(settings, "TESSERA_EVENT_RETENTION_DAYS", 400))
+
+
+def _cutoff_day(now=None) -> dt.date:
+    return ((now or timezone.now()) - dt.timedelta(days=retention_days())).date()
+
+
+def _day_bounds(day: dt.date):
+    start = dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
+    return start, start + dt.timedelta(days=1)
+
+
+class _Catalog:
+    """Steps of the journeys involved: id -> (journey id, stage id, channel code), and
+    (journey slug, step key) -> step id; the journeys' sole market where they have one."""
+
+    def __init__(self):
+        self.steps: dict[int, tuple[int, int, str]] = {}
+        self.by_key: dict[tuple[str, str], int] = {}
+        self.journey_ids: dict[str, int] = {}
+        self.sole_market: dict[int, str] = {}
+        for step in Step.objects.values("pk", "key", "journey_id", "journey__slug", "stage_id",
+                                        "channel__code"):
+            self.steps[step["pk"]] = (step["journey_id"], step["stage_id"], step["channel__code"])
+            self.by_key[(step["journey__slug"], step["key"])] = step["pk"]
+            self.journey_ids[step["journey__slug"]] = step["journey_id"]
+        markets = defaultdict(list)
+        for journey_id, code in Journey.jurisdictions.through.objects.values_list(
+                "journey_id", "jurisdiction__code"):
+            markets[journey_id].append(code)
+        self.sole_market = {j: codes[0] for j, codes in markets.items() if len(codes) == 1}
+
+
+def _markets(enrollment_ids, catalog: _Catalog, journey_of: dict[int, int]) -> dict[int, str]:
+    known = dict(EnrollmentMarket.objects.filter(enrollment_id__in=list(enrollment_ids))
+                 .values_list("enrollment_id", "market"))
+    return {e: known.get(e) or catalog.sole_market.get(journey_of[e], "") for e in enrollment_ids}
+
+
+def _recompute_day(journey_id: int, day: dt.date, catalog: _Catalog) -> None:
+    start, end = _day_bounds(day)
+    DailyRollup.objects.filter(journey_id=journey_id, day=day).delete()
+    step_ids = [s for s, (j, _, _) in catalog.steps.items() if j == journey_id]
+    events = list(EngagementEvent.objects.filter(
+        step_id__in=step_ids, occurred_at__gte=start, occurred_at__lt=end,
+    ).values_list("enrollment_id", "step_id", "event_type"))
+    journey_of = {e: journey_id for e, _, _ in events}
+    markets = _markets(journey_of, catalog, journey_of)
+    cells: dict[tuple, dict] = {}
+    people: dict[tuple, set] = defaultdict(set)
+
+    def cell(step_id, market, version_id=0):
+        _, stage_id, channel = catalog.steps[step_id]
+        key = (step_id, channel, market, version_id)
+        if key not in cells:
+            cells[key] = {"stage_id": stage_id}
+        return key, cells[key]
+
+    for enrollment_id, step_id, event_type in events:
+        key, counts = cell(step_id, markets[enrollment_id])
+        counts["events"] = counts.get("events", 0) + 1
+        field = COUNTED.get(event_type)
+        if field:
+            counts[field] = counts.get(field, 0) + 1
+        people[key].add(enrollment_id)
+    slug = next((s for s, j in catalog.journey_ids.items() if j == journey_id), None)
+    deliveries = Delivery.objects.filter(journey_slug=slug, served_at__gte=start, served_at__lt=end)
+    for _delivery_id, step_key, jurisdiction in deliveries.values_list("pk", "step_key",
+                                                                         "jurisdiction"):
+        step_id = catalog.by_key.get((slug, step_key))
+        if step_id is None:
+            continue
+        _, counts = cell(step_id, jurisdiction)
+        counts["deliveries"] = counts.get("deliveries", 0) + 1
+    for step_key, jurisdiction, version_id in DeliveredVersion.objects.filter(
+            delivery__in=deliveries).values_list("delivery__step_key", "jurisdiction",
+                                                 "version_id"):
+        step_id = catalog.by_key.get((slug, step_key))
+        if step_id is None:
+            continue
+        _, counts = cell(step_id, jurisdiction, version_id)
+        counts["deliveries"] = counts.get("deliveries", 0) + 1
+    DailyRollup.objects.bulk_create([
+        DailyRollup(day=day, journey_id=journey_id, step_id=step_id, channel=channel,
+                    market=market, module_version_id=version_id,
+                    recipients=len(people.get((step_id, channel, market, version_id), ())),
+                    **counts)
+        for (step_id, channel, market, version_id), counts in cells.items()
+    ], batch_size=1000)
+
+
+def _merge_recipient_steps(pairs: set[tuple[int, int]], catalog: _Catalog) -> None:
+    """Fold the raw events of dirty (enrollment, step) pairs into `RecipientStep`: first_at
+    takes the minimum, last_at the maximum, flags are or-ed — idempotent, and correct even
+    when older raw events were purged (the row keeps what they contributed)."""
+    if not pairs:
+        return
+    enrollment_ids = {e for e, _ in pairs}
+    facts: dict[tuple[int, int], dict] = {}
+    for chunk in _chunks(sorted(enrollment_ids), 5000):
+        rows = EngagementEvent.objects.filter(enrollment_id__in=chunk).values_list(
+            "enrollment_id", "step_id", "event_type", "occurred_at")
+        for enrollment_id, step_id, event_type, at in rows:
+            if (enrollment_id, step_id) not in pairs or step_id not in catalog.steps:
+                continue
+            fact = facts.setdefault((enrollment_id, step_id), {"first_at": at, "last_at": at})
+            fact["first_at"] = min(fact["first_at"], at)
+            fact["last_at"] = max(fact["last_at"], at)
+            flag = FLAGS.get(event_type)
+            if flag:
+                fact[flag] = True
+    journey_of = {e: catalog.steps[s][0] for e, s in facts}
+    markets = _markets(journey_of, catalog, journey_of)
+    existing = {(r.enrollment_id, r.step_id): r for chunk in _chunks(sorted(enrollment_ids), 5000)
+                for r in RecipientStep.objects.filter(enrollment_id__in=chunk)}
+    new, changed = [], []
+    for (enrollment_id, step_id), fact in facts.items():
+        journey_id, stage_id, _ = catalog.steps[step_id]
+        row = existing.get((enrollment_id, step_id))
+        if row is None:
+            new.append(RecipientStep(journey_id=journey_id, enrollment_id=enrollment_id,
+                                     stage_id=stage_id, step_id=step_id,
+                                     market=markets[enrollment_id], **fact))
+            continue
+        row.first_at = min(row.first_at, fact["first_at"])
+        row.last_at = max(row.last_at, fact["last_at"])
+        for flag in FLAGS.values():
+            setattr(row, flag, getattr(row, flag) or fact.get(flag, False))
+        row.market = markets[enrollment_id]
+        changed.append(row)
+    RecipientStep.objects.bulk_create(new, batch_size=1000)
+    RecipientStep.objects.bulk_update(
+        changed, ["first_at", "last_at", "market", *FLAGS.values()], batch_size=1000)
+
+
+def _chunks(items, size):
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _watermark(name: str) -> Watermark:
+    Watermark.objects.get_or_create(name=name)
+    return Watermark.objects.select_for_update().get(name=name)
+
+
+def run(*, batch: int = BATCH, now=None) -> dict:
+    """One incremental run (see the module docstring). Returns what it did."""
+    with transaction.atomic():
+        events_mark, deliveries_mark = _watermark(EVENTS), _watermark(DELIVERIES)
+        top_event = EngagementEvent.objects.aggregate(m=Max("pk"))["m"] or 0
+        top_delivery = Delivery.objects.aggregate(m=Max("pk"))["m"] or 0
+        if top_event <= events_mark.last_id and top_delivery <= deliveries_mark.last_id:
+            return {"days": 0, "pairs": 0, "events_to": events_mark.last_id,
+                    "deliveries_to": deliveries_mark.last_id}
+        catalog = _Catalog()
+        dirty_days: set[tuple[int, dt.date]] = set()
+        pairs: set[tuple[int, int]] = set()
+
+        event_rows = list(EngagementEvent.objects.filter(
+            pk__gt=max(0, events_mark.last_id - REREAD_IDS),
+        ).order_by("pk").values_list("pk", "enrollment_id", "step_id", "occurred_at")[:batch])
+        events_to = max([events_mark.last_id, *(r[0] for r in event_rows)])
+        for _, enrollment_id, step_id, at in event_rows:
+            if step_id in catalog.steps:
+                dirty_days.add((catalog.steps[step_id][0], at.astimezone(dt.UTC).date()))
+                pairs.add((enrollment_id, step_id))
+
+        delivery_rows = list(Delivery.objects.filter(
+            pk__gt=max(0, deliveries_mark.last_id - REREAD_IDS),
+        ).order_by("pk").values_list("pk", "journey_slug", "served_at", "recipient_pseudonym",
+                                     "jurisdiction")[:batch])
+        deliveries_to = max([deliveries_mark.last_id, *(r[0] for r in delivery_rows)])
+        first_market: dict[tuple[int, str], str] = {}
+        for _, slug, served_at, pseudonym, jurisdiction in delivery_rows:
+            journey_id = catalog.journey_ids.get(slug)
+            if journey_id is None:
+                continue
+            dirty_days.add((journey_id, served_at.astimezone(dt.UTC).date()))
+            first_market.setdefault((journey_id, pseudonym), jurisdiction)
+        _assign_markets(first_market, dirty_days, pairs, catalog)
+        _markets_from_earlier_deliveries({e for e, _ in pairs}, deliveries_to)
+
+        cutoff = _cutoff_day(now)
+        for journey_id, day in sorted(dirty_days):
+            if day >= cutoff:
+                _recompute_day(journey_id, day, catalog)
+        _merge_recipient_steps(pairs, catalog)
+        events_mark.last_id, deliveries_mark.last_id = events_to, deliveries_to
+        events_mark.save()
+        deliveries_mark.save()
+        return {"days": len(dirty_days), "pairs": len(pairs), "events_to": events_to,
+                "deliveries_to": deliveries_to}
+
+
+def _assign_markets(first_market, dirty_days, pairs, catalog) -> None:
+    """An enrollment's market is its first delivery's jurisdiction (by delivery id, so a
+    rebuild agrees). When one is learnt, the enrollment's days and steps are dirty again."""
+    if not first_market:
+        return
+    by_journey = defaultdict(dict)
+    for (journey_id, pseudonym), market in first_market.items():
+        by_journey[journey_id][pseudonym] = market
+    for journey_id, markets in by_journey.items():
+        for chunk in _chunks(sorted(markets), 2000):
+            enrollments = dict(Enrollment.objects.filter(
+                journey_id=journey_id, recipient_hash__in=chunk).values_list("recipient_hash", "pk"))
+            known = set(EnrollmentMarket.objects.filter(
+                enrollment_id__in=enrollments.values()).values_list("enrollment_id", flat=True))
+            fresh = {pk: markets[h] for h, pk in enrollments.items() if pk not in known}
+            if not fresh:
+                continue
+            EnrollmentMarket.objects.bulk_create(
+                [EnrollmentMarket(enrollment_id=pk, market=m) for pk, m in fresh.items()],
+                ignore_conflicts=True)
+            for enrollment_id, step_id, at in EngagementEvent.objects.filter(
+                    enrollment_id__in=list(fresh)).values_list("enrollment_id", "step_id",
+                                                               "occurred_at"):
+                if step_id in catalog.steps:
+                    dirty_days.add((journey_id, at.astimezone(dt.UTC).date()))
+                    pairs.add((enrollment_id, step_id))
+
+
+def _markets_from_earlier_deliveries(enrollment_ids, deliveries_to: int) -> None:
+    """Enrollments first seen now whose recipient was served before they enrolled: their
+    market is their first delivery's (read up to the deliveries watermark)."""
+    known = set()
+    for chunk in _chunks(sorted(enrollment_ids), 5000):
+        known |= set(EnrollmentMarket.objects.filter(enrollment_id__in=chunk)
+                     .values_list("enrollment_id", flat=True))
+    missing = sorted(set(enrollment_ids) - known)
+    for chunk in _chunks(missing, 2000):
+        enrollments = {(slug, h): pk for pk, slug, h in Enrollment.objects.filter(
+            pk__in=chunk).values_list("pk", "journey__slug", "recipient_hash")}
+        found = {}
+        for slug, pseudonym, jurisdiction in Delivery.objects.filter(
+                recipient_pseudonym__in={h for _, h in enrollments}, pk__lte=deliveries_to,
+        ).order_by("pk").values_list("journey_slug", "recipient_pseudonym", "jurisdiction"):
+            pk = enrollments.get((slug, pseudonym))
+            if pk is not None:
+                found.setdefault(pk, jurisdiction)
+        EnrollmentMarket.objects.bulk_create(
+            [EnrollmentMarket(enrollment_id=pk, market=m) for pk, m in found.items()],
+            ignore_conflicts=True)
+
+
+def rebuild() -> dict:
+    """Drop every derived row and roll up everything again (`manage.py rebuild_analytics`)."""
+    with transaction.atomic():
+        DailyRollup.objects.all().delete()
+        RecipientStep.objects.all().delete()
+        EnrollmentMarket.objects.all().delete()
+        Watermark.objects.all().delete()
+        return run(batch=10**12)
+
+
+def purge_raw_events(*, now=None) -> int:
+    """Delete raw engagement events older than the retention window that a rollup run has
+    already read; rollups and recipient paths stay. Returns how many were deleted."""
+    cutoff_start, _ = _day_bounds(_cutoff_day(now))
+    mark = Watermark.objects.filter(name=EVENTS).values_list("last_id", flat=True).first() or 0
+    old = EngagementEvent.objects.filter(occurred_at__lt=cutoff_start,
+                                         pk__lte=max(0, mark - REREAD_IDS))
+    deleted = 0
+    while True:
+        ids = list(old.values_list("pk", flat=True)[:5000])
+        if not ids:
+            return deleted
+        # _raw_delete: one DELETE, no per-row signals (see docs/analytics.md on history).
+        deleted += EngagementEvent.objects.filter(pk__in=ids)._raw_delete(
+            EngagementEvent.objects.db)

@@ -1,0 +1,26 @@
+// Draws each <canvas data-chart="name"> from the page's JSON (json_script); the numbers
+// are also in the table under each chart. Suppressed figures ("< 5") arrive as null: gaps.
+(function () {
+  "use strict";
+  if (typeof Chart === "undefined") { return; }
+  var palette = ["#1f4e79", "#2e86c1", "#7d3c98", "#229954", "#b9770e"];
+  var source = document.getElementById("chart-data") || document.getElementById("governance-chart");
+  if (!source) { return; }
+  var all = JSON.parse(source.textContent);
+  var reduce = window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+  document.querySelectorAll("canvas[data-chart]").forEach(function (canvas) {
+    var name = canvas.getAttribute("data-chart");
+    var spec = all[name] || (name === "cycle" ? all : null);
+    if (!spec || !spec.labels || !spec.labels.length) { canvas.parentNode.hidden = true; return; }
+    var datasets = Object.keys(spec.series).map(function (label, i) {
+      return { label: label, data: spec.series[label], backgroundColor: palette[i % palette.length],
+               borderColor: palette[i % palette.length], spanGaps: false, pointRadius: 0 };
+    });
+    new Chart(canvas, {
+      type: canvas.getAttribute("data-type") || "bar",
+      data: { labels: spec.labels, datasets: datasets },
+      options: { responsive: true, maintainAspectRatio: false, animation: reduce ? false : {},
+                 plugins: { legend: { position: "bottom" } } }
+    });
+  });
+})();
