@@ -11,6 +11,7 @@ from .health import healthz, readyz
 # Every pattern is a full match, so the order changes nothing else.
 api_v1 = [
     path("", include("orchestration.api.urls")),
+    path("", include("analytics.api.urls")),
     path("", include("delivery.api.urls")),
     path("", include("journeys.api.urls")),
     path("", include("approvals.api.urls")),
@@ -19,6 +20,7 @@ api_v1 = [
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("", include("analytics.urls")),  # /journeys/<slug>/analytics/, /review/governance/
     path("review/", include("approvals.urls")),
     path("journeys/", include("journeys.urls")),
     path("api/v1/", include(api_v1)),
