@@ -9,18 +9,22 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.contrib.admin import RelatedOnlyFieldListFilter
+from django.contrib.admin.widgets import AutocompleteMixin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import OuterRef, Subquery
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from guardian.admin import GuardedModelAdminMixin
 from simple_history.admin import SimpleHistoryAdmin
 
 from . import forms
 from .assets import store_asset
+from .footnotes import ordered_references
+from .market_rules import version_violations as market_rule_violations
 from .models import (
     EDITABLE_STATES,
     Asset,
@@ -38,7 +42,7 @@ from .models import (
 )
 from .permissions import can_author_brand
 from .preview import SAMPLE_RECIPIENT, render_module_html, render_module_text, render_subject
-from .rules import review_readiness_errors, sanitise_html
+from .rules import review_readiness, review_readiness_errors, sanitise_html
 from .versioning import new_version
 
 PREVIEW_WIDTHS = (("Email", 600), ("Portal", 960))
@@ -46,6 +50,7 @@ PREVIEW_WIDTHS = (("Email", 600), ("Portal", 960))
 admin.site.site_header = "Tessera"
 admin.site.site_title = "Tessera admin"
 admin.site.index_title = "Content library, reviews and journeys"
+admin.site.site_url = "/journeys/"  # "View site": the journeys index (cms/urls.py)
 
 
 def _brand_of(obj):
@@ -105,40 +110,84 @@ class BrandScopedAdmin(SimpleHistoryAdmin):
 
 # --- Modules and versions -----------------------------------------------------------------
 
+# Panels a higher floor adds to the version page. Content cannot import approvals, so the
+# review feedback (comments, change requests, annotations) and the recall form are
+# registered at start-up by approvals (`register_version_panel`), like the token resolver.
+VERSION_PAGE_PANELS: list = []
+
+
+def register_version_panel(panel) -> None:
+    """`panel(request, version)` returns None or {"template": name, **context} for the
+    version's change page; it must only read."""
+    if panel not in VERSION_PAGE_PANELS:
+        VERSION_PAGE_PANELS.append(panel)
+
 
 def _preview_link(version) -> str:
     url = reverse("admin:content_moduleversion_preview", args=[version.pk])
     return format_html('<a href="{}">Preview</a>', url)
 
 
-class VersionInline(admin.TabularInline):
+def _state_label(state: str | None) -> str:
+    return (state or "no version").replace("_", " ")
+
+
+class FirstVersionInline(admin.StackedInline):
+    """The first version, written with the module on its add page."""
+
     model = ModuleVersion
-    form = forms.VersionInlineForm
-    fields = ["number", "state", "locale", "subject", "body_html", "links"]
-    readonly_fields = ["number", "state", "links"]
+    form = forms.FirstVersionForm
+    fields = ["locale", "subject", "body_html", "citations", "audiences", "jurisdictions",
+              "channels"]
+    autocomplete_fields = ["citations", "audiences", "jurisdictions", "channels"]
     extra = 0
+    min_num = 1
+    max_num = 1
     can_delete = False
-    show_change_link = True
-    verbose_name_plural = "versions (read-only once submitted; tags and references on each version's page)"
+    verbose_name = "first version"
+    verbose_name_plural = "first version (text, references and tags; more on the version's page)"
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.form = type(formset.form.__name__, (formset.form,), {"user": request.user})
+        return formset
+
+
+class VersionListInline(admin.TabularInline):
+    """The module's versions, newest first, each with its state, expiry and pages."""
+
+    model = ModuleVersion
+    fields = ["version_link", "state_label", "locale", "expires_at", "links"]
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+    verbose_name_plural = "versions"
 
     def has_add_permission(self, request, obj=None):
-        return False  # versions start on the version page or with the "New version" action
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("locale", "module").order_by("-number")
 
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
-        if db_field.name == "locale":
-            # Evaluate the few locales once for all rows instead of once per row.
-            field.choices = list(field.choices)
-        return field
+    @admin.display(description="Version")
+    def version_link(self, version):
+        url = reverse("admin:content_moduleversion_change", args=[version.pk])
+        return format_html('<a href="{}">v{}</a>', url, version.number)
+
+    @admin.display(description="State")
+    def state_label(self, version):
+        return version.get_state_display()
 
     @admin.display(description="")
     def links(self, version):
         if not version.pk:
             return ""
-        return _preview_link(version)
+        review = reverse("approvals:review", args=[version.pk])
+        return format_html('{} · <a href="{}">Review page</a>', _preview_link(version), review)
 
 
 class StageListFilter(admin.RelatedFieldListFilter):
@@ -151,6 +200,11 @@ class StageListFilter(admin.RelatedFieldListFilter):
 def latest_state_subquery():
     return Subquery(ModuleVersion.objects.filter(module=OuterRef("pk"))
                     .order_by("-number").values("state")[:1])
+
+
+def latest_expiry_subquery():
+    return Subquery(ModuleVersion.objects.filter(module=OuterRef("pk"), state="approved")
+                    .order_by("-number").values("expires_at")[:1])
 
 
 @admin.action(description="New version (copy the latest approved/expired/withdrawn one into a draft)")
@@ -183,10 +237,72 @@ def _readiness_message(request, version) -> None:
                                   + " ".join(problems))
 
 
+def frozen_message(version) -> str:
+    """Why a version's page is read-only, and what the author can do instead."""
+    state = version.get_state_display().lower()
+    if version.state == "in_review":
+        return (f"{version} is in review: its content is frozen while MLR reviews it. Wait "
+                "for the decision (changes requested reopen it), or recall the submission "
+                "before the first reviewer decides.")
+    return (f"{version} is {state}: its content cannot change (shown read-only). Use “New "
+            "version” to start a draft from it.")
+
+
+def readiness_checklist(version) -> list[dict]:
+    """The submission checklist: each rule, met or not, and the field that fixes it."""
+    problems = review_readiness(version)
+    violations = market_rule_violations(version)
+    items = [{"ok": False, "message": p.message, "anchor": f"id_{p.field}"} for p in problems]
+    fields = {"fair_balance_missing_isi": "requires", "audience_not_permitted": "audiences"}
+    items += [{"ok": False, "message": v.detail, "anchor": f"id_{fields.get(v.code, 'jurisdictions')}"}
+              for v in violations]
+    return items
+
+
+def autocomplete_scope(request, queryset, *, brand_field="brand"):
+    """What an autocomplete offers: rows of the brand the page names (`?brand=`), else of
+    the brands the person authors; stages and specialties of the audiences it names."""
+    if request.path != reverse("admin:autocomplete"):
+        return queryset
+    brand = request.GET.get("brand", "")
+    if not brand_field:
+        pass
+    elif brand.isdigit():
+        queryset = queryset.filter(**{brand_field: int(brand)})
+    elif brand_field and not request.user.is_superuser:
+        queryset = queryset.filter(**{f"{brand_field}__in": forms.authored_brands(request.user)})
+    audiences = [a for a in request.GET.get("audience", "").split(",") if a.isdigit()]
+    if audiences and hasattr(queryset.model, "audience"):
+        queryset = queryset.filter(audience_id__in=audiences)
+    return queryset
+
+
+class ScopedSearchMixin:
+    """Autocomplete results limited by `autocomplete_scope`."""
+
+    autocomplete_brand_field = "brand"
+
+    def get_search_results(self, request, queryset, search_term):
+        queryset = autocomplete_scope(request, queryset, brand_field=self.autocomplete_brand_field)
+        return super().get_search_results(request, queryset, search_term)
+
+
+def _with_params(widget, params: dict) -> None:
+    """Add query parameters to an autocomplete widget's URL (select2 keeps them)."""
+    inner = getattr(widget, "widget", widget)
+    if not isinstance(inner, AutocompleteMixin) or not params:
+        return
+    query = urlencode({k: v for k, v in params.items() if v})
+    if not query:
+        return
+    get_url = inner.get_url
+    inner.get_url = lambda: f"{get_url()}?{query}"
+
+
 @admin.register(ContentModule)
-class ContentModuleAdmin(BrandScopedAdmin):
+class ContentModuleAdmin(ScopedSearchMixin, BrandScopedAdmin):
     form = forms.ContentModuleForm
-    list_display = ["code", "title", "brand", "kind", "purpose", "latest_state"]
+    list_display = ["code", "title", "brand", "kind", "purpose", "latest_state", "expires"]
     list_select_related = ["brand"]
     list_filter = [
         ("brand", RelatedOnlyFieldListFilter), "kind", "purpose", "versions__state",
@@ -194,26 +310,64 @@ class ContentModuleAdmin(BrandScopedAdmin):
         "versions__channels", "versions__locale",
     ]
     search_fields = ["code", "title", "versions__subject", "versions__body_text"]
-    inlines = [VersionInline]
     actions = [make_new_version]
     readonly_fields = ["owner", "created_at"]
+    change_form_template = "admin/content/contentmodule/change_form.html"
+
+    def get_inlines(self, request, obj):
+        return [FirstVersionInline] if obj is None else [VersionListInline]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["brand", "code", "kind", "purpose", "title"]
+        return ["code", "brand", "kind", "purpose", "title", "owner", "created_at"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(latest_state_value=latest_state_subquery())
+        return super().get_queryset(request).annotate(
+            latest_state_value=latest_state_subquery(), expires_value=latest_expiry_subquery())
 
     @admin.display(description="Latest version", ordering="latest_state_value")
     def latest_state(self, module):
-        return (module.latest_state_value or "no version").replace("_", " ")
+        return _state_label(module.latest_state_value)
+
+    @admin.display(description="Approval expires", ordering="expires_value")
+    def expires(self, module):
+        return module.expires_value.date() if module.expires_value else "—"
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
         if obj is not None:
             fields += ["code", "brand"]  # the identity others refer to
-            if not hasattr(obj, "_has_frozen_versions"):
-                obj._has_frozen_versions = obj.versions.exclude(state__in=EDITABLE_STATES).exists()
-            if obj._has_frozen_versions:
+            if self._has_frozen_versions(obj):
                 fields += ["kind", "purpose"]  # reviewers judged the module as this
         return fields
+
+    @staticmethod
+    def _has_frozen_versions(obj) -> bool:
+        if not hasattr(obj, "_has_frozen_versions"):
+            obj._has_frozen_versions = obj.versions.exclude(state__in=EDITABLE_STATES).exists()
+        return obj._has_frozen_versions
+
+    def has_change_permission(self, request, obj=None):
+        if not super().has_change_permission(request, obj):
+            return False
+        # A module whose versions are all frozen has nothing left to write here: the page
+        # is read-only (a change is a new version).
+        if obj is not None:
+            if not hasattr(obj, "_tessera_states"):
+                obj._tessera_states = set(obj.versions.values_list("state", flat=True).distinct())
+            if obj._tessera_states and not obj._tessera_states & EDITABLE_STATES:
+                return False
+        return True
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            latest = obj.latest_version()
+            context["latest_version"] = latest
+            context["can_start_new_version"] = bool(
+                latest is not None and latest.is_locked
+                and can_author_brand(request.user, obj.brand))
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def save_model(self, request, obj, form, change):
         if not change:
@@ -221,10 +375,27 @@ class ContentModuleAdmin(BrandScopedAdmin):
         super().save_model(request, obj, form, change)
 
     def save_formset(self, request, form, formset, change):
-        super().save_formset(request, form, formset, change)
+        if formset.model is not ModuleVersion:
+            return super().save_formset(request, form, formset, change)
+        versions = formset.save(commit=False)
         for inline_form in formset.forms:
-            if inline_form.has_changed() and inline_form.instance.pk:
-                _sanitise_message(request, inline_form.instance, inline_form.sanitise_report)
+            version = inline_form.instance
+            if version not in versions:
+                continue
+            version.created_by = request.user
+            version._history_user = request.user
+            version.save()
+            inline_form.save_m2m()
+            _sanitise_message(request, version, inline_form.sanitise_report)
+            request._tessera_first_version = version
+
+    def response_add(self, request, obj, post_url_continue=None):
+        version = getattr(request, "_tessera_first_version", None)
+        if version is not None and "_continue" not in request.POST and "_addanother" not in request.POST:
+            _readiness_message(request, version)
+            messages.success(request, f"{obj} created with its first version, {version}.")
+            return HttpResponseRedirect(reverse("admin:content_moduleversion_change", args=[version.pk]))
+        return super().response_add(request, obj, post_url_continue)
 
     def has_delete_permission(self, request, obj=None):
         return request.user.is_superuser  # modules are retired by withdrawal, not deleted
@@ -233,7 +404,8 @@ class ContentModuleAdmin(BrandScopedAdmin):
 @admin.register(ModuleVersion)
 class ModuleVersionAdmin(BrandScopedAdmin):
     form = forms.ModuleVersionForm
-    list_display = ["__str__", "module_title", "brand", "state", "locale", "updated_at", "preview"]
+    list_display = ["__str__", "module_title", "brand", "state", "locale", "expires_at",
+                    "updated_at", "preview"]
     list_select_related = ["module", "module__brand", "locale"]
     list_filter = [
         ("module__brand", RelatedOnlyFieldListFilter), "module__kind", "state", "audiences",
@@ -244,8 +416,20 @@ class ModuleVersionAdmin(BrandScopedAdmin):
     readonly_fields = ["number", "state", "sha256", "created_by", "created_at", "updated_at",
                        "approved_at", "expires_at", "withdrawn_at", "withdrawal_reason",
                        "preview"]
-    filter_horizontal = ["audiences", "specialties", "stages", "jurisdictions", "channels",
-                         "citations", "requires", "excludes"]
+    autocomplete_fields = ["asset", "audiences", "specialties", "stages", "jurisdictions",
+                           "channels", "citations", "requires", "excludes"]
+    fieldsets = [
+        (None, {"fields": ["module", "locale", "subject", "body_html", "citations"]}),
+        ("Where it may be used", {"fields": ["audiences", "specialties", "stages",
+                                             "jurisdictions", "channels", "valid_from"]}),
+        ("Companions, image and personalisation", {
+            "classes": ["collapse"],
+            "fields": ["requires", "excludes", "asset", "token_fallbacks", "body_text"]}),
+        ("Record", {"classes": ["collapse"],
+                    "fields": ["number", "state", "sha256", "created_by", "created_at",
+                               "updated_at", "approved_at", "expires_at", "withdrawn_at",
+                               "withdrawal_reason", "preview"]}),
+    ]
     change_form_template = "admin/content/moduleversion/change_form.html"
 
     @admin.display(description="Title", ordering="module__title")
@@ -259,6 +443,31 @@ class ModuleVersionAdmin(BrandScopedAdmin):
     @admin.display(description="Preview")
     def preview(self, version):
         return _preview_link(version) if version.pk else "—"
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        request._tessera_version = obj  # scopes the autocompletes (formfield_for_*)
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def _autocomplete_params(self, request, name):
+        version = getattr(request, "_tessera_version", None)
+        params = {}
+        if version is not None and name in {"citations", "requires", "excludes", "asset"}:
+            params["brand"] = version.module.brand_id
+        if version is not None and name in {"stages", "specialties"}:
+            params["audience"] = ",".join(str(pk) for pk in version.audiences.values_list("pk", flat=True))
+        return params
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        field = super().formfield_for_manytomany(db_field, request, **kwargs)
+        if field is not None:
+            _with_params(field.widget, self._autocomplete_params(request, db_field.name))
+        return field
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if field is not None:
+            _with_params(field.widget, self._autocomplete_params(request, db_field.name))
+        return field
 
     def get_urls(self):
         return [
@@ -285,10 +494,15 @@ class ModuleVersionAdmin(BrandScopedAdmin):
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None and not obj.is_editable and request.method == "GET":
-            messages.info(request, f"{obj} is {obj.get_state_display().lower()}: shown read-only. "
-                                   "Use “New version” to change it.")
-        context["can_start_new_version"] = bool(
-            obj is not None and obj.is_locked and can_author_brand(request.user, obj.module.brand))
+            messages.info(request, frozen_message(obj))
+        authors = obj is not None and can_author_brand(request.user, obj.module.brand)
+        context["can_start_new_version"] = bool(obj is not None and obj.is_locked and authors)
+        if obj is not None:
+            context["readiness"] = readiness_checklist(obj) if obj.is_editable else None
+            context["can_submit"] = bool(authors and obj.is_editable)
+            context["review_url"] = reverse("approvals:review", args=[obj.pk])
+            context["numbered_references"] = ordered_references(obj)
+            context["version_panels"] = [p for p in (panel(request, obj) for panel in VERSION_PAGE_PANELS) if p]
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def has_change_permission(self, request, obj=None):
@@ -309,9 +523,7 @@ class ModuleVersionAdmin(BrandScopedAdmin):
                 raise PermissionDenied
             if not version.is_editable:
                 # Say why instead of a bare 403; nothing is written.
-                messages.error(request, f"{version} is {version.get_state_display().lower()}: "
-                                        "its content cannot change. Use the “New version” "
-                                        "action to start a draft.")
+                messages.error(request, frozen_message(version))
                 return HttpResponseRedirect(request.path)
         return super().changeform_view(request, object_id, form_url, extra_context)
 
@@ -366,7 +578,7 @@ class ModuleVersionAdmin(BrandScopedAdmin):
 
 
 @admin.register(Reference)
-class ReferenceAdmin(BrandScopedAdmin):
+class ReferenceAdmin(ScopedSearchMixin, BrandScopedAdmin):
     form = forms.ReferenceForm
     list_display = ["code", "brand", "source", "short_citation", "label_section"]
     list_select_related = ["brand"]
@@ -379,7 +591,7 @@ class ReferenceAdmin(BrandScopedAdmin):
 
 
 @admin.register(Asset)
-class AssetAdmin(BrandScopedAdmin):
+class AssetAdmin(ScopedSearchMixin, BrandScopedAdmin):
     form = forms.AssetForm
     list_display = ["title", "brand", "format", "width", "height", "thumbnail"]
     list_select_related = ["brand"]
@@ -454,38 +666,47 @@ class StageInline(admin.TabularInline):
     ordering = ["order"]
 
 
+class TaxonomyAdmin(ScopedSearchMixin, SimpleHistoryAdmin):
+    """Taxonomy terms; searchable, so version pages pick them in compact autocompletes."""
+
+    autocomplete_brand_field = None
+    search_fields = ["code", "name"]
+
+
 @admin.register(Audience)
-class AudienceAdmin(SimpleHistoryAdmin):
+class AudienceAdmin(TaxonomyAdmin):
     list_display = ["code", "name"]
     inlines = [StageInline, SpecialtyInline]
 
 
 @admin.register(Stage)
-class StageAdmin(SimpleHistoryAdmin):
+class StageAdmin(TaxonomyAdmin):
     list_display = ["audience", "order", "code", "name"]
+    search_fields = ["code", "name", "audience__code"]
     list_filter = ["audience"]
     list_select_related = ["audience"]
 
 
 @admin.register(Specialty)
-class SpecialtyAdmin(SimpleHistoryAdmin):
+class SpecialtyAdmin(TaxonomyAdmin):
     list_display = ["audience", "code", "name"]
+    search_fields = ["code", "name", "audience__code"]
     list_select_related = ["audience"]
 
 
 @admin.register(Jurisdiction)
-class JurisdictionAdmin(SimpleHistoryAdmin):
+class JurisdictionAdmin(TaxonomyAdmin):
     list_display = ["code", "name"]
     search_fields = ["code", "name"]
 
 
 @admin.register(Channel)
-class ChannelAdmin(SimpleHistoryAdmin):
+class ChannelAdmin(TaxonomyAdmin):
     list_display = ["code", "name"]
 
 
 @admin.register(Locale)
-class LocaleAdmin(SimpleHistoryAdmin):
+class LocaleAdmin(TaxonomyAdmin):
     list_display = ["code", "name"]
 
 

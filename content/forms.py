@@ -19,6 +19,80 @@ from .models import (
 )
 from .permissions import authored_brands
 from .rules import html_to_text
+from .tokens import RECIPIENT_FIELDS
+from .versioning import open_version_message
+
+# Human labels for the version fields (the model's names are for code).
+VERSION_LABELS = {
+    "locale": "Language (locale)",
+    "subject": "Email subject",
+    "body_html": "Text",
+    "body_text": "Plain-text version",
+    "asset": "Image",
+    "token_fallbacks": "Fallbacks for personalisation",
+    "audiences": "Audiences",
+    "specialties": "Specialties",
+    "stages": "Journey stages",
+    "jurisdictions": "Markets",
+    "channels": "Channels",
+    "citations": "References",
+    "requires": "Must travel with",
+    "excludes": "Never combined with",
+    "valid_from": "Valid from",
+}
+VERSION_HELP = {
+    "body_html": "Headings, lists, bold, italic and links; “Footnote” adds a numbered marker "
+                 "bound to a reference (and adds it to References); “Personalise” inserts an "
+                 "allowed recipient field. Saved through the sanitiser.",
+    "body_text": "Left empty, it is derived from the text.",
+    "citations": "The references behind the claims; numbered in the order of their first "
+                 "footnote.",
+    "stages": "Only stages of the audiences tagged above.",
+    "specialties": "Only specialties of the audiences tagged above.",
+}
+
+
+class BodyEditor(forms.Textarea):
+    """The body's rich-text editor: django-prose-editor's ProseMirror build with Tessera's
+    footnote and personalisation extensions (content/static/content/editor.js).
+
+    Without JavaScript it is the plain textarea; either way the server sanitises."""
+
+    def __init__(self, *, references=(), attrs=None):
+        import json
+
+        attrs = {"rows": 12, "cols": 90, "data-tessera-editor": "", **(attrs or {})}
+        attrs["data-tessera-tokens"] = json.dumps(list(RECIPIENT_FIELDS))
+        attrs["data-tessera-references"] = json.dumps([
+            {"pk": ref.pk, "code": ref.code, "brand": ref.brand_id, "label": str(ref)}
+            for ref in references])
+        super().__init__(attrs=attrs)
+
+    @property
+    def media(self):
+        return forms.Media(
+            css={"all": ["django_prose_editor/material-icons.css",
+                         "django_prose_editor/editor.css", "django_prose_editor/overrides.css",
+                         "content/editor.css"]},
+            js=[forms.Script("content/editor.js", type="module")],
+        )
+
+    def use_required_attribute(self, initial):
+        return False  # the editor hides the textarea; the server says what is missing
+
+
+def label_version_fields(form, brand_id=None) -> None:
+    """Human labels, short help and the rich-text body on a version form."""
+    for name, field in form.fields.items():
+        if name in VERSION_LABELS:
+            field.label = VERSION_LABELS[name]
+        if name in VERSION_HELP:
+            field.help_text = VERSION_HELP[name]
+    if "body_html" in form.fields and not form.fields["body_html"].disabled:
+        references = authorable(Reference.objects.all(), form.user) if form.user else Reference.objects.none()
+        if brand_id is not None:
+            references = references.filter(brand_id=brand_id)
+        form.fields["body_html"].widget = BodyEditor(references=references.order_by("code"))
 
 
 def authorable(queryset, user):
@@ -39,7 +113,13 @@ class UserScopedModelForm(forms.ModelForm):
 
     def scope_choices(self) -> None:
         if "brand" in self.fields:
-            self.fields["brand"].queryset = authored_brands(self.user)
+            brands = authored_brands(self.user)
+            self.fields["brand"].queryset = brands
+            if not self.instance.pk:
+                only = list(brands.values_list("pk", flat=True)[:2])
+                if len(only) == 1:  # a one-brand author: nothing to choose
+                    self.fields["brand"].initial = only[0]
+                    self.fields["brand"].empty_label = None
 
 
 class ContentModuleForm(UserScopedModelForm):
@@ -97,6 +177,7 @@ class ModuleVersionForm(UserScopedModelForm):
             fields["stages"].queryset = fields["stages"].queryset.select_related("audience")
         if "specialties" in fields:
             fields["specialties"].queryset = fields["specialties"].queryset.select_related("audience")
+        label_version_fields(self, self.instance.module.brand_id if self.instance.module_id else None)
 
     def clean(self):
         cleaned = super().clean()
@@ -105,14 +186,14 @@ class ModuleVersionForm(UserScopedModelForm):
             if stored is not None and stored not in EDITABLE_STATES:
                 raise ValidationError(
                     f"{self.instance} is {stored.replace('_', ' ')}: its content cannot change. "
-                    "Use the “New version” action to start a draft.", code="locked")
+                    + ("Wait for the reviewers' decision, or recall the submission."
+                       if stored == "in_review" else
+                       "Use the “New version” action to start a draft."), code="locked")
         module = cleaned.get("module") or (self.instance.module if self.instance.pk else None)
         if module is not None and not self.instance.pk:
             open_version = module.versions.exclude(state__in=LOCKED_STATES).order_by("-number").first()
             if open_version is not None:
-                raise ValidationError(
-                    f"{open_version} is still {open_version.get_state_display().lower()}: edit "
-                    "it instead of starting another version.", code="open_version")
+                raise ValidationError(open_version_message(open_version), code="open_version")
         if module is not None:
             for ref in cleaned.get("citations") or ():
                 if ref.brand_id != module.brand_id:
@@ -152,6 +233,43 @@ class ModuleVersionForm(UserScopedModelForm):
         super()._post_clean()
         # Model.clean() sanitised the HTML; keep its report for the admin's message (the
         # save itself sees already-clean HTML and would report nothing).
+        self.sanitise_report = getattr(self.instance, "sanitise_report", None)
+
+
+class FirstVersionForm(UserScopedModelForm):
+    """The first version, written on the module's add page: text, references and the tags
+    review needs; the rest on the version's own page."""
+
+    class Meta:
+        model = ModuleVersion
+        fields = ["locale", "subject", "body_html", "citations", "audiences", "jurisdictions",
+                  "channels"]
+
+    sanitise_report = None
+
+    def scope_choices(self) -> None:
+        fields = self.fields
+        fields["citations"].queryset = authorable(Reference.objects.all(), self.user)
+        if not self.instance.pk and "locale" in fields and fields["locale"].initial is None:
+            from .models import Locale
+
+            first = Locale.objects.filter(code="en").values_list("pk", flat=True).first()
+            fields["locale"].initial = first
+        label_version_fields(self)
+
+    def clean(self):
+        cleaned = super().clean()
+        module = getattr(self.instance, "module", None)
+        brand_id = getattr(module, "brand_id", None)
+        if brand_id is not None:
+            for ref in cleaned.get("citations") or ():
+                if ref.brand_id != brand_id:
+                    self.add_error("citations", f"{ref.code} is a reference of {ref.brand}, not "
+                                                f"of {module.brand}.")
+        return cleaned
+
+    def _post_clean(self):
+        super()._post_clean()
         self.sanitise_report = getattr(self.instance, "sanitise_report", None)
 
 
