@@ -12,25 +12,54 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, render
 
+from .builder.forms import StageAddForm, StepAddForm, TransitionForm
+from .builder.services import can_build
+from .health import journey_health, journeys_health
 from .models import Journey, Step
 from .selectors import can_preview, journey_map, journeys_for_index, preview_step
 
 
 @login_required
 def index(request):
+    journeys = list(journeys_for_index().restrict(request.user, "view"))
+    health = journeys_health(journeys)
+    for journey in journeys:
+        journey.health = health[journey.pk]
     return render(request, "journeys/index.html", {
-        "journeys": journeys_for_index().restrict(request.user, "view"),
-        "can_preview": can_preview(request.user)})
+        "journeys": journeys, "can_preview": can_preview(request.user)})
+
+
+def visible_journey(request, slug: str) -> Journey:
+    return get_object_or_404(
+        Journey.objects.restrict(request.user, "view").select_related("brand", "audience", "locale")
+        .prefetch_related("jurisdictions"),
+        slug=slug)
 
 
 @login_required
 def map_view(request, slug):
-    journey = get_object_or_404(
-        Journey.objects.restrict(request.user, "view").select_related("brand", "audience", "locale")
-        .prefetch_related("jurisdictions"),
-        slug=slug)
-    return render(request, "journeys/map.html", {
-        "journey": journey, "map": journey_map(journey), "can_preview": can_preview(request.user)})
+    return render_map(request, visible_journey(request, slug))
+
+
+def render_map(request, journey: Journey, *, forms: dict | None = None, status: int = 200,
+               problem: str = ""):
+    """The map with each touchpoint's health; for a person who may change the journey,
+    the builder's forms too (`forms`: bound forms to show again with their errors)."""
+    grid = journey_map(journey)
+    health = journey_health(journey)
+    for cell in grid["cells"].values():
+        cell.health = health.steps.get(cell.step.pk)
+    editable = can_build(request.user, journey)
+    context = {"journey": journey, "map": grid, "health": health,
+               "can_preview": can_preview(request.user), "can_build": editable,
+               "problem": problem, "unreachable": [s.step.key for s in health.unreachable],
+               "dead_ends": [s.step.key for s in health.dead_ends]}
+    if editable:
+        forms = forms or {}
+        context["stage_add"] = forms.get("stage_add") or StageAddForm(journey=journey)
+        context["step_add"] = forms.get("step_add") or StepAddForm(journey=journey)
+        context["transition_add"] = forms.get("transition_add") or TransitionForm(journey=journey)
+    return render(request, "journeys/map.html", context, status=status)
 
 
 @login_required

@@ -49,7 +49,7 @@ def test_map_shows_stages_touchpoints_module_states_and_transitions(staff, world
                               pause=True, label="silent for 30 days")
     world["stage"].needs = "Quick <b>facts</b>"
     world["stage"].save()
-    with django_assert_max_num_queries(20):
+    with django_assert_max_num_queries(30):  # + touchpoint health (journeys/health.py)
         response = staff.get("/journeys/hcp-new/map/")
     page = response.content.decode()
     assert response.status_code == 200
@@ -71,7 +71,7 @@ def test_map_query_count_does_not_grow_with_steps(staff, world, django_assert_ma
         Slot.objects.create(step=step, module=world["versions"]["claim"].module)
         Transition.objects.create(from_step=world["step"], event_type="clicked", threshold=i + 1,
                                   to_step=step)
-    with django_assert_max_num_queries(20):
+    with django_assert_max_num_queries(30):  # + touchpoint health (journeys/health.py)
         assert staff.get("/journeys/hcp-new/map/").status_code == 200
 
 
