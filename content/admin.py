@@ -123,6 +123,16 @@ def register_version_panel(panel) -> None:
         VERSION_PAGE_PANELS.append(panel)
 
 
+VERSION_PAGE_URLS: list = []
+
+
+def register_version_page_url(route: str, view, name: str) -> None:
+    """A higher floor's view under `/admin/content/moduleversion/<id>/<route>/` (the
+    admin's login and staff checks apply); `view(request, object_id)`."""
+    if all(existing[2] != name for existing in VERSION_PAGE_URLS):
+        VERSION_PAGE_URLS.append((route, view, name))
+
+
 def _preview_link(version) -> str:
     url = reverse("admin:content_moduleversion_preview", args=[version.pk])
     return format_html('<a href="{}">Preview</a>', url)
@@ -475,6 +485,8 @@ class ModuleVersionAdmin(BrandScopedAdmin):
                  name="content_moduleversion_preview"),
             path("<path:object_id>/new-version/", self.admin_site.admin_view(self.new_version_view),
                  name="content_moduleversion_new_version"),
+            *(path(f"<path:object_id>/{route}/", self.admin_site.admin_view(view), name=name)
+              for route, view, name in VERSION_PAGE_URLS),
         ] + super().get_urls()
 
     def new_version_view(self, request, object_id):
