@@ -16,3 +16,6 @@ class ApprovalsConfig(AppConfig):
         pre_delete.connect(refuse_user_deletion, sender=get_user_model(),
                            dispatch_uid="tessera-refuse-user-deletion")
         epoch_signals.connect()
+        from . import author_admin
+
+        author_admin.connect()  # review feedback and recall on the author's version page
