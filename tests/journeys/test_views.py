@@ -75,9 +75,10 @@ def test_map_query_count_does_not_grow_with_steps(staff, world, django_assert_ma
         assert staff.get("/journeys/hcp-new/map/").status_code == 200
 
 
-def test_preview_shows_email_and_portal_with_manifest(staff, world):
+def test_preview_shows_the_email_with_manifest(staff, world):
     page = staff.get("/journeys/hcp-new/steps/welcome/preview/").content.decode()
-    assert page.count("<iframe") == 2 and "srcdoc=" in page and "sandbox" in page
+    # An email step shows the email (tests/journeys/test_previews.py: other channels).
+    assert page.count("<iframe") == 1 and "srcdoc=" in page and "sandbox" in page
     assert "News for Dr. Morgan" in page  # the sample recipient
     assert "CZN-EFF-001" in page and "Manifest" in page
 
