@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from .models import (
@@ -58,17 +58,7 @@ def record_event(
     the recipient's current one are stored (they count for analytics) but move nobody.
     Returns the recipient's next step (None while paused).
     """
-    if step.journey_id != journey.pk:
-        raise ValidationError({"step": f"Step {step.key!r} is not part of journey {journey.slug!r}."})
-    if event_type not in EventType.values:
-        raise ValidationError({"event_type": (
-            f"Unknown event type {event_type!r}; use one of {', '.join(EventType.values)}."
-        )})
-    if not PSEUDONYM_RE.fullmatch(pseudonymous_id or ""):
-        raise ValidationError({"recipient": "Pass the 64-hex pseudonymous id, never a raw recipient id."})
-    if event_type == EventType.NO_ENGAGEMENT_FOR and (days is None or days < 1):
-        raise ValidationError({"days": "no_engagement_for needs the number of silent days (≥ 1)."})
-
+    _validate(journey, step, pseudonymous_id, event_type, days)
     enrollment, _ = Enrollment.objects.select_for_update().get_or_create(
         journey=journey, recipient_hash=pseudonymous_id, defaults={"current_step": step},
     )
@@ -97,13 +87,150 @@ def _matching_transition(enrollment, step, event_type, days) -> Transition | Non
     )
     if not candidates:
         return None
+    count = 0
+    if event_type != EventType.NO_ENGAGEMENT_FOR:
+        count = EngagementEvent.objects.filter(enrollment=enrollment, step=step,
+                                               event_type=event_type).count()
+    return pick_transition(candidates, event_type, days=days, count=count)
+
+
+def pick_transition(candidates: list[Transition], event_type: str, *, days: int | None,
+                    count: int) -> Transition | None:
+    """Which transition an event fires (one rule, for one event or a batch): for
+    `no_engagement_for` the one with the largest `days` not above the silence; for the
+    others the one with the highest threshold that `count` (events of that type at that
+    step, this one included) reaches."""
     if event_type == EventType.NO_ENGAGEMENT_FOR:
-        reached = [t for t in candidates if t.days and t.days <= days]
+        reached = [t for t in candidates if t.days and t.days <= (days or 0)]
         return max(reached, key=lambda t: t.days, default=None)
-    count = EngagementEvent.objects.filter(enrollment=enrollment, step=step,
-                                           event_type=event_type).count()
     reached = [t for t in candidates if t.threshold <= count]
     return max(reached, key=lambda t: t.threshold, default=None)
+
+
+def _validate(journey, step, pseudonymous_id, event_type, days) -> None:
+    if step.journey_id != journey.pk:
+        raise ValidationError({"step": f"Step {step.key!r} is not part of journey {journey.slug!r}."})
+    if event_type not in EventType.values:
+        raise ValidationError({"event_type": (
+            f"Unknown event type {event_type!r}; use one of {', '.join(EventType.values)}."
+        )})
+    if not PSEUDONYM_RE.fullmatch(pseudonymous_id or ""):
+        raise ValidationError({"recipient": "Pass the 64-hex pseudonymous id, never a raw recipient id."})
+    if event_type == EventType.NO_ENGAGEMENT_FOR and (days is None or days < 1):
+        raise ValidationError({"days": "no_engagement_for needs the number of silent days (≥ 1)."})
+
+
+@dataclass(frozen=True)
+class EventInput:
+    journey: Journey
+    step: Step
+    pseudonymous_id: str
+    event_type: str
+    days: int | None = None
+    occurred_at: object = None
+
+
+class BatchEventError(ValidationError):
+    """A batch event that cannot be recorded; `row` is its index (nothing was recorded)."""
+
+    def __init__(self, row: int, message):
+        super().__init__(message)
+        self.row = row
+
+
+@transaction.atomic
+def record_events(events: list[EventInput], *, history_user=None) -> list[EngagementOutcome]:
+    """Record a batch with the outcome of `record_event` called once per event in order,
+    in a constant number of queries: enrollments created and locked in bulk, events
+    inserted in bulk (with their history rows), transitions picked in memory by the same
+    rule and written back in one bulk update. All or nothing (`BatchEventError`)."""
+    from simple_history.utils import (
+        bulk_create_with_history,
+        bulk_update_with_history,
+        get_history_manager_for_model,
+    )
+
+    for row, e in enumerate(events):
+        try:
+            _validate(e.journey, e.step, e.pseudonymous_id, e.event_type, e.days)
+        except ValidationError as exc:
+            raise BatchEventError(row, exc.messages) from None
+    if not events:
+        return []
+    now = timezone.now()
+    first_step: dict[tuple[int, str], int] = {}
+    for e in events:
+        first_step.setdefault((e.journey.pk, e.pseudonymous_id), e.step.pk)
+    keys = list(first_step)
+    enrollments = _lock_enrollments(keys)
+    missing = [k for k in keys if k not in enrollments]
+    if missing:
+        Enrollment.objects.bulk_create(
+            [Enrollment(journey_id=j, recipient_hash=h, current_step_id=first_step[(j, h)])
+             for j, h in missing], ignore_conflicts=True)
+        enrollments = _lock_enrollments(keys)
+        get_history_manager_for_model(Enrollment).bulk_history_create(
+            [enrollments[k] for k in missing], default_user=history_user, default_date=now)
+    step_ids = {e.step.pk for e in events}
+    candidates: dict[tuple[int, str], list[Transition]] = {}
+    for t in (Transition.objects.filter(from_step_id__in=step_ids)
+              .select_related("to_step__channel")):
+        candidates.setdefault((t.from_step_id, t.event_type), []).append(t)
+    counted = {et for (_, et) in candidates if et != EventType.NO_ENGAGEMENT_FOR}
+    counts: dict[tuple[int, int, str], int] = {}
+    if counted:
+        rows = (EngagementEvent.objects
+                .filter(enrollment_id__in=[en.pk for en in enrollments.values()],
+                        step_id__in=step_ids, event_type__in=counted)
+                .values_list("enrollment_id", "step_id", "event_type")
+                .annotate(n=models.Count("pk")).order_by())
+        counts = {(en, st, et): n for en, st, et, n in rows}
+    new_events, outcomes, changed = [], [], {}
+    for e in events:
+        enrollment = enrollments[(e.journey.pk, e.pseudonymous_id)]
+        new_events.append(EngagementEvent(enrollment=enrollment, step=e.step,
+                                          event_type=e.event_type, days=e.days,
+                                          occurred_at=e.occurred_at or now))
+        key = (enrollment.pk, e.step.pk, e.event_type)
+        if e.event_type in counted:
+            counts[key] = counts.get(key, 0) + 1
+        fired = None
+        if not enrollment.paused and enrollment.current_step_id == e.step.pk:
+            options = candidates.get((e.step.pk, e.event_type))
+            if options:
+                fired = pick_transition(options, e.event_type, days=e.days,
+                                        count=counts.get(key, 0))
+            if fired is not None:
+                if fired.pause:
+                    enrollment.paused = True
+                else:
+                    enrollment.current_step = fired.to_step
+                enrollment.updated_at = now
+                changed[enrollment.pk] = enrollment
+        outcomes.append(EngagementOutcome(
+            enrollment=enrollment, next_step=None if enrollment.paused else enrollment.current_step,
+            paused=enrollment.paused, transition=fired))
+    bulk_create_with_history(new_events, EngagementEvent, batch_size=1000,
+                             default_user=history_user, default_date=now)
+    if changed:
+        bulk_update_with_history(list(changed.values()), Enrollment,
+                                 ["paused", "current_step", "updated_at"], batch_size=1000,
+                                 default_user=history_user, default_date=now)
+    return outcomes
+
+
+def _lock_enrollments(keys) -> dict[tuple[int, str], Enrollment]:
+    """The enrollments of (journey id, pseudonym) pairs, locked in id order (concurrent
+    batches wait for each other instead of deadlocking)."""
+    by_journey: dict[int, list[str]] = {}
+    for journey_id, pseudonym in keys:
+        by_journey.setdefault(journey_id, []).append(pseudonym)
+    query = models.Q()
+    for journey_id, hashes in by_journey.items():
+        query |= models.Q(journey_id=journey_id, recipient_hash__in=hashes)
+    found = (Enrollment.objects.select_for_update(of=("self",)).filter(query)
+             .select_related("current_step__channel").order_by("pk"))
+    return {(en.journey_id, en.recipient_hash): en for en in found}
 
 
 @transaction.atomic

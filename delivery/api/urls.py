@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import events, views
 
 urlpatterns = [
     # Served here because they call delivery (serving, the delivery log); same URLs as the
@@ -16,7 +16,7 @@ urlpatterns = [
          name="api-assembly-detail"),
     path("assemblies/<uuid:job_id>/results/", views.AssemblyJobResultsView.as_view(),
          name="api-assembly-results"),
-    path("events/", views.EventView.as_view(), name="api-events"),
+    path("events/", events.EventView.as_view(), name="api-events"),
     path("webhooks/", views.WebhookListView.as_view(), name="api-webhooks"),
     path("webhooks/<int:pk>/", views.WebhookDetailView.as_view(), name="api-webhook-detail"),
 ]

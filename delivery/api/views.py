@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -29,7 +28,7 @@ from content.api.views import module_or_404
 from content.models import ModuleVersion
 from journeys.api.recipients import RecipientSerializer
 from journeys.assembly import ERROR_CODES
-from journeys.models import EventType, Journey, Step, pseudonymous_id
+from journeys.models import Journey, Step
 from journeys.recipients import channel_codes
 
 from .. import batch, usage, webhooks
@@ -40,8 +39,6 @@ from .serializers import (
     AssemblyOutputSerializer,
     BatchCsvRequestSerializer,
     BatchRequestSerializer,
-    EventResultSerializer,
-    EventSerializer,
     JobResultSerializer,
     JobSerializer,
     UnusedVersionSerializer,
@@ -50,8 +47,6 @@ from .serializers import (
     WebhookCreateSerializer,
     WebhookSerializer,
 )
-
-MAX_EVENTS = 1000
 
 
 def _step_or_422(user, journey_slug: str, step_key: str) -> Step:
@@ -279,76 +274,7 @@ class AssemblyJobResultsView(generics.ListAPIView):
         return response
 
 
-# --- engagement events -----------------------------------------------------------------------
-
-@extend_schema(
-    tags=["events"],
-    request=EventSerializer,
-    responses={
-        200: EventResultSerializer(many=True),
-        422: unprocessable(["unknown_journey", "unknown_step", "unknown_event_type",
-                            "too_many_events", "invalid_event"],
-                           "Nothing was recorded; `row` is the index in a list."),
-    },
-)
-class EventView(APIView):
-    """Record engagement events (one object or a list of up to 1,000) and get each
-    recipient's next step. All or nothing: one bad event records none."""
-
-    def post(self, request):
-        from journeys.engagement import record_event
-
-        data = request.data
-        many = isinstance(data, list)
-        items = data if many else [data]
-        if not items:
-            raise exceptions.ValidationError({"non_field_errors": [exceptions.ErrorDetail(
-                "Send an event or a non-empty list of events.", code="empty")]})
-        if len(items) > MAX_EVENTS:
-            raise Unprocessable([error("too_many_events",
-                                       f"{len(items)} events; send at most {MAX_EVENTS} per request.")])
-        parsed = EventSerializer(data=items, many=True)
-        if not parsed.is_valid():
-            raise exceptions.ValidationError(parsed.errors if many else parsed.errors[0])
-        journeys = {j.slug: j for j in Journey.objects.restrict(request.user, "view").filter(
-            slug__in={e["journey"] for e in parsed.validated_data})}
-        steps = {(s.journey.slug, s.key): s for s in Step.objects.select_related(
-            "journey", "channel").filter(journey__in=journeys.values())}
-        problems = []
-        for row, event in enumerate(parsed.validated_data):
-            extra = {"row": row} if many else {}
-            if event["journey"] not in journeys:
-                problems.append(error("unknown_journey",
-                                      f"No journey {event['journey']!r} you may use.", **extra))
-            elif (event["journey"], event["step"]) not in steps:
-                problems.append(error("unknown_step", f"Journey {event['journey']!r} has no "
-                                      f"step {event['step']!r}.", **extra))
-            if event["event"] not in EventType.values:
-                problems.append(error("unknown_event_type", f"Unknown event type "
-                                      f"{event['event'][:40]!r}; use one of "
-                                      f"{', '.join(EventType.values)}.", **extra))
-        if problems:
-            raise Unprocessable(problems)
-        for event in parsed.validated_data:
-            ensure_in_scope(request.user,
-                            channel=steps[(event["journey"], event["step"])].channel.code)
-        outcomes = []
-        with transaction.atomic(), history_as_system(request):  # all or nothing
-            for row, event in enumerate(parsed.validated_data):
-                step = steps[(event["journey"], event["step"])]
-                try:
-                    outcome = record_event(
-                        journeys[event["journey"]], step, pseudonymous_id(event["recipient_id"]),
-                        event["event"], days=event.get("days"),
-                        occurred_at=event.get("occurred_at"))
-                except DjangoValidationError as exc:
-                    raise Unprocessable([error("invalid_event", " ".join(exc.messages),
-                                               **({"row": row} if many else {}))])
-                outcomes.append({**event, "moved": outcome.moved, "paused": outcome.paused,
-                                 "next_step": outcome.next_step})
-        rendered = EventResultSerializer(outcomes, many=True).data
-        return Response(rendered if many else rendered[0])
-
+# --- engagement events: delivery/api/events.py ------------------------------------------
 
 # --- webhooks ----------------------------------------------------------------------------------
 
