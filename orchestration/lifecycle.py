@@ -53,7 +53,7 @@ def running_release(journey: Journey) -> JourneyRelease | None:
 
 
 def state_of(journey: Journey) -> str:
-    release = running_release(journey)
+    release = running_release(journey) or JourneyRelease.objects.filter(journey=journey).first()
     return release.state if release else ReleaseState.DRAFT
 
 
