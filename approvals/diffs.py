@@ -23,7 +23,7 @@ from lxml import html as lxml_html
 from lxml.html.diff import htmldiff
 
 from content.models import ModuleVersion, VersionState
-from content.preview import render_module_html
+from content.preview import render_module_html, render_module_text
 
 TAG_FIELDS = (
     ("audiences", "Audiences"), ("specialties", "Specialties"), ("stages", "Stages"),
@@ -46,6 +46,7 @@ class Snapshot:
     sha256: str
     subject: str = ""
     body_html: str = ""
+    text: str = ""  # the plain-text version (multipart emails, SMS)
     references: tuple[str, ...] = ()
     companions: tuple[str, ...] = ()
     exclusions: tuple[str, ...] = ()
@@ -148,6 +149,7 @@ def snapshot_of(version: ModuleVersion, label_text: str | None = None) -> Snapsh
         sha256=version.sha256,
         subject=version.subject or "",
         body_html=_rendered_body(version),
+        text=render_module_text(version),
         references=tuple(sorted(_reference_line(r) for r in version.citations.all())),
         companions=tuple(sorted(_module_line(m) for m in version.requires.all())),
         exclusions=tuple(sorted(_module_line(m) for m in version.excludes.all())),
@@ -193,6 +195,7 @@ def snapshot_at(version: ModuleVersion, sha256: str, label_text: str) -> Snapsho
         sha256=sha256,
         subject=then.subject or "",
         body_html=_rendered_body(then),
+        text=render_module_text(then),
         references=tuple(sorted(_reference_line(r) for r in _historical_m2m(record, "citations"))),
         companions=tuple(sorted(_module_line(m) for m in _historical_m2m(record, "requires"))),
         exclusions=tuple(sorted(_module_line(m) for m in _historical_m2m(record, "excludes"))),
@@ -240,7 +243,10 @@ def last_approved(version) -> ModuleVersion | None:
     """The newest earlier version that was approved (even if since expired or withdrawn)."""
     return (ModuleVersion.objects.filter(module_id=version.module_id, number__lt=version.number,
                                          approved_at__isnull=False)
-            .select_related("locale", "asset", "module").order_by("-number").first())
+            .select_related("locale", "asset", "module")
+            .prefetch_related("citations", "requires", "excludes", "audiences", "specialties",
+                              "stages__audience", "jurisdictions", "channels")
+            .order_by("-number").first())
 
 
 def round_snapshot(round_) -> Snapshot:
@@ -277,6 +283,10 @@ def _text(value: str) -> str:
     return f"<p>{escape(value)}</p>" if value else ""
 
 
+def _paragraphs(value: str) -> str:
+    return "".join(f"<p>{escape(line)}</p>" for line in value.splitlines() if line.strip())
+
+
 def _list(items) -> str:
     return "<ul>" + "".join(f"<li>{escape(i)}</li>" for i in items) + "</ul>" if items else ""
 
@@ -298,6 +308,8 @@ def compare(old: Snapshot, new: Snapshot) -> Comparison:
         block("subject", "Subject", _text(old.subject), _text(new.subject),
               old.subject != new.subject),
         block("body", "Body", old.body_html, new.body_html, old.body_html != new.body_html),
+        block("text", "Plain-text version", _paragraphs(old.text), _paragraphs(new.text),
+              old.text != new.text),
         block("references", "References", _list(old.references), _list(new.references),
               old.references != new.references),
         block("companions", "Must travel with", _list(old.companions), _list(new.companions),

@@ -1,6 +1,10 @@
 """Forms of the reviewer screens: they only check shape; the rules live in the services."""
 
+from datetime import timedelta
+
+import django_filters
 from django import forms
+from django.utils import timezone
 
 from . import errors
 from .errors import ApprovalError
@@ -53,9 +57,11 @@ class SigningFields(forms.Form):
 
 class DecisionForm(SigningFields):
     role = forms.ChoiceField(choices=Role.choices, label="Deciding as")
+    # No default: the reviewer chooses; an unchosen decision is a form error (unknown_decision).
     decision = forms.ChoiceField(
         choices=[(Meaning.APPROVE, "Approve"), (Meaning.REQUEST_CHANGES, "Request changes")],
         widget=forms.RadioSelect, label="Decision",
+        error_messages={"required": "Choose Approve or Request changes."},
     )
     comment = forms.CharField(required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 3}),
                               label="Comment (required to request changes)")
@@ -85,3 +91,141 @@ class CommentForm(forms.Form):
                                label="About")
     body = forms.CharField(max_length=5000, widget=forms.Textarea(attrs={"rows": 3}),
                            label="Comment")
+
+
+# --- annotations -------------------------------------------------------------------------
+
+TEXT_BLOCKS = [("body", "Body"), ("subject", "Subject"), ("text", "Plain-text version")]
+
+
+class AnnotationForm(forms.Form):
+    """An anchored annotation. `target` says what it is about: "text" (a quote of the
+    rendered preview: exact + prefix/suffix + block, captured by review/annotate.js from a
+    selection, or typed), "reference:<id>", "tag:<kind>:<code>", "companion:<code>" or
+    "image". The anchor's rules (the quote must occur, the reference must be cited…) are
+    `approvals.annotations.clean_anchor`'s."""
+
+    target = forms.ChoiceField(label="About", choices=[("text", "Selected text")])
+    exact = forms.CharField(label="Quoted text", required=False, max_length=1000,
+                            widget=forms.Textarea(attrs={"rows": 2}))
+    prefix = forms.CharField(required=False, max_length=200, widget=forms.HiddenInput)
+    suffix = forms.CharField(required=False, max_length=200, widget=forms.HiddenInput)
+    block = forms.ChoiceField(choices=TEXT_BLOCKS, required=False, initial="body",
+                              label="In")
+    role = forms.ChoiceField(choices=Role.choices, required=False, label="As")
+    body = forms.CharField(label="Annotation", max_length=5000,
+                           widget=forms.Textarea(attrs={"rows": 3}),
+                           error_messages={"required": "Write the annotation."})
+
+    def __init__(self, *args, targets=(), roles=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["target"].choices = [("text", "Selected text"), *targets]
+        self.fields["role"].choices = [(r, Role(r).label) for r in roles]
+
+    def kind_and_anchor(self) -> tuple[str, dict]:
+        """(kind, anchor) for `annotations.create_annotation`, from the cleaned data."""
+        data = self.cleaned_data
+        target = data["target"]
+        if target == "text":
+            return "text", {"exact": data["exact"], "prefix": data["prefix"],
+                            "suffix": data["suffix"], "block": data["block"] or "body"}
+        kind, _, rest = target.partition(":")
+        if kind == "reference":
+            return "reference", {"reference_id": int(rest)}
+        if kind == "tag":
+            return "tag", {"tag": rest}
+        if kind == "companion":
+            return "companion", {"module_code": rest}
+        return "image", {}
+
+
+class AnnotationNoteForm(forms.Form):
+    note = forms.CharField(label="Note (optional)", required=False, max_length=2000)
+
+
+# --- inbox and approved list -------------------------------------------------------------
+
+INBOX_SORTS = [
+    ("due", "Due date (soonest first)"), ("-due", "Due date (latest first)"),
+    ("submitted", "Submitted (oldest first)"), ("-submitted", "Submitted (newest first)"),
+    ("code", "Module code"), ("brand", "Brand"),
+]
+DUE_CHOICES = [("", "Any time"), ("today", "Due today or before"),
+               ("3", "Due within 3 days"), ("7", "Due within 7 days")]
+
+
+class InboxFilterForm(forms.Form):
+    """Filters of the inbox's review lists (every field optional; bad values are ignored
+    as the form's errors, never a 500)."""
+
+    q = forms.CharField(label="Search code or title", required=False, max_length=100)
+    brand = forms.TypedChoiceField(label="Brand", required=False, coerce=int, empty_value=None)
+    role = forms.ChoiceField(label="Waiting for", required=False,
+                             choices=[("", "Any role"), *Role.choices])
+    due = forms.ChoiceField(label="Due", required=False, choices=DUE_CHOICES)
+    overdue = forms.BooleanField(label="Overdue only", required=False)
+    sort = forms.ChoiceField(label="Sort by", required=False, choices=INBOX_SORTS)
+
+    def __init__(self, *args, brands=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["brand"].choices = [("", "All brands"), *[(b.pk, b.name) for b in brands]]
+
+    def apply(self, rows, *, now=None):
+        """Filter and sort inbox rows (`selectors.InboxRow`)."""
+        now = now or timezone.now()
+        data = self.cleaned_data if self.is_bound and self.is_valid() else {}
+        q = (data.get("q") or "").strip().lower()
+        if q:
+            rows = [r for r in rows if q in r.version.module.code.lower()
+                    or q in r.version.module.title.lower()]
+        if data.get("brand"):
+            rows = [r for r in rows if r.version.module.brand_id == data["brand"]]
+        if data.get("role"):
+            rows = [r for r in rows if data["role"] in r.pending_roles]
+        if data.get("due"):
+            today_end = timezone.localtime(now).replace(hour=23, minute=59, second=59)
+            limit = today_end if data["due"] == "today" else now + timedelta(days=int(data["due"]))
+            rows = [r for r in rows if r.round.due_at <= limit]
+        if data.get("overdue"):
+            rows = [r for r in rows if r.round.due_at < now]
+        sort = data.get("sort") or "due"
+        key = {
+            "due": lambda r: r.round.due_at, "submitted": lambda r: r.round.submitted_at,
+            "code": lambda r: r.version.module.code, "brand": lambda r: (
+                r.version.module.brand.name, r.round.due_at),
+        }[sort.lstrip("-")]
+        return sorted(rows, key=key, reverse=sort.startswith("-"))
+
+
+class ApprovedFilter(django_filters.FilterSet):
+    """The approved list: brand, expiry window, search, order."""
+
+    q = django_filters.CharFilter(label="Search code or title", method="search", max_length=100)
+    brand = django_filters.ModelChoiceFilter(field_name="module__brand", label="Brand",
+                                             empty_label="All brands", queryset=None)
+    expires = django_filters.ChoiceFilter(
+        label="Expires", method="expiring", empty_label="Any time",
+        choices=[("30", "Within 30 days"), ("60", "Within 60 days"), ("90", "Within 90 days")])
+    sort = django_filters.OrderingFilter(
+        label="Sort by", empty_label=None,
+        fields=(("expires_at", "expires"), ("approved_at", "approved"), ("module__code", "code")),
+        field_labels={"expires": "Expiry (soonest first)", "-expires": "Expiry (latest first)",
+                      "approved": "Approved (oldest first)", "-approved": "Approved (newest first)",
+                      "code": "Module code", "-code": "Module code (Z-A)"},
+    )
+
+    def __init__(self, *args, brands=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.filters["brand"].queryset = brands
+        self.form.fields["brand"].queryset = brands
+
+    def search(self, queryset, name, value):
+        from django.db.models import Q
+
+        value = value.strip()
+        return queryset.filter(Q(module__code__icontains=value)
+                               | Q(module__title__icontains=value)) if value else queryset
+
+    def expiring(self, queryset, name, value):
+        now = timezone.now()
+        return queryset.filter(expires_at__gte=now, expires_at__lte=now + timedelta(days=int(value)))

@@ -12,19 +12,21 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db.models import Prefetch
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_POST
 
-from content.models import EDITABLE_STATES, ContentModule, ModuleVersion, VersionState
+from content.models import EDITABLE_STATES, Brand, ContentModule, ModuleVersion, VersionState
 from content.permissions import visible_brands
 from content.preview import render_module_html, render_module_text, render_subject
 
 from . import (
+    annotations,
     diffs,
     errors,
     export,
@@ -34,10 +36,19 @@ from . import (
     second_factor,
     selectors,
     services,
+    workflow,
 )
 from .errors import ApprovalError
-from .forms import CommentForm, DecisionForm, WithdrawForm
-from .models import Comment, Meaning, ReviewRound, Signature
+from .forms import (
+    AnnotationForm,
+    AnnotationNoteForm,
+    ApprovedFilter,
+    CommentForm,
+    DecisionForm,
+    InboxFilterForm,
+    WithdrawForm,
+)
+from .models import Annotation, Comment, Meaning, ReviewRound, Signature
 from .roles import REQUIRED_ROLES, roles_of
 from .signing import Credentials, needs_username
 from .workflow import decidable_roles
@@ -88,23 +99,70 @@ def reviewer_screen(view):
     return wrapped
 
 
+INBOX_PAGE_SIZE = 25
+
+
+def _page(request, rows, param: str):
+    """One page of `rows` (Django's Paginator; out-of-range or junk page numbers give the
+    nearest page, never a 404)."""
+    return Paginator(rows, INBOX_PAGE_SIZE).get_page(request.GET.get(param))
+
+
+def _query_without(request, *names) -> str:
+    """The current query string minus `names` (for paging links that keep the filters)."""
+    query = request.GET.copy()
+    for name in names:
+        query.pop(name, None)
+    return query.urlencode()
+
+
 @reviewer_screen
 @require_GET
 def inbox(request):
+    """What waits for my role and every review in progress: filters (brand, role, due,
+    overdue), search by code or title, sort and paging. Approved content has its own page."""
+    now = timezone.now()
     my_roles = roles_of(request.user)
-    everything = selectors.review_queue()
-    mine = selectors.inbox_for(request.user, queue=everything)
     visible = _visible_brand_ids(request)
-    queue = [row for row in everything if row.version.module.brand_id in visible]
+    everything = [row for row in selectors.review_queue(now=now)
+                  if row.version.module.brand_id in visible]
+    mine = selectors.inbox_for(request.user, now=now, queue=everything)
+    brands = Brand.objects.filter(pk__in=visible).order_by("name")
+    form = InboxFilterForm(request.GET or None, brands=brands)
+    filtered_mine = form.apply(mine, now=now)
+    filtered_all = form.apply(everything, now=now)
     my_versions = (
-        ModuleVersion.objects.filter(state__in=EDITABLE_STATES)
-        .filter(created_by=request.user).select_related("module__brand").order_by("-updated_at")[:50]
+        ModuleVersion.objects.filter(state__in=EDITABLE_STATES, created_by=request.user)
+        .select_related("module__brand").order_by("-updated_at")[:50]
     )
-    approved = (ModuleVersion.objects.filter(state=VersionState.APPROVED)
-                .select_related("module__brand").order_by("expires_at")[:50]) if my_roles else []
     return render(request, "review/inbox.html", {
-        "my_roles": my_roles, "mine": mine, "queue": queue, "my_versions": my_versions,
-        "approved": approved, "now": timezone.now(),
+        "my_roles": my_roles, "form": form, "now": now,
+        "mine_page": _page(request, filtered_mine, "mine_page"),
+        "queue_page": _page(request, filtered_all, "page"),
+        "mine_total": len(mine), "queue_total": len(everything),
+        "overdue_count": sum(1 for row in everything if row.round.due_at < now),
+        "my_versions": my_versions,
+        "keep_mine": _query_without(request, "mine_page"),
+        "keep_all": _query_without(request, "page"),
+        "filtered": bool(form.is_bound and any(form.data.get(k) for k in form.fields)),
+    })
+
+
+@reviewer_screen
+@require_GET
+def approved(request):
+    """Approved versions of the brands I may see: expiry filters (30/60/90 days), brand,
+    search, sort, paging."""
+    visible = _visible_brand_ids(request)
+    brands = Brand.objects.filter(pk__in=visible).order_by("name")
+    queryset = (ModuleVersion.objects.filter(state=VersionState.APPROVED,
+                                             module__brand_id__in=visible)
+                .select_related("module__brand").order_by("expires_at", "module__code"))
+    filterset = ApprovedFilter(request.GET or None, queryset=queryset, brands=brands)
+    rows = filterset.qs if filterset.is_valid() else queryset
+    return render(request, "review/approved.html", {
+        "filter": filterset, "page": _page(request, rows, "page"), "now": timezone.now(),
+        "keep": _query_without(request, "page"),
     })
 
 
@@ -131,8 +189,89 @@ def _related_state(modules) -> list[dict]:
     return [{"module": m, "approved": approved.get(m.pk)} for m in modules]
 
 
+def _annotation_targets(version) -> list[tuple[str, str]]:
+    """What besides a text quote an annotation may be about: the version's references,
+    tags, companions, exclusions and image (values `AnnotationForm.kind_and_anchor` reads)."""
+    targets = [(f"reference:{r.pk}", f"Reference {r.code}") for r in version.citations.all()]
+    for field, kind in (("audiences", "audience"), ("specialties", "specialty"),
+                        ("stages", "stage"), ("jurisdictions", "jurisdiction"),
+                        ("channels", "channel")):
+        targets += [(f"tag:{kind}:{t.code}", f"Tag {kind}: {t.code}")
+                    for t in getattr(version, field).all()]
+    targets += [(f"companion:{m.code}", f"Companion {m.code}") for m in version.requires.all()]
+    targets += [(f"companion:{m.code}", f"Exclusion {m.code}") for m in version.excludes.all()]
+    if version.asset_id:
+        targets.append(("image", "The image"))
+    return targets
+
+
+def _annotation_rows(request, version, rounds) -> list[dict]:
+    user = request.user
+    labels = {r.number: workflow.round_label(version.number, r.number) for r in rounds}
+    references = {r.pk: r for r in version.citations.all()}
+    rows = []
+    # Who may resolve / reopen depends on the annotation's role and the version, not on the
+    # annotation itself: ask the service once per role (no query per annotation).
+    resolvable, reopenable = {}, {}
+    for a in annotations.annotations_for(version):
+        if a.is_open and a.role not in resolvable:
+            resolvable[a.role] = annotations.may_resolve(user, a, version=version)
+        if not a.is_open and a.role not in reopenable:
+            reopenable[a.role] = annotations.may_reopen(user, a, version=version)
+        anchor = a.anchor or {}
+        target = {
+            Annotation.Kind.TEXT: anchor.get("exact", ""),
+            Annotation.Kind.REFERENCE: (lambda r: f"{r.code}: {r.citation}" if r else
+                                        f"reference #{anchor.get('reference_id')}")(
+                references.get(anchor.get("reference_id"))),
+            Annotation.Kind.TAG: anchor.get("tag", ""),
+            Annotation.Kind.COMPANION: anchor.get("module_code", ""),
+            Annotation.Kind.IMAGE: "the image",
+        }.get(a.kind, "")
+        rows.append({
+            "a": a, "target": target, "round_label": labels.get(a.round, f"round {a.round}"),
+            "earlier_round": bool(rounds) and a.round != rounds[-1].number,
+            "may_resolve": a.is_open and resolvable[a.role],
+            "may_reopen": (not a.is_open) and reopenable[a.role],
+        })
+    return rows
+
+
+def _admin_links(request, version) -> dict:
+    """The module and version pages in the admin, for staff."""
+    if not request.user.is_staff:
+        return {}
+    try:
+        return {"admin_version_url": reverse("admin:content_moduleversion_change",
+                                             args=[version.pk]),
+                "admin_module_url": reverse("admin:content_contentmodule_change",
+                                            args=[version.module_id])}
+    except NoReverseMatch:
+        return {}
+
+
+def _journeys_using(module) -> list[dict]:
+    """Journeys whose fixed slots bind this module (read through the reverse relation
+    `slots`, so approvals does not import journeys, which sits a floor above)."""
+    related = getattr(module, "slots", None)
+    if related is None:
+        return []
+    seen, result = set(), []
+    for slug, name in related.values_list("step__journey__slug", "step__journey__name") \
+            .order_by("step__journey__name"):
+        if slug in seen:
+            continue
+        seen.add(slug)
+        try:
+            url = reverse("journeys:map", args=[slug])
+        except NoReverseMatch:
+            url = ""
+        result.append({"slug": slug, "name": name, "url": url})
+    return result
+
+
 def _page_context(request, version, *, decision_form=None, withdraw_form=None,
-                  comment_form=None, error=None) -> dict:
+                  comment_form=None, annotation_form=None, error=None) -> dict:
     user = request.user
     rounds = list(ReviewRound.objects.filter(version=version).select_related("submitted_by"))
     current_round = rounds[-1] if rounds else None
@@ -151,8 +290,7 @@ def _page_context(request, version, *, decision_form=None, withdraw_form=None,
     username_needed = needs_username(request.session, user)
     if decision_form is None and decidable:
         decision_form = DecisionForm(roles=decidable, needs_username=username_needed,
-                                     initial={"expected_sha256": version.sha256,
-                                              "decision": Meaning.APPROVE})
+                                     initial={"expected_sha256": version.sha256})
     if withdraw_form is None and version.state == VersionState.APPROVED and held:
         withdraw_form = WithdrawForm(roles=held, needs_username=username_needed)
     # No signing form before this session passed the second factor: a link to it instead.
@@ -161,6 +299,14 @@ def _page_context(request, version, *, decision_form=None, withdraw_form=None,
     if second_factor_needed:
         decision_form = withdraw_form = None
     review_diffs = diffs.for_review(version)
+    annotation_roles = annotations.annotatable_roles(user, version)
+    if annotation_form is None and annotation_roles:
+        annotation_form = AnnotationForm(targets=_annotation_targets(version),
+                                         roles=annotation_roles)
+    annotation_rows = _annotation_rows(request, version, rounds)
+    # The signing panel: what blocks each role this person may decide from approving.
+    blocking = {role: annotations.open_annotations_for_role(version, role)
+                for role in (decidable or [])}
     return {
         "version": version, "module": version.module, "rounds": rounds,
         "current_round": current_round, "signatures": signatures, "pending_roles": pending,
@@ -168,7 +314,16 @@ def _page_context(request, version, *, decision_form=None, withdraw_form=None,
         "comment_form": comment_form or CommentForm(),
         "comments": Comment.objects.filter(version=version).select_related("author"),
         "diffs": review_diffs, "error": error,
+        "round_label": workflow.round_label(version.number,
+                                            current_round.number if current_round else None),
+        "annotation_form": annotation_form, "annotation_roles": annotation_roles,
+        "annotation_rows": annotation_rows,
+        "open_annotation_count": sum(1 for r in annotation_rows if r["a"].is_open),
+        "blocking_annotations": {role: rows for role, rows in blocking.items() if rows},
+        "journeys": _journeys_using(version.module), **_admin_links(request, version),
         "subject": render_subject(version), "plain_text": render_module_text(version),
+        # Sanitised at save (nh3) and tokens escaped: shown inline so text can be selected.
+        "rendered_body": render_module_html(version),
         "companions": _related_state(version.requires.all()),
         "exclusions": _related_state(version.excludes.all()),
         "may_submit": version.is_editable and services.may_submit(user, version),
@@ -291,6 +446,71 @@ def comment(request, version_id: int):
         return _refused(request, version, refusal, comment_form=form)
     messages.success(request, "Comment saved.")
     return redirect(reverse("approvals:review", args=[version.pk]) + "#comments")
+
+
+@reviewer_screen
+@require_POST
+def annotate(request, version_id: int):
+    version = _version_for_review(request, version_id)
+    form = AnnotationForm(request.POST, targets=_annotation_targets(version),
+                          roles=REQUIRED_ROLES)
+    if not form.is_valid():
+        refusal = ApprovalError(errors.COMMENT_REQUIRED if "body" in form.errors
+                                else errors.INVALID_ANCHOR,
+                                "Check the annotation: " + "; ".join(
+                                    f"{form.fields[n].label or n}: {' '.join(e)}"
+                                    for n, e in form.errors.items()))
+        return _refused(request, version, refusal, annotation_form=_fresh_annotation_form(
+            version, request.user, form.data))
+    kind, anchor = form.kind_and_anchor()
+    try:
+        annotation = annotations.create_annotation(
+            version=version, actor=request.user, kind=kind, anchor=anchor,
+            body=form.cleaned_data["body"], role=form.cleaned_data["role"] or None)
+    except ApprovalError as refusal:
+        return _refused(request, version, refusal, annotation_form=_fresh_annotation_form(
+            version, request.user, form.data))
+    messages.success(request, f"Annotation saved for {annotation.get_role_display()}.")
+    return redirect(reverse("approvals:review", args=[version.pk]) + f"#annotation-{annotation.pk}")
+
+
+def _fresh_annotation_form(version, user, data):
+    roles = annotations.annotatable_roles(user, version)
+    return AnnotationForm(data, targets=_annotation_targets(version), roles=roles or REQUIRED_ROLES)
+
+
+def _annotation_of(request, version_id: int, annotation_id: int):
+    version = _version_for_review(request, version_id)
+    annotation = get_object_or_404(Annotation, pk=annotation_id, version=version)
+    return version, annotation
+
+
+@reviewer_screen
+@require_POST
+def resolve_annotation(request, version_id: int, annotation_id: int):
+    version, annotation = _annotation_of(request, version_id, annotation_id)
+    form = AnnotationNoteForm(request.POST)
+    note = form.cleaned_data["note"] if form.is_valid() else ""
+    try:
+        annotations.resolve_annotation(annotation=annotation, actor=request.user, note=note)
+    except ApprovalError as refusal:
+        return _refused(request, version, refusal)
+    messages.success(request, "Annotation resolved.")
+    return redirect(reverse("approvals:review", args=[version.pk]) + f"#annotation-{annotation.pk}")
+
+
+@reviewer_screen
+@require_POST
+def reopen_annotation(request, version_id: int, annotation_id: int):
+    version, annotation = _annotation_of(request, version_id, annotation_id)
+    form = AnnotationNoteForm(request.POST)
+    note = form.cleaned_data["note"] if form.is_valid() else ""
+    try:
+        annotations.reopen_annotation(annotation=annotation, actor=request.user, note=note)
+    except ApprovalError as refusal:
+        return _refused(request, version, refusal)
+    messages.success(request, "Annotation reopened.")
+    return redirect(reverse("approvals:review", args=[version.pk]) + f"#annotation-{annotation.pk}")
 
 
 @reviewer_screen
