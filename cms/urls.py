@@ -22,6 +22,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("analytics.urls")),  # /journeys/<slug>/analytics/, /review/governance/
     path("review/", include("approvals.urls")),
+    path("", include("orchestration.urls")),  # /journeys/<slug>/simulate/
     path("journeys/", include("journeys.urls")),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
