@@ -46,3 +46,15 @@ def test_simulate_journey_command_prints_the_figures(world, capsys):
     call_command("simulate_journey", "hcp-new", size=500, days=30, seed=1)
     out = capsys.readouterr().out
     assert "sends per channel" in out and "positions" in out
+
+
+def test_the_simulate_page_shows_refusals_and_charts(world, client):
+    from tests.factories import UserFactory
+
+    client.force_login(UserFactory(is_superuser=True, is_staff=True))
+    response = client.get("/journeys/hcp-new/simulate/?size=300&days=20&seed=3")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "welcome (DE): jurisdiction_not_covered" in html
+    assert 'data-chart="sends"' in html and 'id="chart-data"' in html
+    assert client.get("/journeys/nope/simulate/").status_code == 404
