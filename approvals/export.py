@@ -17,7 +17,8 @@ from django.utils import timezone
 
 from content.models import ContentModule, ModuleVersion
 
-from .models import AuditEntry, Comment, ReviewRound, Signature
+from .history_text import sentence
+from .models import Annotation, AuditEntry, Comment, ReviewRound, Signature
 
 SKIPPED_HISTORY_FIELDS = {"history_id", "history_date", "history_change_reason",
                           "history_type", "history_user_id", "history_user"}
@@ -82,12 +83,24 @@ def module_history(module: ContentModule) -> dict:
          "body": c.body}
         for c in Comment.objects.filter(version_id__in=version_ids).select_related("author")
     ]
+    annotations = [
+        {"id": a.pk, "version": numbers[a.version_id], "round": a.round, "role": a.role,
+         "kind": a.kind, "anchor": a.anchor, "author": _user_name(a.author),
+         "created_at": _iso(a.created_at), "sha256": a.sha256, "body": a.body,
+         "state": a.state, "anchor_changed": a.anchor_changed,
+         "resolved_by": _user_name(a.resolved_by), "resolved_at": _iso(a.resolved_at),
+         "resolution_note": a.resolution_note}
+        for a in Annotation.objects.filter(version_id__in=version_ids)
+        .select_related("author", "resolved_by").order_by("created_at", "id")
+    ]
     audit = [
         {"seq": e.seq, "created_at": _iso(e.created_at), "event": e.event,
          "actor": e.actor_name, "target": e.target_repr, "target_type": e.target_type,
          "target_id": e.target_id, "data": e.data, "prev_hash": e.prev_hash, "hash": e.hash}
         for e in AuditEntry.objects.filter(module_code=module.code).order_by("seq")
     ]
+    for entry in audit:
+        entry["sentence"] = sentence(entry)
     field_history = (
         _field_history(ContentModule.history.filter(id=module.pk), "content.ContentModule")
         + _field_history(ModuleVersion.history.filter(id__in=version_ids), "content.ModuleVersion")
@@ -96,6 +109,8 @@ def module_history(module: ContentModule) -> dict:
         + _field_history(Signature.history.filter(version_id__in=version_ids),
                          "approvals.Signature")
         + _field_history(Comment.history.filter(version_id__in=version_ids), "approvals.Comment")
+        + _field_history(Annotation.history.filter(version_id__in=version_ids),
+                         "approvals.Annotation")
     )
     return {
         "module": {
@@ -113,6 +128,7 @@ def module_history(module: ContentModule) -> dict:
         ],
         "signatures": signatures,
         "comments": comments,
+        "annotations": annotations,
         "audit_entries": audit,
         "field_history": field_history,
     }
@@ -122,7 +138,18 @@ def as_json(history: dict) -> str:
     return json.dumps(history, cls=DjangoJSONEncoder, indent=2, ensure_ascii=False)
 
 
-CSV_COLUMNS = ["section", "timestamp", "who", "what", "version", "sha256", "detail"]
+# One row per event, one column per field (a field an event lacks is empty). Times are ISO 8601
+# UTC to the second. Audit data keys without a column of their own get a `data.<key>` column.
+CSV_COLUMNS = [
+    "section", "timestamp", "actor", "event", "sentence", "version", "round", "role",
+    "meaning", "state", "sha256", "kind", "anchor", "body", "field", "old_value", "new_value",
+    "record", "approved_at", "expires_at", "withdrawn_at", "due_at", "closed_at",
+    "resolved_by", "resolved_at", "seq", "hash", "prev_hash",
+]
+# Audit data keys that land in a named column.
+_AUDIT_DATA_COLUMNS = {"round": "round", "role": "role", "meaning": "meaning",
+                       "sha256": "sha256", "comment": "body", "reason": "body", "note": "body",
+                       "kind": "kind", "expires_at": "expires_at", "due_at": "due_at"}
 
 
 def _csv_safe(value: str) -> str:
@@ -130,28 +157,86 @@ def _csv_safe(value: str) -> str:
     return "'" + value if value[:1] in {"=", "+", "-", "@", "\t", "\r"} else value
 
 
+def _seconds(value: str | None) -> str:
+    """ISO 8601 UTC to the second: "2026-11-29T05:57:13Z"."""
+    if not value:
+        return ""
+    head, _, _ = value.partition(".")
+    return head if head.endswith("Z") else head.split("+")[0] + "Z"
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return "; ".join(_cell(v) for v in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_cell(v)}" for k, v in value.items())
+    return str(value)
+
+
+def csv_rows(history: dict) -> tuple[list[str], list[dict]]:
+    """(columns, rows): the history as flat rows, one field per column."""
+    rows: list[dict] = []
+    for v in history["versions"]:
+        rows.append({"section": "version", "timestamp": v["created_at"], "actor": v["created_by"],
+                     "event": "created", "version": v["number"], "state": v["state"],
+                     "sha256": v["sha256"], "approved_at": v["approved_at"],
+                     "expires_at": v["expires_at"], "withdrawn_at": v["withdrawn_at"],
+                     "body": v["withdrawal_reason"]})
+        for r in v["review_rounds"]:
+            rows.append({"section": "round", "timestamp": r["submitted_at"],
+                         "actor": r["submitted_by"], "event": "submitted", "version": v["number"],
+                         "round": r["number"], "state": r["outcome"], "sha256": r["sha256"],
+                         "due_at": r["due_at"], "closed_at": r["closed_at"]})
+    for s in history["signatures"]:
+        rows.append({"section": "signature", "timestamp": s["signed_at"], "actor": s["printed_name"],
+                     "event": "signed", "version": s["version"], "round": s["round"],
+                     "role": s["role"], "meaning": s["meaning"], "sha256": s["sha256"],
+                     "body": s["comment"]})
+    for c in history["comments"]:
+        rows.append({"section": "comment", "timestamp": c["created_at"], "actor": c["author"],
+                     "event": "commented", "version": c["version"], "round": c["round"],
+                     "kind": c["anchor"], "sha256": c["sha256"], "body": c["body"]})
+    for a in history.get("annotations", []):
+        rows.append({"section": "annotation", "timestamp": a["created_at"], "actor": a["author"],
+                     "event": "annotated", "version": a["version"], "round": a["round"],
+                     "role": a["role"], "kind": a["kind"], "anchor": a["anchor"],
+                     "state": a["state"], "sha256": a["sha256"], "body": a["body"],
+                     "resolved_by": a["resolved_by"], "resolved_at": a["resolved_at"]})
+    extra: list[str] = []
+    for e in history["audit_entries"]:
+        row = {"section": "audit", "timestamp": e["created_at"], "actor": e["actor"],
+               "event": e["event"], "sentence": e.get("sentence", ""), "record": e["target"],
+               "seq": e["seq"], "hash": e["hash"], "prev_hash": e["prev_hash"]}
+        for key, value in (e["data"] or {}).items():
+            column = _AUDIT_DATA_COLUMNS.get(key)
+            if column is None:
+                column = f"data.{key}"
+                if column not in extra:
+                    extra.append(column)
+            row[column] = value
+        rows.append(row)
+    for h in history["field_history"]:
+        for name, pair in h["changes"].items():
+            rows.append({"section": "field_history", "timestamp": h["history_date"],
+                         "actor": h["history_user"], "event": h["history_type"],
+                         "record": f"{h['model']} {h['object_id']}", "field": name,
+                         "old_value": pair[0], "new_value": pair[1]})
+    return CSV_COLUMNS + sorted(extra), rows
+
+
 def as_csv(history: dict) -> str:
-    """One row per event, oldest first within each section; details as JSON."""
+    """One row per event, one column per field; times to the second; formulas neutralised."""
+    columns, rows = csv_rows(history)
+    times = {"timestamp", "approved_at", "expires_at", "withdrawn_at", "due_at", "closed_at",
+             "resolved_at"}
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    rows = []
-    for v in history["versions"]:
-        rows.append(["version", v["created_at"], v["created_by"], v["state"], v["number"],
-                     v["sha256"], v])
-    for s in history["signatures"]:
-        rows.append(["signature", s["signed_at"], s["printed_name"], f"{s['role']}:{s['meaning']}",
-                     s["version"], s["sha256"], s])
-    for c in history["comments"]:
-        rows.append(["comment", c["created_at"], c["author"], c["anchor"], c["version"],
-                     c["sha256"], c])
-    for e in history["audit_entries"]:
-        rows.append(["audit", e["created_at"], e["actor"], e["event"], "", "", e])
-    for h in history["field_history"]:
-        rows.append(["field_history", h["history_date"], h["history_user"],
-                     f"{h['model']} {h['history_type']}", "", "", h])
+    writer.writerow(columns)
     for row in rows:
-        *cells, detail = row
-        writer.writerow([_csv_safe(str(c if c is not None else "")) for c in cells]
-                        + [_csv_safe(json.dumps(detail, cls=DjangoJSONEncoder, ensure_ascii=False))])
+        writer.writerow([_csv_safe(_seconds(_cell(row.get(c))) if c in times and row.get(c)
+                                   else _cell(row.get(c))) for c in columns])
     return out.getvalue()

@@ -6,6 +6,7 @@ action re-renders the page with the service's message and a 4xx status; nothing 
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import wraps
 
 from django.contrib import messages
@@ -31,6 +32,7 @@ from . import (
     errors,
     export,
     form_2253,
+    history_text,
     inspection,
     metrics,
     second_factor,
@@ -534,12 +536,44 @@ def preview(request, version_id: int, width: str):
     return response
 
 
+def _readable_history(data: dict) -> dict:
+    """The export's history with readable times (`*_when`) and a sentence per audit entry."""
+    when = history_text.readable_time
+    for v in data["versions"]:
+        v["created_when"], v["approved_when"] = when(v["created_at"]), when(v["approved_at"])
+        v["expires_when"] = when(v["expires_at"])
+        v["state_label"] = VersionState(v["state"]).label
+        for r in v["review_rounds"]:
+            r["label"] = workflow.round_label(v["number"], r["number"])
+            r["outcome_label"] = ReviewRound.Outcome(r["outcome"]).label.lower()
+            r["submitted_when"], r["due_when"] = when(r["submitted_at"]), when(r["due_at"])
+    for s in data["signatures"]:
+        s["signed_when"] = when(s["signed_at"])
+        s["label"] = workflow.round_label(s["version"], s["round"])
+        s["sentence"] = history_text.signature_sentence(
+            printed_name=s["printed_name"], role=s["role"], meaning=s["meaning"],
+            version=s["version"], round_number=s["round"])
+    for c in data["comments"]:
+        c["created_when"] = when(c["created_at"])
+    for a in data.get("annotations", []):
+        a["created_when"], a["resolved_when"] = when(a["created_at"]), when(a["resolved_at"])
+        a["label"] = workflow.round_label(a["version"], a["round"])
+    for e in data["audit_entries"]:
+        e["created_when"] = when(e["created_at"])
+    for h in data["field_history"]:
+        h["when"] = when(h["history_date"])
+        h["changes"] = {name: [when(v) if isinstance(v, datetime) else v for v in pair]
+                        for name, pair in h["changes"].items()}
+        h["who"] = history_text.person(h["history_user"]) if h["history_user"] else "The system"
+    return data
+
+
 @reviewer_screen
 @require_GET
 def history(request, code: str):
     module = get_object_or_404(ContentModule.objects.select_related("brand", "owner"), code=code)
     _require_visible(request, module.brand_id)
-    data = export.module_history(module)
+    data = _readable_history(export.module_history(module))
     return render(request, "review/history.html", {"module": module, "history": data})
 
 

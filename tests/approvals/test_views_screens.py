@@ -257,3 +257,45 @@ def test_review_page_links_to_the_admin_for_staff(submitted, reviewers):
     page = logged_in(reviewers["medical"]).get(
         reverse("approvals:review", args=[submitted.pk])).content.decode()
     assert 'id="admin-version-link"' not in page
+
+
+def test_history_reads_as_sentences_with_readable_times(reviewers):
+    import csv
+    import io
+    import re
+
+    from .helpers import sign
+
+    author = UserFactory(username="author-h", first_name="Ana", last_name="Author")
+    version = submit(VersionFactory(module__owner=author, created_by=author))
+    reviewers["medical"].first_name, reviewers["medical"].last_name = "Camille", "Martin"
+    reviewers["medical"].save()
+    sign(version, reviewers["medical"], "medical", "request_changes", comment="Cite the label")
+    client = logged_in(reviewers["legal"])
+    page = client.get(reverse("approvals:history", args=[version.module.code])).content.decode()
+    assert "Camille Martin (Medical) requested changes on v1 · round 1" in page
+    assert "Ana Author submitted v1 · round 1 for MLR review" in page
+    timeline = page.split('id="history-timeline"')[1].split("</ol>")[0]
+    assert re.search(r">\d{1,2} [A-Z][a-z]{2} \d{4}, \d{2}:\d{2} UTC<", timeline)
+    assert not re.search(r"\d{2}:\d{2}:\d{2}\.\d{3,6}", page)  # no microseconds anywhere
+    assert "round=1" not in page and "meaning=" not in page  # no key=value text
+
+    response = client.get(reverse("approvals:export", args=[version.module.code, "csv"]))
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    header = list(rows[0].keys())
+    for column in ("section", "timestamp", "actor", "event", "sentence", "version", "round",
+                   "role", "meaning", "sha256", "body", "field", "old_value", "new_value"):
+        assert column in header
+    assert "detail" not in header
+    signed = [r for r in rows if r["section"] == "signature"]
+    assert signed[0]["role"] == "medical" and signed[0]["meaning"] == "request_changes"
+    assert signed[0]["body"] == "Cite the label" and signed[0]["version"] == "1"
+    decided = next(r for r in rows if r["section"] == "audit" and r["event"] == "decided")
+    assert decided["sentence"].startswith("Camille Martin (Medical) requested changes on v1")
+    assert decided["round"] == "1" and decided["meaning"] == "request_changes"
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", decided["timestamp"])
+    for row in rows:  # no JSON object stuffed in a cell
+        for value in row.values():
+            assert not (value or "").startswith("{"), row
+    changed = [r for r in rows if r["section"] == "field_history" and r["field"] == "state"]
+    assert any(r["new_value"] == "in_review" for r in changed)
