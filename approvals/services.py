@@ -142,10 +142,11 @@ def _notify_reviewers(version: ModuleVersion, round_: ReviewRound, roles, *, exc
 
     people = [u for u in reviewers_for(roles) if u.pk not in exclude_ids]
     label = workflow.round_label(version.number, round_.number)
+    # Subjects stay ASCII (mail clients and filters); the body names the round.
     _queue_mail(
         _emails(people),
         f"[Tessera] {'Reminder: review due' if reminder else 'Review needed'}: "
-        f"{version.module.code} {label}",
+        f"{version.module.code} v{version.number} (round {round_.number})",
         f"{version.module.code} {label} ({version.module.title}) waits for your MLR "
         f"review (due {round_.due_at:%Y-%m-%d}).\n\n"
         f"Open it: {review_url(version.pk)}\n",
@@ -524,7 +525,7 @@ def recall(*, version: ModuleVersion, actor, credentials: Credentials | None,
             people = [u for u in reviewers_for(REQUIRED_ROLES) if u.pk != actor.pk]
             label = workflow.round_label(locked.number, round_.number)
             _queue_mail(_emails(people),
-                        f"[Tessera] Review recalled: {locked.module.code} {label}",
+                        f"[Tessera] Review recalled: {locked.module.code} v{locked.number}",
                         f"{audit.printed_name(actor)} recalled {locked.module.code} {label} "
                         f"({locked.module.title}) before any decision: nothing to review now."
                         + (f"\n\nReason: {reason}" if reason else "")
@@ -614,7 +615,8 @@ def escalate_overdue_rounds(*, now: datetime | None = None) -> list[ReviewRound]
             label = workflow.round_label(locked.number, round_.number)
             _queue_mail(
                 _emails(_escalation_recipients(locked, policy.escalate_to)),
-                f"[Tessera] Review overdue: {locked.module.code} {label}",
+                f"[Tessera] Review overdue: {locked.module.code} v{locked.number} "
+                f"(round {round_.number})",
                 f"{locked.module.code} {label} ({locked.module.title}) was due on "
                 f"{round_.due_at:%Y-%m-%d}; still to decide: {', '.join(pending) or 'none'}.\n\n"
                 f"{review_url(locked.pk)}\n")

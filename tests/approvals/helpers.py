@@ -21,3 +21,21 @@ def approve_all(version, reviewers):
         sign(version, user, role)
     version.refresh_from_db()
     return version
+
+
+def finish_round(version, reviewers):
+    """Parallel review: the round closes when every role decided. The reviewers of the roles
+    still to decide approve, so a change request already given returns the version."""
+    from approvals.rounds import round_status
+
+    version.refresh_from_db()
+    for role in round_status(version).pending_roles:
+        sign(version, reviewers[role], role)
+    version.refresh_from_db()
+    return version
+
+
+def request_changes(version, user, role, reviewers, *, comment="Please fix"):
+    """`user` requests changes for `role`; the other roles approve, so the round returns."""
+    sign(version, user, role, "request_changes", comment=comment)
+    return finish_round(version, reviewers)

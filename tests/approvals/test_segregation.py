@@ -17,7 +17,7 @@ from content.permissions import AUTHORS_GROUP, ensure_group_permissions, grant_a
 from tests.content.helpers import version_form_data
 from tests.factories import UserFactory, VersionFactory, term
 
-from .helpers import PASSWORD, approve_all, sign
+from .helpers import PASSWORD, approve_all, request_changes, sign
 
 pytestmark = pytest.mark.django_db
 
@@ -120,7 +120,7 @@ def test_an_earlier_rounds_submitter_is_an_author(reviewers, co_editor):
     version = VersionFactory()
     grant_author_brand(co_editor, version.module.brand)
     services.submit_for_review(version=version, actor=co_editor)  # round 1, by the co-editor
-    sign(version, reviewers["legal"], "legal", "request_changes", comment="Fix the claim")
+    request_changes(version, reviewers["legal"], "legal", reviewers, comment="Fix the claim")
     services.submit_for_review(version=version, actor=version.created_by)  # round 2
     version.refresh_from_db()
     assert co_editor.pk in author_ids_for_versions([version])[version.pk]
@@ -134,7 +134,11 @@ def test_workflow_moves_are_not_edits(submitted, reviewers):
     reviewer may still decide the next round (for the same role)."""
     legal = reviewers["legal"]
     sign(submitted, legal, "legal", "request_changes", comment="Fix the claim")
-    assert submitted.history.filter(history_user=legal).exists()
+    # The last role's decision returns the version: its history names that reviewer.
+    sign(submitted, reviewers["medical"], "medical")
+    sign(submitted, reviewers["regulatory"], "regulatory")
+    assert submitted.history.filter(history_user=reviewers["regulatory"]).exists()
+    assert reviewers["regulatory"].pk not in content_editor_ids([submitted.pk])[submitted.pk]
     assert legal.pk not in content_editor_ids([submitted.pk])[submitted.pk]
     edit_as(submitted, submitted.created_by, body_html="<p>Fixed.</p>", body_text="")
     services.submit_for_review(version=submitted, actor=submitted.created_by)
@@ -153,7 +157,7 @@ def test_an_edit_that_changes_nothing_is_not_an_edit(draft, co_editor):
 def test_one_role_per_person_across_rounds(submitted, reviewers):
     both = reviewers["medical"]
     both.groups.add(role_group("legal"))
-    sign(submitted, both, "medical", "request_changes", comment="Fix the claim")
+    request_changes(submitted, both, "medical", reviewers, comment="Fix the claim")
     services.submit_for_review(version=submitted, actor=submitted.created_by)
     submitted.refresh_from_db()
     with pytest.raises(services.ApprovalError) as refusal:
@@ -172,7 +176,7 @@ def test_one_role_per_person_across_rounds(submitted, reviewers):
 def test_second_role_across_rounds_through_the_review_page(submitted, reviewers):
     both = reviewers["medical"]
     both.groups.add(role_group("legal"))
-    sign(submitted, both, "medical", "request_changes", comment="Fix the claim")
+    request_changes(submitted, both, "medical", reviewers, comment="Fix the claim")
     services.submit_for_review(version=submitted, actor=submitted.created_by)
     submitted.refresh_from_db()
     response = decide_post(logged_in(both), submitted, role="legal", username="rev-medical")
@@ -184,7 +188,7 @@ def test_second_role_across_rounds_through_the_review_page(submitted, reviewers)
 def test_barred_from_every_pending_role_the_page_says_why(submitted, reviewers):
     only = reviewers["regulatory"]
     only.groups.add(role_group("medical"))
-    sign(submitted, only, "regulatory", "request_changes", comment="Fix")
+    request_changes(submitted, only, "regulatory", reviewers, comment="Fix")
     services.submit_for_review(version=submitted, actor=submitted.created_by)
     sign(submitted, reviewers["medical"], "medical")
     page = logged_in(only).get(reverse("approvals:review", args=[submitted.pk])).content.decode()

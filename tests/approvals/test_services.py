@@ -94,9 +94,19 @@ def test_changes_requested_return_it_and_resubmission_opens_a_new_round(submitte
     with django_capture_on_commit_callbacks(execute=True):
         sign(submitted, reviewers["legal"], "legal", "request_changes", comment="Add the ISI")
     submitted.refresh_from_db()
+    # Parallel review: one change request does not end the round; regulatory still reviews.
+    assert submitted.state == "in_review"
+    assert not [m for m in mailoutbox if submitted.created_by.email in m.to]
+    with django_capture_on_commit_callbacks(execute=True):
+        sign(submitted, reviewers["regulatory"], "regulatory", "request_changes",
+             comment="Shorten the claim")
+    submitted.refresh_from_db()
     assert submitted.state == "changes_requested"
-    assert "Add the ISI" in mailoutbox[-1].body
+    # Consolidated: one mail to the author with every role's request.
+    assert "Add the ISI" in mailoutbox[-1].body and "Shorten the claim" in mailoutbox[-1].body
     assert submitted.created_by.email in mailoutbox[-1].to
+    entry = AuditEntry.objects.filter(event="changes_requested").get()
+    assert entry.data["roles"] == ["legal", "regulatory"]
 
     submitted.body_html = "<p>Hello again {{ recipient.last_name }}.</p>"
     submitted.save()
