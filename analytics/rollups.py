@@ -30,6 +30,7 @@ from django.utils import timezone
 from delivery.models import DeliveredVersion, Delivery
 from journeys.models import EngagementEvent, Enrollment, EventType, Journey, Step
 
+from . import bulk
 from .models import DailyRollup, EnrollmentMarket, RecipientStep, Watermark
 
 EVENTS, DELIVERIES = "events", "deliveries"
@@ -64,12 +65,14 @@ class _Catalog:
         self.steps: dict[int, tuple[int, int, str]] = {}
         self.by_key: dict[tuple[str, str], int] = {}
         self.journey_ids: dict[str, int] = {}
+        self.slugs: dict[int, str] = {}
         self.sole_market: dict[int, str] = {}
         for step in Step.objects.values("pk", "key", "journey_id", "journey__slug", "stage_id",
                                         "channel__code"):
             self.steps[step["pk"]] = (step["journey_id"], step["stage_id"], step["channel__code"])
             self.by_key[(step["journey__slug"], step["key"])] = step["pk"]
             self.journey_ids[step["journey__slug"]] = step["journey_id"]
+            self.slugs[step["journey_id"]] = step["journey__slug"]
         markets = defaultdict(list)
         for journey_id, code in Journey.jurisdictions.through.objects.values_list(
                 "journey_id", "jurisdiction__code"):
@@ -83,56 +86,77 @@ def _markets(enrollment_ids, catalog: _Catalog, journey_of: dict[int, int]) -> d
     return {e: known.get(e) or catalog.sole_market.get(journey_of[e], "") for e in enrollment_ids}
 
 
-def _recompute_day(journey_id: int, day: dt.date, catalog: _Catalog) -> None:
-    start, end = _day_bounds(day)
-    DailyRollup.objects.filter(journey_id=journey_id, day=day).delete()
+def _recompute_days(journey_id: int, days: list[dt.date], catalog: _Catalog) -> None:
+    """Recompute the rollup rows of these days of one journey from the raw rows: one read
+    of events and deliveries over the span of the days (they come in runs of ≤ 31 days)."""
+    days = sorted(days)
+    wanted = set(days)
+    start, _ = _day_bounds(days[0])
+    _, end = _day_bounds(days[-1])
+    DailyRollup.objects.filter(journey_id=journey_id, day__in=days).delete()
     step_ids = [s for s, (j, _, _) in catalog.steps.items() if j == journey_id]
-    events = list(EngagementEvent.objects.filter(
-        step_id__in=step_ids, occurred_at__gte=start, occurred_at__lt=end,
-    ).values_list("enrollment_id", "step_id", "event_type"))
-    journey_of = {e: journey_id for e, _, _ in events}
+    events = [(e, s, t, at.astimezone(dt.UTC).date()) for e, s, t, at in
+              EngagementEvent.objects.filter(step_id__in=step_ids, occurred_at__gte=start,
+                                             occurred_at__lt=end)
+              .values_list("enrollment_id", "step_id", "event_type", "occurred_at")]
+    events = [row for row in events if row[3] in wanted]
+    journey_of = {e: journey_id for e, _, _, _ in events}
     markets = _markets(journey_of, catalog, journey_of)
     cells: dict[tuple, dict] = {}
     people: dict[tuple, set] = defaultdict(set)
 
-    def cell(step_id, market, version_id=0):
+    def cell(day, step_id, market, version_id=0):
         _, stage_id, channel = catalog.steps[step_id]
-        key = (step_id, channel, market, version_id)
+        key = (day, step_id, channel, market, version_id)
         if key not in cells:
             cells[key] = {"stage_id": stage_id}
         return key, cells[key]
 
-    for enrollment_id, step_id, event_type in events:
-        key, counts = cell(step_id, markets[enrollment_id])
+    for enrollment_id, step_id, event_type, day in events:
+        key, counts = cell(day, step_id, markets[enrollment_id])
         counts["events"] = counts.get("events", 0) + 1
         field = COUNTED.get(event_type)
         if field:
             counts[field] = counts.get(field, 0) + 1
         people[key].add(enrollment_id)
-    slug = next((s for s, j in catalog.journey_ids.items() if j == journey_id), None)
+    slug = catalog.slugs.get(journey_id)
     deliveries = Delivery.objects.filter(journey_slug=slug, served_at__gte=start, served_at__lt=end)
-    for _delivery_id, step_key, jurisdiction in deliveries.values_list("pk", "step_key",
-                                                                         "jurisdiction"):
+    for step_key, jurisdiction, served_at in deliveries.values_list(
+            "step_key", "jurisdiction", "served_at"):
+        day = served_at.astimezone(dt.UTC).date()
         step_id = catalog.by_key.get((slug, step_key))
-        if step_id is None:
+        if step_id is None or day not in wanted:
             continue
-        _, counts = cell(step_id, jurisdiction)
+        _, counts = cell(day, step_id, jurisdiction)
         counts["deliveries"] = counts.get("deliveries", 0) + 1
-    for step_key, jurisdiction, version_id in DeliveredVersion.objects.filter(
+    for step_key, jurisdiction, version_id, served_at in DeliveredVersion.objects.filter(
             delivery__in=deliveries).values_list("delivery__step_key", "jurisdiction",
-                                                 "version_id"):
+                                                 "version_id", "delivery__served_at"):
+        day = served_at.astimezone(dt.UTC).date()
         step_id = catalog.by_key.get((slug, step_key))
-        if step_id is None:
+        if step_id is None or day not in wanted:
             continue
-        _, counts = cell(step_id, jurisdiction, version_id)
+        _, counts = cell(day, step_id, jurisdiction, version_id)
         counts["deliveries"] = counts.get("deliveries", 0) + 1
     DailyRollup.objects.bulk_create([
         DailyRollup(day=day, journey_id=journey_id, step_id=step_id, channel=channel,
                     market=market, module_version_id=version_id,
-                    recipients=len(people.get((step_id, channel, market, version_id), ())),
+                    recipients=len(people.get((day, step_id, channel, market, version_id), ())),
                     **counts)
-        for (step_id, channel, market, version_id), counts in cells.items()
+        for (day, step_id, channel, market, version_id), counts in cells.items()
     ], batch_size=1000)
+
+
+def _runs(days: list[dt.date], span: int = 31):
+    """Sorted days cut into runs no longer than `span` days."""
+    run: list[dt.date] = []
+    for day in sorted(days):
+        if run and (day - run[0]).days >= span:
+            yield run
+            run = []
+        run.append(day)
+    if run:
+        yield run
 
 
 def _merge_recipient_steps(pairs: set[tuple[int, int]], catalog: _Catalog) -> None:
@@ -164,9 +188,9 @@ def _merge_recipient_steps(pairs: set[tuple[int, int]], catalog: _Catalog) -> No
         journey_id, stage_id, _ = catalog.steps[step_id]
         row = existing.get((enrollment_id, step_id))
         if row is None:
-            new.append(RecipientStep(journey_id=journey_id, enrollment_id=enrollment_id,
-                                     stage_id=stage_id, step_id=step_id,
-                                     market=markets[enrollment_id], **fact))
+            new.append((journey_id, enrollment_id, stage_id, step_id, markets[enrollment_id],
+                        fact["first_at"], fact["last_at"],
+                        *(fact.get(flag, False) for flag in FLAGS.values())))
             continue
         row.first_at = min(row.first_at, fact["first_at"])
         row.last_at = max(row.last_at, fact["last_at"])
@@ -174,9 +198,13 @@ def _merge_recipient_steps(pairs: set[tuple[int, int]], catalog: _Catalog) -> No
             setattr(row, flag, getattr(row, flag) or fact.get(flag, False))
         row.market = markets[enrollment_id]
         changed.append(row)
-    RecipientStep.objects.bulk_create(new, batch_size=1000)
+    bulk.insert(RecipientStep, [*_RSTEP_FIELDS, *FLAGS.values()], new)
     RecipientStep.objects.bulk_update(
         changed, ["first_at", "last_at", "market", *FLAGS.values()], batch_size=1000)
+
+
+_RSTEP_FIELDS = ("journey_id", "enrollment_id", "stage_id", "step_id", "market", "first_at",
+                 "last_at")
 
 
 def _chunks(items, size):
@@ -227,9 +255,13 @@ def run(*, batch: int = BATCH, now=None) -> dict:
         _markets_from_earlier_deliveries({e for e, _ in pairs}, deliveries_to)
 
         cutoff = _cutoff_day(now)
-        for journey_id, day in sorted(dirty_days):
+        per_journey = defaultdict(list)
+        for journey_id, day in dirty_days:
             if day >= cutoff:
-                _recompute_day(journey_id, day, catalog)
+                per_journey[journey_id].append(day)
+        for journey_id, days in sorted(per_journey.items()):
+            for run_of_days in _runs(days):
+                _recompute_days(journey_id, run_of_days, catalog)
         _merge_recipient_steps(pairs, catalog)
         events_mark.last_id, deliveries_mark.last_id = events_to, deliveries_to
         events_mark.save()
