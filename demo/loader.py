@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from . import approvals, content, delivery, journeys
+from . import approvals, content, delivery, events, journeys
 from .specs import demo_users
 
 # Floor order: each step needs what the one before it created.
-STEPS = (content.load, approvals.load, journeys.load, delivery.load)
+STEPS = (content.load, approvals.load, journeys.load, delivery.load, events.load)
 
 
 def print_logins(out) -> None:
