@@ -30,6 +30,9 @@ def _axe():
 def axe_violations(page, context=None) -> list[dict]:
     """Every axe-core violation on the page (or within `context`, an axe context:
     a selector, or {"include": [...], "exclude": [...]})."""
+    # The page marks boxes that scroll sideways as focusable (cms/static/tessera/tessera.js)
+    # on resize; run it now so a viewport change just made is reflected.
+    page.evaluate("window.Tessera && window.Tessera.markScrollables && window.Tessera.markScrollables()")
     results = _axe().run(page, context=context)
     return list(results.response.get("violations", []))
 
