@@ -30,16 +30,11 @@ class FunnelStageSerializer(serializers.Serializer):
 
 
 class VelocitySerializer(serializers.Serializer):
-    from_ = serializers.CharField()
+    locals()["from"] = serializers.CharField()  # a keyword in Python, a field in JSON
     to = serializers.CharField()
     recipients = Suppressible()
     median_days = Suppressible()
     p90_days = Suppressible()
-
-    def get_fields(self):
-        fields = super().get_fields()
-        fields["from"] = fields.pop("from_")
-        return fields
 
 
 class TrendSerializer(serializers.Serializer):
@@ -50,14 +45,9 @@ class TrendSerializer(serializers.Serializer):
 
 
 class OffPathSerializer(serializers.Serializer):
-    from_ = serializers.CharField()
+    locals()["from"] = serializers.CharField()
     to = serializers.CharField()
     recipients = Suppressible()
-
-    def get_fields(self):
-        fields = super().get_fields()
-        fields["from"] = fields.pop("from_")
-        return fields
 
 
 class CoherenceSerializer(serializers.Serializer):

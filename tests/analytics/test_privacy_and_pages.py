@@ -106,3 +106,9 @@ def test_the_governance_dashboard_lists_every_touchpoint_per_market(client, four
     csv = client.get(reverse("analytics:governance"), {"csv": "coverage"}).content.decode()
     assert csv.splitlines()[0].startswith("Journey,Step,Market,Locale,today,in 30 days")
     assert any(line.startswith("Mini journey,e,US,en,empty") for line in csv.splitlines())
+
+
+def test_the_endpoint_is_in_the_openapi_schema(client):
+    client.force_login(superuser())
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").content.decode()
+    assert "/api/v1/analytics/journeys/{slug}/" in schema and "JourneyAnalytics" in schema
