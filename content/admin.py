@@ -287,6 +287,13 @@ def autocomplete_scope(request, queryset, *, brand_field="brand"):
     return queryset
 
 
+class PickerMedia:
+    """Names the autocomplete pickers' search boxes for screen readers (pickers.js)."""
+
+    class Media:
+        js = ["content/pickers.js"]
+
+
 class ScopedSearchMixin:
     """Autocomplete results limited by `autocomplete_scope`."""
 
@@ -310,7 +317,7 @@ def _with_params(widget, params: dict) -> None:
 
 
 @admin.register(ContentModule)
-class ContentModuleAdmin(ScopedSearchMixin, BrandScopedAdmin):
+class ContentModuleAdmin(PickerMedia, ScopedSearchMixin, BrandScopedAdmin):
     form = forms.ContentModuleForm
     list_display = ["code", "title", "brand", "kind", "purpose", "latest_state", "expires"]
     list_select_related = ["brand"]
@@ -412,7 +419,7 @@ class ContentModuleAdmin(ScopedSearchMixin, BrandScopedAdmin):
 
 
 @admin.register(ModuleVersion)
-class ModuleVersionAdmin(BrandScopedAdmin):
+class ModuleVersionAdmin(PickerMedia, BrandScopedAdmin):
     form = forms.ModuleVersionForm
     list_display = ["__str__", "module_title", "brand", "state", "locale", "expires_at",
                     "updated_at", "preview"]

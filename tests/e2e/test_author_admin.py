@@ -74,3 +74,73 @@ def test_author_filters_opens_and_previews_a_module(demo_content, live_server, p
     assert "26%" in email.inner_text()
     assert email.bounding_box()["width"] == pytest.approx(600, abs=2)
     save_screenshot(page, "admin-preview.png", full_page=True)
+
+
+def _pick(page, field_id, term):
+    """Choose `term` in a select2 autocomplete (the admin's compact tag picker)."""
+    page.locator(f"#{field_id}").locator("xpath=following-sibling::span[contains(@class,'select2')]").first.click()
+    page.locator(".select2-container--open .select2-search__field").fill(term)
+    page.locator(".select2-results__option--highlighted", has_text=term).first.wait_for()
+    page.keyboard.press("Enter")
+
+
+def _axe_both_widths(page, label):
+    from tests.axe import assert_no_serious_axe_violations
+
+    for width in (1440, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        assert_no_serious_axe_violations(page, f"{label} at {width} px")
+    page.set_viewport_size({"width": 1400, "height": 900})
+
+
+def test_author_writes_a_claim_with_a_footnote_and_submits_from_the_version_page(
+        demo_content, live_server, page):
+    from content.models import ModuleVersion
+
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/content/contentmodule/")
+    page.fill("#id_username", "author.cardiozen")
+    page.fill("#id_password", "tessera-author")
+    page.click("input[type=submit]")
+    page.wait_for_selector("#result_list")
+    assert page.locator('a[href="/journeys/"]').count() >= 1  # admin -> journeys
+
+    actions = 0
+    page.get_by_role("link", name="Add content module").click(); actions += 1  # noqa: E702
+    editor = page.locator(".tessera-editor .ProseMirror[contenteditable=true]")
+    editor.wait_for()
+    _axe_both_widths(page, "module add page")
+    assert page.locator("#id_brand").input_value() != ""  # one-brand author: preselected
+    page.fill("#id_code", "CZN-EFF-900-DE"); actions += 1  # noqa: E702
+    page.select_option("#id_kind", "claim"); actions += 1  # noqa: E702
+    page.fill("#id_title", "Efficacy: primary endpoint (DE, editor)"); actions += 1  # noqa: E702
+    editor.click()
+    page.keyboard.type("Cardiozen reduced the risk by 26%"); actions += 1  # noqa: E702
+    page.select_option("#id_versions-0-body_html-footnote", "REF-ZENHF"); actions += 1  # noqa: E702
+    assert page.locator(".ProseMirror sup.footnote").inner_text() == "1"
+    page.click("input[name=_save]"); actions += 1  # noqa: E702
+    assert actions <= 8, actions  # create a claim with a citation (docs/authoring.md)
+
+    page.wait_for_selector("#review-readiness")
+    version = ModuleVersion.objects.get(module__code="CZN-EFF-900-DE")
+    assert list(version.citations.values_list("code", flat=True)) == ["REF-ZENHF"]
+    assert '<sup class="footnote cite-REF-ZENHF">1</sup>' in version.body_html
+    assert "Tag at least one channel" in page.inner_text("#review-readiness")
+    _axe_both_widths(page, "version page (draft)")
+
+    # Tags review needs, then save; the checklist turns into the submit button.
+    _pick(page, "id_audiences", "hcp")
+    _pick(page, "id_jurisdictions", "DE")
+    _pick(page, "id_channels", "email")
+    page.click("input[name=_continue]")
+    page.wait_for_selector("#submit-for-review")
+    page.click("#submit-for-review")  # one click
+    page.wait_for_url("**/review/v/**")
+    version.refresh_from_db()
+    assert version.state == "in_review"
+
+    page.goto(f"{live_server.url}/admin/content/moduleversion/{version.pk}/change/")
+    page.wait_for_selector("#recall-form")
+    assert page.locator("input[name=_save]").count() == 0
+    _axe_both_widths(page, "version page (in review)")
+    page.goto(f"{live_server.url}/admin/content/contentmodule/{version.module_id}/change/")
+    _axe_both_widths(page, "module change page")

@@ -207,16 +207,26 @@ function createEditor(textarea) {
     Table, TableRow, TableHeader, TableCell, Footnote, Token,
   ]);
   textarea.value = original; // unchanged until the author edits (then onUpdate writes it)
+  const fieldLabel = document.querySelector(`label[for="${textarea.id}"]`);
+  const dom = editor.view.dom;
+  dom.setAttribute("role", "textbox");
+  dom.setAttribute("aria-multiline", "true");
+  dom.setAttribute("aria-label", fieldLabel ? fieldLabel.textContent.replace(/:\s*$/, "").trim() : "Text");
   const wrapper = textarea.closest(".prose-editor");
-  wrapper.before(toolbar(textarea, editor));
+  // One box for the insert bar, a warning if any, and the editor (one flex item in a row).
+  const box = document.createElement("div");
+  box.className = "tessera-editor";
+  wrapper.before(box);
+  box.append(toolbar(textarea, editor));
   if (original && visibleText(editor.getHTML()) !== visibleText(original)) {
     const note = document.createElement("p");
     note.className = "tessera-editor-warning";
     note.setAttribute("role", "status");
     note.textContent = "Part of this body uses markup the editor cannot show; it is kept as " +
       "written unless you edit here. Use the HTML button to see the source.";
-    wrapper.before(note);
+    box.append(note);
   }
+  box.append(wrapper);
   return editor;
 }
 
