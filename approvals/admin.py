@@ -17,10 +17,12 @@ from content.models import ContentModule, ModuleVersion
 
 from . import export
 from .models import (
+    Annotation,
     AuditEntry,
     Comment,
     FirstUse,
     Form2253Submission,
+    ReviewPolicy,
     ReviewRound,
     Signature,
     SigningState,
@@ -110,6 +112,24 @@ class ReviewRoundAdmin(ReadOnlyAdmin):
 class CommentAdmin(ReadOnlyAdmin):
     list_display = ("version", "anchor", "author", "created_at")
     list_select_related = ("version__module", "author")
+
+
+@admin.register(Annotation)
+class AnnotationAdmin(ReadOnlyAdmin):
+    """Written by approvals.annotations only (audited); read here."""
+
+    list_display = ("version", "round", "role", "kind", "state", "anchor_changed", "author",
+                    "created_at")
+    list_filter = ("state", "role", "kind")
+    list_select_related = ("version__module", "author")
+
+
+@admin.register(ReviewPolicy)
+class ReviewPolicyAdmin(SimpleHistoryAdmin):
+    """A brand's review clock: due date, reminder, escalation (approvals.review_policy)."""
+
+    list_display = ("brand", "due_days", "reminder_days", "escalation_days", "escalate_to")
+    list_select_related = ("brand",)
 
 
 @admin.register(SigningState)
