@@ -6,6 +6,7 @@
     try {
       var doc = frame.contentDocument;
       if (!doc || !doc.documentElement) { return; }
+      frame.style.height = "1px";  /* measure the content, not the frame's last height */
       var height = Math.max(doc.documentElement.scrollHeight, doc.body ? doc.body.scrollHeight : 0);
       if (height > 0) { frame.style.height = (height + 4) + "px"; frame.setAttribute("data-fitted", "true"); }
     } catch (e) { /* a frame we may not read keeps its default height */ }
