@@ -1,6 +1,6 @@
 """A reviewer in a real browser: the journey map and a step preview, with screenshots.
 
-Screenshots (docs/screenshots/ under `make screenshots`): journey-map.png, preview-email.png and preview-portal.png.
+Screenshots (docs/screenshots/ under `make screenshots`): journey-map.png and preview-email.png.
 """
 
 import io
@@ -74,12 +74,11 @@ def test_reviewer_reads_the_map_and_previews_a_step(demo_journeys, live_server, 
     email_frame = page.frame_locator("#preview-email iframe")
     assert "Dr. Morgan" in email_frame.locator("body").inner_text()
     assert "Compliant" in page.inner_text("#preview-email")
+    assert "Important Safety Information" in email_frame.locator("body").inner_text()
     save_screenshot(page.locator("#preview-email"), "preview-email.png")
-    portal_frame = page.frame_locator("#preview-portal iframe")
-    assert "Important Safety Information" in portal_frame.locator("body").inner_text()
-    save_screenshot(page.locator("#preview-portal"), "preview-portal.png")
 
+    # A congress step previews as a handout (tests/e2e/test_design_previews.py: each channel).
     page.goto(f"{live_server.url}/journeys/cardiozen-hcp-new-to-therapy/steps/congress-booth/preview/")
-    reasons = page.inner_text("#preview-email .reasons")
+    reasons = page.inner_text("#preview-handout .pv-reasons")
     assert "expired" in reasons and "CZN-HCP-CTA-CONGRESS-US" in reasons
     assert not [p for p in page.console_problems if "Content Security Policy" in p]
