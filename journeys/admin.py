@@ -12,8 +12,11 @@ from django.urls import reverse
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
+from content.admin import _with_params
 from content.models import ContentModule
 
+from .builder import services
+from .builder.forms import AdminVersionedForm
 from .models import EngagementEvent, Enrollment, Journey, Slot, Stage, Step, Transition
 
 
@@ -63,20 +66,39 @@ class BrandScopedAdmin(ScopedChoicesMixin, SimpleHistoryAdmin):
         return super().has_delete_permission(request, obj) and self._may(request, obj, "change")
 
 
-class StageInline(ScopedChoicesMixin, admin.StackedInline):
+class VersionedAdmin(BrandScopedAdmin):
+    """Journeys, stages and steps: the admin's form carries the edit counter, a save over
+    someone's newer save is refused (the builder's conflict rule), and saving goes through
+    the builder's service (validation, history)."""
+
+    form = AdminVersionedForm
+
+    def save_model(self, request, obj, form, change):
+        services.save_versioned(obj, expected=form.cleaned_data.get("edit_version") if change else None)
+
+
+class StageInline(ScopedChoicesMixin, admin.TabularInline):
+    """Compact: one line per stage (insights are edited on the map's builder or the
+    stage's own page)."""
+
     model = Stage
     extra = 0
-    fields = ("order", "audience_stage", ("needs", "emotions"), ("pain_points", "opportunities"))
+    fields = ("order", "audience_stage")
     show_change_link = True
+    classes = ("collapse",)
+    verbose_name_plural = "Stages (edit insights on the map's builder)"
 
 
 class StepInline(ScopedChoicesMixin, admin.TabularInline):
+    """Compact: one line per touchpoint; everything else on the map's builder."""
+
     model = Step
     extra = 0
-    fields = ("stage", "order", "key", "name", "channel", "owner_function", "purpose", "layout",
-              "timing", "preview_link")
+    fields = ("stage", "order", "key", "name", "channel", "preview_link")
     readonly_fields = ("preview_link",)
     show_change_link = True
+    classes = ("collapse",)
+    verbose_name_plural = "Touchpoints (edit them on the map's builder)"
 
     def get_formset(self, request, obj=None, **kwargs):
         self._journey = obj
@@ -100,37 +122,62 @@ def _preview_link(step):
 
 
 @admin.register(Journey)
-class JourneyAdmin(BrandScopedAdmin):
+class JourneyAdmin(VersionedAdmin):
     list_display = ("name", "slug", "brand", "audience", "locale", "map_link")
     list_filter = (("brand", admin.RelatedOnlyFieldListFilter), "audience")
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
-    filter_horizontal = ("jurisdictions",)
+    fieldsets = (
+        (None, {"fields": (("name", "slug"), ("brand", "audience", "locale"), "jurisdictions",
+                           "description", "builder_link", "edit_version")}),
+    )
+    readonly_fields = ("builder_link",)
     inlines = [StageInline, StepInline]
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "jurisdictions":
+            from django.forms import CheckboxSelectMultiple
+
+            kwargs["widget"] = CheckboxSelectMultiple
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     @admin.display(description="Journey map")
     def map_link(self, journey):
         url = reverse("journeys:map", args=[journey.slug])
         return format_html('<a href="{}">Map</a>', url)
 
+    @admin.display(description="Build")
+    def builder_link(self, journey):
+        if not journey or not journey.pk:
+            return "Save the journey, then build its stages and touchpoints on its map."
+        url = reverse("journeys:map", args=[journey.slug])
+        return format_html('<a href="{}">Open the map to build stages, touchpoints, slots and '
+                           'paths</a>', url)
+
 
 class SlotInline(admin.StackedInline):
+    """Modules are found by code or title (autocomplete, limited to the journey's brand),
+    never typed as database ids."""
+
     model = Slot
     extra = 0
     fields = ("order", "module", ("selector_kind", "priority", "required"),
               ("selector_stages", "selector_specialties"))
     filter_horizontal = ("selector_stages", "selector_specialties")
-    raw_id_fields = ("module",)
+    autocomplete_fields = ("module",)
 
     def get_formset(self, request, obj=None, **kwargs):
         self._step = obj
         return super().get_formset(request, obj, **kwargs)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        step = getattr(self, "_step", None)
         if db_field.name == "module":
-            kwargs["queryset"] = slot_module_choices(
-                request.user, getattr(self, "_step", None))
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+            kwargs["queryset"] = slot_module_choices(request.user, step)
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "module" and step is not None:
+            _with_params(field.widget, {"brand": str(step.journey.brand_id)})
+        return field
 
 
 def slot_module_choices(user, step: Step | None):
@@ -158,7 +205,7 @@ class TransitionInline(ScopedChoicesMixin, admin.TabularInline):
 
 
 @admin.register(Step)
-class StepAdmin(BrandScopedAdmin):
+class StepAdmin(VersionedAdmin):
     list_display = ("key", "name", "journey", "stage", "channel", "owner_function", "purpose",
                     "layout", "preview")
     list_filter = (("journey", admin.RelatedOnlyFieldListFilter), "channel", "owner_function",
@@ -174,10 +221,15 @@ class StepAdmin(BrandScopedAdmin):
 
 
 @admin.register(Stage)
-class StageAdmin(BrandScopedAdmin):
-    list_display = ("__str__", "journey", "order")
-    list_filter = (("journey", admin.RelatedOnlyFieldListFilter),)
-    list_select_related = ("journey", "audience_stage")
+class StageAdmin(VersionedAdmin):
+    list_display = ("__str__", "audience", "journey", "order")
+    list_filter = (("journey", admin.RelatedOnlyFieldListFilter), "journey__audience")
+    list_select_related = ("journey__audience", "audience_stage__audience")
+    ordering = ("journey__name", "order")
+
+    @admin.display(description="Audience", ordering="audience_stage__audience__name")
+    def audience(self, stage):
+        return stage.audience_stage.audience
 
 
 @admin.register(Slot)
@@ -185,7 +237,7 @@ class SlotAdmin(BrandScopedAdmin):
     list_display = ("__str__", "step", "priority", "required")
     list_select_related = ("step", "module")
     filter_horizontal = ("selector_stages", "selector_specialties")
-    raw_id_fields = ("module",)
+    autocomplete_fields = ("module",)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "module":

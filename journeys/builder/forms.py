@@ -24,16 +24,16 @@ class VersionedForm(forms.ModelForm):
     (optimistic locking). `expected` is that counter; `conflict` says whether the row was
     saved meanwhile (the admin refuses such a save; the builder's services do too)."""
 
-    version = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=0)
+    edit_version = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=0)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.instance.pk and not self.is_bound:
-            self.initial["version"] = self.instance.version
+            self.initial["edit_version"] = self.instance.version
 
     @property
     def expected(self) -> int | None:
-        return self.cleaned_data.get("version")
+        return self.cleaned_data.get("edit_version")
 
 
 class AdminVersionedForm(VersionedForm):
@@ -42,7 +42,7 @@ class AdminVersionedForm(VersionedForm):
 
     def clean(self):
         data = super().clean()
-        expected = data.get("version")
+        expected = data.get("edit_version")
         if self.instance.pk and expected is not None:
             current = type(self.instance).objects.filter(pk=self.instance.pk).values_list(
                 "version", flat=True).first()

@@ -80,7 +80,7 @@ def stage_edit(request, slug, pk):
     if request.method == "POST":
         form = StageForm(request.POST, instance=stage, journey=journey)
         if form.is_valid():
-            values = {k: v for k, v in form.cleaned_data.items() if k != "version"}
+            values = {k: v for k, v in form.cleaned_data.items() if k != "edit_version"}
             try:
                 services.update_stage(request.user, stage, values, expected=form.expected)
                 return _to_map(journey, f"stage-{stage.pk}")
@@ -148,7 +148,7 @@ def step_edit(request, slug, key):
     if request.method == "POST":
         form = StepForm(request.POST, instance=step, journey=journey)
         if form.is_valid():
-            values = {k: v for k, v in form.cleaned_data.items() if k != "version"}
+            values = {k: v for k, v in form.cleaned_data.items() if k != "edit_version"}
             try:
                 step = services.update_step(request.user, _step(journey, key), values,
                                             expected=form.expected)
@@ -346,13 +346,13 @@ def _conflict(error: services.EditConflict, request, form_class, **kwargs):
     applies it) and, per field they changed, what is saved now."""
     current = error.instance
     data = request.POST.copy()
-    data["version"] = str(current.version)
+    data["edit_version"] = str(current.version)
     form = form_class(data, instance=current, **kwargs)
     form.is_valid()
     fresh = form_class(instance=type(current).objects.get(pk=current.pk), **kwargs)
     differences = []
     for name, field in form.fields.items():
-        if name == "version":
+        if name == "edit_version":
             continue
         yours = form[name].value()
         saved = fresh[name].value()
