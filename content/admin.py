@@ -589,6 +589,7 @@ class ModuleVersionAdmin(PickerMedia, BrandScopedAdmin):
                 for m in version.requires.annotate(
                     latest_state_value=latest_state_subquery()).order_by("code")],
             "excludes": version.excludes.order_by("code"),
+            "numbered_references": ordered_references(version),
         }
         return TemplateResponse(request, "admin/content/moduleversion/preview.html", context)
 

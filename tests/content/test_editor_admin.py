@@ -208,3 +208,16 @@ def test_taxonomy_is_searchable_for_the_pickers(client_a, field):
     response = client_a.get(url, {"app_label": "content", "model_name": "moduleversion",
                                   "field_name": field, "term": ""})
     assert response.status_code == 200 and json.loads(response.content)["results"]
+
+
+def test_preview_lists_references_numbered_as_the_superscripts(client_a, author_a, brand_a):
+    first = ReferenceFactory(brand=brand_a, code="REF-Z", citation="Zed trial.")
+    second = ReferenceFactory(brand=brand_a, code="REF-A", citation="Alpha trial.")
+    version = VersionFactory(
+        module=ModuleFactory(brand=brand_a, owner=author_a, kind="claim"),
+        body_html=f"<p>x{marker_html('REF-Z', 4)} y{marker_html('REF-A', 4)}</p>")
+    version.citations.set([first, second])
+    page = client_a.get(reverse("admin:content_moduleversion_preview", args=[version.pk]))
+    html = page.content.decode()
+    assert f"x{marker_html('REF-Z', 1)} y{marker_html('REF-A', 2)}" in html
+    assert '<li value="1">Zed trial.</li>' in html and '<li value="2">Alpha trial.</li>' in html
