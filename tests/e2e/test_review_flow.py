@@ -115,12 +115,14 @@ def test_each_reviewer_signs_in_the_browser_and_the_draft_is_approved(demo_data,
         assert page.frame_locator("iframe.email").locator("body").inner_text().strip()
         if index == 0:
             save_screenshot(page, "review-page.png", full_page=True)
-        # A wrong password first: refused, nothing signed.
+        # A wrong password first: refused, nothing signed. The decision has no default.
+        page.check("#decision-approve")
         page.fill("#decision-username", username)
         page.fill("#decision-password", "not-my-password")
         page.click("#sign-decision")
         page.wait_for_selector("#refusal")
         assert "Wrong" in page.inner_text("#refusal")
+        page.check("#decision-approve")
         page.fill("#decision-username", username)
         page.fill("#decision-password", password)
         page.click("#sign-decision")
@@ -137,7 +139,8 @@ def test_each_reviewer_signs_in_the_browser_and_the_draft_is_approved(demo_data,
     assert page.inner_text("#version-state") == "Approved"
     page.click("#history-tab")
     signatures = page.inner_text("#history-signatures")
-    for name in ("Mira Keller (medical)", "Jonas Weber (legal)", "Priya Natarajan (regulatory)"):
+    for name in ("Mira Keller (Medical) approved", "Jonas Weber (Legal) approved",
+                 "Priya Natarajan (Regulatory) approved"):
         assert name in signatures
     assert "approved" in page.inner_text("#history-audit")
     page.goto(f"{base}/review/metrics/")
