@@ -100,6 +100,7 @@ def test_a_reviewer_enrols_a_second_factor_before_the_signing_form_opens(in_revi
     page.click("#second-factor-continue")
     page.wait_for_selector("#decision")
     assert page.url == review_url
+    page.check("#decision-approve")  # the decision has no default
     page.fill("#decision-username", "rev-medical")
     page.fill("#decision-password", PASSWORD)
     page.click("#sign-decision")
