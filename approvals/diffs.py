@@ -25,6 +25,8 @@ from lxml.html.diff import htmldiff
 from content.models import ModuleVersion, VersionState
 from content.preview import render_module_html, render_module_text
 
+from .workflow import round_label
+
 TAG_FIELDS = (
     ("audiences", "Audiences"), ("specialties", "Specialties"), ("stages", "Stages"),
     ("jurisdictions", "Markets"), ("channels", "Channels"),
@@ -92,7 +94,7 @@ def label(version, round_number: int | None = None, *, approved: bool = False) -
     if approved:
         return f"v{version.number} · approved"
     if round_number:
-        return f"v{version.number} · round {round_number}"
+        return round_label(version.number, round_number)
     return f"v{version.number} · {VersionState(version.state).label.lower()}"
 
 
