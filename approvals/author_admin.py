@@ -19,7 +19,7 @@ from content.admin import register_version_page_url, register_version_panel
 from content.models import ModuleVersion
 
 from . import second_factor, services
-from .errors import ApprovalError
+from .errors import CREDENTIALS_REQUIRED, ApprovalError
 from .rounds import feedback_for_author, round_status
 from .signing import Credentials, needs_username
 
@@ -79,7 +79,7 @@ def recall_view(request, object_id):
     form = RecallForm(request.POST, needs_username=needs_username(request.session, request.user))
     if not form.is_valid():
         fields = sorted(form.errors)
-        refusal = ApprovalError("credentials_required",
+        refusal = ApprovalError(CREDENTIALS_REQUIRED,
                                 "Enter your password" + (" and user id" if form.needs_username else "")
                                 + " to sign the recall.")
         services.record_refusal(refusal, actor=request.user, target=version,
