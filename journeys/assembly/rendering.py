@@ -21,6 +21,7 @@ from django.template.loader import get_template
 from django.utils.safestring import mark_safe
 
 from content.assets import DeliveredImage, delivered_images
+from content.footnotes import Numbering
 from content.models import ModuleKind
 from content.tokens import TOKEN_RE, CompiledText
 
@@ -165,10 +166,11 @@ def _render(versions: list[VersionSnapshot], page: Page,
                  if preheader_src else "")
     modules = []
     images = dict(page.images)
+    numbering = Numbering()  # footnotes numbered across the modules (content.footnotes)
     for v in versions:
         if v.kind in HEADER_KINDS:
             continue
-        html = placeholders(v, v.body_html)
+        html = placeholders(v, numbering.apply(v.body_html))
         if v.id in images:
             html = image_html(images[v.id], responsive=page.layout == Layout.PORTAL) + html
         modules.append({
