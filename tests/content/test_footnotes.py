@@ -62,3 +62,27 @@ def test_a_footnote_to_an_uncited_reference_keeps_the_version_from_review(brand_
     version.citations.set([ref_a])
     problems = review_readiness_errors(version)
     assert any("REF-Z" in p and "does not cite" in p for p in problems)
+
+
+@pytest.mark.django_db
+def test_assembled_email_numbers_footnotes_across_modules():
+    """Two claims that each say "1" in their own text read 1 and 2 in one email."""
+    from journeys.assembly.rendering import Page, layout_fingerprint, render
+    from journeys.assembly.snapshot import VersionSnapshot
+    from journeys.models import Layout
+
+    def claim(pk, code, ref):
+        return VersionSnapshot(
+            id=pk, module_id=pk, code=code, kind="claim", purpose="promotional", number=1,
+            state="approved", sha256=f"{pk:064d}", locale="en", subject="",
+            body_html=f"<p>{code}{marker_html(ref, 1)}</p>", body_text=code,
+            token_fallbacks={}, valid_from=None, expires_at=None, approved_at=None,
+            withdrawn_at=None, image=None, audiences=frozenset(), jurisdictions=frozenset(),
+            channels=frozenset(), stage_ids=frozenset(), specialties=frozenset(), requires=(),
+            excludes=(), created_at="t")
+
+    page = Page(layout=Layout.EMAIL, layout_sha256=layout_fingerprint(Layout.EMAIL)["sha256"],
+                locale="en", jurisdiction="US", year=2026, brand_name="Alphazen")
+    html = "".join(render([claim(901, "ONE", "REF-A"), claim(902, "TWO", "REF-B")], page).html.parts)
+    before, after = html.split("<p>TWO")
+    assert ">1</sup>" in before and after.startswith(f"{marker_html('REF-B', 2)}</p>")
