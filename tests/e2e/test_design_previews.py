@@ -151,4 +151,10 @@ def test_the_admin_wears_the_same_header_and_links_to_review_and_journeys(demo, 
     assert page.locator("link[href*='dark_mode.css']").count() == 0
     assert_no_serious_axe_violations(page, "admin index at 1440 px")
     save_screenshot(page, "admin-index.png")
+
+    # Date and time inputs each have a label (the stock widget left the time unlabelled).
+    page.goto(f"{base}/admin/content/moduleversion/add/")
+    assert page.locator("label[for=id_valid_from_1]").inner_text().startswith("Time")
+    assert page.get_by_label("Time:").first.get_attribute("name") == "valid_from_1"
+    assert_no_serious_axe_violations(page, "admin version form at 1440 px")
     context.close()
