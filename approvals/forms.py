@@ -173,7 +173,10 @@ class InboxFilterForm(forms.Form):
     def apply(self, rows, *, now=None):
         """Filter and sort inbox rows (`selectors.InboxRow`)."""
         now = now or timezone.now()
-        data = self.cleaned_data if self.is_bound and self.is_valid() else {}
+        data = {}
+        if self.is_bound:
+            self.is_valid()  # a junk value drops that filter only; the valid ones still apply
+            data = getattr(self, "cleaned_data", {})
         q = (data.get("q") or "").strip().lower()
         if q:
             rows = [r for r in rows if q in r.version.module.code.lower()

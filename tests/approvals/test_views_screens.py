@@ -123,6 +123,9 @@ def test_inbox_ignores_junk_filters(queue, reviewers):
     body = inbox(logged_in(reviewers["medical"]), sort="drop table", due="x", brand="abc",
                  page="999", mine_page="-1")
     assert len(codes_in(body, "inbox-mine")) == 3
+    # A junk value drops that filter only.
+    body = inbox(logged_in(reviewers["medical"]), due="x", q="BET")
+    assert codes_in(body, "inbox-mine") == ["BET-EFF-003"]
 
 
 def test_inbox_pages_25_at_a_time_keeping_the_filters(reviewers, settings):
