@@ -5,7 +5,7 @@ scrolls sideways at 390 px; the header is the same everywhere and reaches the ot
 the email frame is as tall as the email (its safety information is visible).
 
 Screenshots (docs/screenshots/ under `make screenshots`): design-inbox-390.png,
-design-journeys-390.png, preview-email-fitted.png, preview-sms.png, preview-handout.png, admin-index.png.
+design-journeys-390.png, design-map-390.png, preview-email-fitted.png, preview-sms.png, preview-handout.png, admin-index.png.
 """
 
 import io
@@ -93,6 +93,22 @@ def test_one_header_everywhere_accessible_and_no_sideways_scroll_at_390(demo, li
     page.wait_for_selector(".journey-card")
     assert page.locator("header.ts-header a[aria-current=page]").inner_text() == "Journeys"
     check_both_widths(page, "journeys index", "design-journeys-390.png")
+
+    # The map on a phone: the page stays put, the map scrolls by stage beside sticky headings.
+    page.goto(f"{base}/journeys/cardiozen-hcp-new-to-therapy/map/")
+    page.set_viewport_size(PHONE)
+    assert_no_horizontal_scroll(page, "journey map at 390 px")
+    rowhead = page.locator("table.journey-map tbody .rowhead").first
+    assert rowhead.evaluate("e => getComputedStyle(e).position") == "sticky"
+    scroller = page.locator(".map-scroll")
+    assert scroller.evaluate("e => getComputedStyle(e).scrollSnapType").startswith("x")
+    assert scroller.evaluate("e => e.scrollWidth > e.clientWidth")
+    stage = page.locator("table.journey-map thead th:not(.rowhead)").first.bounding_box()
+    assert 390 - 24 - 94 - 4 <= stage["width"] <= 390  # one stage per screen beside the headings
+    scroller.evaluate("e => { e.scrollLeft = e.clientWidth; }")
+    assert rowhead.bounding_box()["x"] <= 16  # the headings stayed
+    save_screenshot(page, "design-map-390.png")
+    page.set_viewport_size(WIDE)
 
     # Email preview: the frame is as tall as the email, so its ISI is on the page.
     page.goto(f"{base}/journeys/cardiozen-hcp-new-to-therapy/steps/awareness-email/preview/")
