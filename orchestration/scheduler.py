@@ -112,8 +112,7 @@ def run_batch(*, now, batch_size, report, windows, caps, steps) -> int:
     if missing:
         steps.update(load_steps(missing))
     ledger = Ledger(caps, (r[9] for r in rows), now)
-    had = set(DueTouchpoint.objects.filter(enrollment_id__in=[r[1] for r in rows])
-              .values_list("enrollment_id", "step_id"))
+    had = touchpoints_of([r[1] for r in rows])
     updates: list[tuple] = []   # (profile id, status, planned_step, entered, next_check, reason)
     touchpoints: list[DueTouchpoint] = []
     advances: dict[int, int | None] = {}  # enrollment id -> new current step (skips)
@@ -178,6 +177,18 @@ def run_batch(*, now, batch_size, report, windows, caps, steps) -> int:
     return len(rows)
 
 
+def touchpoints_of(enrollment_ids: list[int]) -> set[tuple[int, int]]:
+    """(enrollment, step) pairs that already have a touchpoint (one array parameter on
+    PostgreSQL rather than a thousand placeholders)."""
+    if connection.vendor != "postgresql":
+        return set(DueTouchpoint.objects.filter(enrollment_id__in=enrollment_ids)
+                   .values_list("enrollment_id", "step_id"))
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT enrollment_id, step_id FROM {DueTouchpoint._meta.db_table} "
+                       "WHERE enrollment_id = ANY(%s::bigint[])", [enrollment_ids])
+        return set(cursor.fetchall())
+
+
 def _decide(step: StepInfo, enrollment_id, recipient, entered, market, consent, prefs, had,
             ledger, windows, now) -> tuple[str, str, datetime | None]:
     """("due" | "wait" | "cap" | "skip", reason, when to look again)."""
@@ -219,17 +230,19 @@ def write_profiles(updates: list[tuple]) -> None:
     if not updates:
         return
     if connection.vendor == "postgresql":
+        # Six array parameters, not six per row: psycopg's client-side parsing of a query
+        # with thousands of placeholders costs more than the update itself.
         table = EnrollmentProfile._meta.db_table
-        values = ",".join(["(%s, %s, %s::bigint, %s::timestamptz, %s::timestamptz, %s)"]
-                          * len(updates))
-        params = [v for row in updates for v in (row[0], row[1], row[2], row[3], row[4],
-                                                 row[5][:300])]
+        columns = list(zip(*updates, strict=True))
         with connection.cursor() as cursor:
             cursor.execute(
                 f"UPDATE {table} AS p SET status = v.status, planned_step_id = v.planned, "
                 "step_entered_at = v.entered, next_check_at = v.next_check, reason = v.reason "
-                f"FROM (VALUES {values}) AS v(id, status, planned, entered, next_check, reason) "
-                "WHERE p.id = v.id", params)
+                "FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::timestamptz[], "
+                "%s::timestamptz[], %s::text[]) AS v(id, status, planned, entered, next_check, "
+                "reason) WHERE p.id = v.id",
+                [list(columns[0]), [str(v) for v in columns[1]], list(columns[2]),
+                 list(columns[3]), list(columns[4]), [r[:300] for r in columns[5]]])
         return
     profiles = [EnrollmentProfile(id=pid, status=status, planned_step_id=planned,
                                   step_entered_at=entered, next_check_at=next_check,
