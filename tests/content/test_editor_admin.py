@@ -11,7 +11,7 @@ from approvals import services
 from approvals.models import Meaning
 from approvals.signing import Credentials
 from content.footnotes import marker_html
-from content.models import Audience, ContentModule, Locale
+from content.models import Audience, ContentModule, Locale, ModuleVersion
 from tests.content.conftest import staff_user
 from tests.factories import ModuleFactory, ReferenceFactory, VersionFactory, term
 
@@ -221,3 +221,29 @@ def test_preview_lists_references_numbered_as_the_superscripts(client_a, author_
     html = page.content.decode()
     assert f"x{marker_html('REF-Z', 1)} y{marker_html('REF-A', 2)}" in html
     assert '<li value="1">Zed trial.</li>' in html and '<li value="2">Alpha trial.</li>' in html
+
+
+XSS = [line for line in
+       (__import__("pathlib").Path("/work/shared/corpus/xss-vectors.txt").read_text().splitlines())
+       if line.strip()]
+
+
+@pytest.mark.parametrize("payload", XSS[:12])
+def test_hostile_text_in_titles_citations_and_first_versions_stays_inert(client_a, brand_a,
+                                                                        payload):
+    """The editor's data attributes (reference labels), the module title and the first
+    version's body: hostile text is escaped or sanitised, never markup on the page."""
+    ReferenceFactory(brand=brand_a, code="REF-X", citation=payload)
+    page = client_a.get(ADD_URL).content.decode()
+    if "<" in payload:
+        assert payload not in page  # only ever escaped (&lt;...) in attributes and text
+    data = add_form(brand_a, body_html=f"<p>ok</p>{payload}")
+    data["title"] = payload[:200]
+    client_a.post(ADD_URL, data)
+    version = ModuleVersion.objects.filter(module__code="ALP-EFF-009").first()
+    if version is not None:
+        assert "<script" not in version.body_html and "onerror" not in version.body_html
+        assert "javascript:" not in version.body_html.lower()
+        page = client_a.get(change_url(version)).content.decode()
+        if "<" in payload:
+            assert payload not in page
