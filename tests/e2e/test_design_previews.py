@@ -4,7 +4,7 @@ inbox, the journeys index and previews (email, SMS on the patient journey, hando
 scrolls sideways at 390 px; the header is the same everywhere and reaches the other areas;
 the email frame is as tall as the email (its safety information is visible).
 
-Screenshots (docs/screenshots/ under `make screenshots`): design-inbox-390.png,
+Screenshots (docs/screenshots/ under `make screenshots`): design-inbox-390.png, design-review-390.png,
 design-journeys-390.png, design-map-390.png, preview-email-fitted.png, preview-sms.png, preview-handout.png, admin-index.png.
 """
 
@@ -88,7 +88,14 @@ def test_one_header_everywhere_accessible_and_no_sideways_scroll_at_390(demo, li
     page.set_viewport_size(PHONE)
     assert page.get_by_role("button", name="Log out").is_visible()  # not pushed off screen
 
+    # A review page (diff, preview frames, signing form) fits a phone too.
     page.set_viewport_size(WIDE)
+    page.locator("main a[href^='/review/v/']").first.click()
+    page.wait_for_url("**/review/v/**")
+    check_both_widths(page, "review page", "design-review-390.png")
+
+    page.goto(f"{base}/review/")
+    header = page.locator("header.ts-header")
     header.get_by_role("link", name="Journeys").click()
     page.wait_for_selector(".journey-card")
     assert page.locator("header.ts-header a[aria-current=page]").inner_text() == "Journeys"
