@@ -9,6 +9,7 @@ Screenshot (docs/screenshots/ under `make screenshots`): journey-map-health.png.
 """
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.axe import assert_no_horizontal_scroll, assert_no_serious_axe_violations
 from tests.screenshots import save as save_screenshot
@@ -108,7 +109,9 @@ def add_step(page, stage_pk, name, key, channel):
 
 
 def bind(page, query, code):
+    """Type into the search: htmx answers as one types (only the matching module is left)."""
     page.fill("#module-q", query)
+    expect(page.locator("#module-results li")).to_have_count(1)
     page.locator(f"#module-results button[aria-label='Bind {code}']").click()
     page.locator("#slots .slot-list", has_text=code).wait_for()
 
@@ -122,12 +125,14 @@ def test_designer_builds_a_journey_on_the_map(setup, live_server, browser):
     page.get_by_role("link", name="Journey map of HCP launch").click()
     page.wait_for_selector("#add-stage")
 
-    # Two stages, three touchpoints.
+    # Two stages, three touchpoints. htmx swaps the page in place (no full reload).
+    page.evaluate("window.stillTheSamePage = true")
     for code in ("awareness", "interest"):
         page.locator("#add-stage select[name=audience_stage]").select_option(
             str(setup["stages"][code].pk))
         page.get_by_role("button", name="Add stage").click()
         page.locator("table.journey-map thead .stage-name", has_text=code.title()).wait_for()
+    assert page.evaluate("window.stillTheSamePage === true")
     stage_of = {s.audience_stage.code: s.pk for s in setup["journey"].stages.all()}
     add_step(page, stage_of["awareness"], "Welcome email", "welcome", setup["email"])
     add_step(page, stage_of["awareness"], "Reminder email", "reminder", setup["email"])
@@ -180,8 +185,9 @@ def test_designer_builds_a_journey_on_the_map(setup, live_server, browser):
     other_context, other = logged_in(browser, base, "dana")
     other.goto(edit_url)
     page.fill("#id_timing", "day 1, morning")
-    page.get_by_role("button", name="Save touchpoint").click()
-    page.wait_for_function("document.querySelector('#id_timing').value === 'day 1, morning'")
+    with page.expect_response(lambda r: r.request.method == "POST" and r.status == 303):
+        page.get_by_role("button", name="Save touchpoint").click()
+    expect(page.locator("#id_timing")).to_have_value("day 1, morning")
     other.fill("#id_timing", "day 3")
     other.fill("#id_needs", "Dana's notes on dosing")
     other.get_by_role("button", name="Save touchpoint").click()
