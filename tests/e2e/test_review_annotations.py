@@ -7,7 +7,7 @@ Screenshots (docs/screenshots/ under `make screenshots`): review-annotations.png
 
 import pytest
 
-from tests.axe import assert_no_serious_axe_violations
+from tests.axe import assert_no_horizontal_scroll, assert_no_serious_axe_violations
 from tests.screenshots import save as save_screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -69,6 +69,8 @@ def check_axe(page, label):
     for width, height in ((1440, 1000), (390, 844)):
         page.set_viewport_size({"width": width, "height": height})
         assert_no_serious_axe_violations(page, f"{label} at {width} px")
+        if width == 390:
+            assert_no_horizontal_scroll(page, f"{label} at {width} px")
     page.set_viewport_size({"width": 1440, "height": 1000})
 
 
@@ -125,5 +127,9 @@ def test_annotate_a_selection_resolve_it_and_pages_pass_axe(in_review, live_serv
     page.wait_for_selector("#history-timeline")
     assert "annotated v1 · round 1" in page.inner_text("#history-timeline")
     check_axe(page, "module history")
+    page.get_by_role("link", name="Review", exact=True).first.click()
+    page.click("#approved-link")
+    page.wait_for_selector("#approved-filters")
+    check_axe(page, "approved content")
     assert not errors, errors
     context.close()
