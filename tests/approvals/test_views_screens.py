@@ -302,3 +302,24 @@ def test_history_reads_as_sentences_with_readable_times(reviewers):
             assert not (value or "").startswith("{"), row
     changed = [r for r in rows if r["section"] == "field_history" and r["field"] == "state"]
     assert any(r["new_value"] == "in_review" for r in changed)
+
+
+def test_review_page_links_to_journeys_that_bind_the_module(submitted, reviewers):
+    from content.models import Audience, Channel, Locale
+    from content.models import Stage as AudienceStage
+    from journeys.models import Journey, Slot, Stage, Step
+
+    audience = Audience.objects.get(code="hcp")
+    journey = Journey.objects.create(slug="hf-launch", name="HF launch",
+                                     brand=submitted.module.brand, audience=audience,
+                                     locale=Locale.objects.get(code="en"))
+    audience_stage, _ = AudienceStage.objects.get_or_create(audience=audience, code="aware",
+                                                            defaults={"name": "Aware"})
+    stage = Stage.objects.create(journey=journey, audience_stage=audience_stage)
+    step = Step.objects.create(journey=journey, stage=stage, key="welcome", name="Welcome",
+                               channel=Channel.objects.get(code="email"))
+    Slot.objects.create(step=step, module=submitted.module)
+    page = logged_in(reviewers["medical"]).get(
+        reverse("approvals:review", args=[submitted.pk])).content.decode()
+    links = page.split('id="related-links"')[1].split("</p>")[0]
+    assert reverse("journeys:map", args=["hf-launch"]) in links and "HF launch" in links
