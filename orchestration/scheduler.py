@@ -22,10 +22,13 @@ Profiles are read as tuples and written back with one statement per batch.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
+from django.db.models import TextField
+from django.db.models.functions import Cast
 
 from journeys.models import Enrollment, Step
 
@@ -95,8 +98,11 @@ def run(*, now: datetime, batch_size: int = BATCH_SIZE, max_batches: int | None 
 
 
 PROFILE_FIELDS = ("id", "enrollment_id", "enrollment__current_step_id", "enrollment__paused",
-                  "planned_step_id", "step_entered_at", "market", "consent",
-                  "channel_preferences", "recipient_hash", "journey_id", "locale")
+                  "planned_step_id", "step_entered_at", "market", "consent_json",
+                  "preferences_json", "recipient_hash", "journey_id", "locale")
+# Consent and preferences are read as text and parsed only for a profile that is due.
+AS_TEXT = {"consent_json": Cast("consent", TextField()),
+           "preferences_json": Cast("channel_preferences", TextField())}
 
 
 @transaction.atomic
@@ -105,7 +111,7 @@ def run_batch(*, now, batch_size, report, windows, caps, steps) -> int:
         EnrollmentProfile.objects.select_for_update(skip_locked=True, of=("self",))
         .filter(status=ACTIVE, next_check_at__lte=now,
                 journey_id__in=lifecycle.live_journeys())
-        .order_by("next_check_at", "id").values_list(*PROFILE_FIELDS)[:batch_size])
+        .order_by("next_check_at", "id").annotate(**AS_TEXT).values_list(*PROFILE_FIELDS)[:batch_size])
     if not rows:
         return 0
     missing = {r[10] for r in rows} - {s.journey_id for s in steps.values()}
@@ -167,7 +173,7 @@ def run_batch(*, now, batch_size, report, windows, caps, steps) -> int:
             report.waiting += kind == "wait"
             report.postponed += kind == "cap"
             updates.append((pid, ACTIVE, step.id, entered, at, reason))
-    DueTouchpoint.objects.bulk_create(touchpoints, batch_size=1000, ignore_conflicts=True)
+    insert_touchpoints(touchpoints)
     for enrollment_id, step_id in advances.items():
         Enrollment.objects.filter(pk=enrollment_id).update(current_step_id=step_id)
     rep_tasks.create_for([(t.enrollment_id, t.step_id) for t in touchpoints
@@ -202,7 +208,8 @@ def _decide(step: StepInfo, enrollment_id, recipient, entered, market, consent, 
     opens = next_open(now, window)
     if opens > now:
         return "wait", f"window: outside {window.describe()}", opens
-    consent = consent or {}
+    consent = json.loads(consent) if isinstance(consent, str) else (consent or {})
+    prefs = json.loads(prefs) if isinstance(prefs, str) else prefs
     if step.channel in OPT_IN_CHANNELS and consent.get(step.channel) is not True:
         return "skip", f"no_consent: no {step.channel} consent", None
     if consent.get(step.channel) is False:
@@ -223,6 +230,33 @@ def _touchpoint(step: StepInfo, enrollment_id, recipient, market, locale, now, s
                          brand_id=step.brand_id, channel=step.channel, purpose=step.purpose,
                          market=market, locale=locale, due_at=now, status=status,
                          reason=reason[:300], created_at=now, finished_at=finished)
+
+
+TOUCHPOINT_COLUMNS = (
+    ("enrollment_id", "bigint"), ("step_id", "bigint"), ("recipient_hash", "text"),
+    ("brand_id", "integer"), ("channel", "text"), ("purpose", "text"), ("market", "text"),
+    ("locale", "text"), ("due_at", "timestamptz"), ("status", "text"), ("reason", "text"),
+    ("created_at", "timestamptz"), ("finished_at", "timestamptz"))
+
+
+def insert_touchpoints(touchpoints: list[DueTouchpoint]) -> None:
+    """Insert, skipping any (enrollment, step) that already has one (the unique constraint
+    decides: a scheduler that died mid-batch or a racing one never makes a second). On
+    PostgreSQL one INSERT … SELECT FROM unnest(arrays) ON CONFLICT DO NOTHING."""
+    if not touchpoints:
+        return
+    if connection.vendor != "postgresql":
+        DueTouchpoint.objects.bulk_create(touchpoints, batch_size=1000, ignore_conflicts=True)
+        return
+    names = ", ".join(name for name, _ in TOUCHPOINT_COLUMNS)
+    arrays = ", ".join(f"%s::{kind}[]" for _, kind in TOUCHPOINT_COLUMNS)
+    params = [[str(v) if kind == "text" else v for v in
+               (getattr(t, name) for t in touchpoints)] for name, kind in TOUCHPOINT_COLUMNS]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {DueTouchpoint._meta.db_table} ({names}, leases, errors) "
+            f"SELECT *, 0, '[]'::jsonb FROM unnest({arrays}) "
+            "ON CONFLICT (enrollment_id, step_id) DO NOTHING", params)
 
 
 def write_profiles(updates: list[tuple]) -> None:

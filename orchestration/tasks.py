@@ -22,3 +22,9 @@ def tick() -> dict:
     return {"moved": moved, "paused": paused, "released": released,
             "evaluated": report.evaluated, "created": report.created,
             "postponed": report.postponed, "skipped": report.skipped}
+
+
+@shared_task(name="orchestration.schedule_now")
+def schedule_now() -> int:
+    """Plan right away after an enrollment (what the next beat tick would do anyway)."""
+    return scheduler.run(now=timezone.now()).created

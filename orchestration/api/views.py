@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -17,7 +18,7 @@ from journeys.assembly import ERROR_CODES
 from journeys.models import Journey, pseudonymous_id
 from journeys.recipients import channel_codes
 
-from .. import due_queue, enrollment, lifecycle, triggers
+from .. import due_queue, enrollment, lifecycle, tasks, triggers
 from ..models import ReleaseState
 from .serializers import (
     AckRequestSerializer,
@@ -81,6 +82,8 @@ class EnrollView(APIView):
             ensure_in_scope(request.user, jurisdiction=market)
         with history_as_system(request):
             done = {e.pseudonym: e for e in enrollment.enroll(journey, items, now=timezone.now())}
+        if any(e.created for e in done.values()):  # plan their first touchpoint at once
+            transaction.on_commit(tasks.schedule_now.delay)
         rows = []
         for row, item in enumerate(items):
             pseudonym = pseudonymous_id(item["id"])
