@@ -60,3 +60,16 @@ def test_a_batch_ends_where_one_by_one_ends(adaptive, seed):
     assert [(o.moved, o.paused, o.next_step and o.next_step.pk) for o in batch] == [
         (o.moved, o.paused, o.next_step and o.next_step.pk) for o in one_by_one]
     assert EngagementEvent.history.count() >= len(events)  # history rows written in bulk
+
+
+def test_history_rows_record_creation_and_moves(adaptive):
+    s = adaptive["steps"]
+    who = f"{7:064x}"
+    record_events([EventInput(journey=adaptive["journey"], step=s["a"], pseudonymous_id=who,
+                              event_type="opened", occurred_at=T0)])
+    enrollment = Enrollment.objects.get(recipient_hash=who)
+    kinds = list(enrollment.history.order_by("history_id").values_list(
+        "history_type", "current_step_id"))
+    assert kinds == [("+", s["a"].pk), ("~", s["b"].pk)]
+    event = EngagementEvent.objects.get(enrollment=enrollment)
+    assert list(event.history.values_list("history_type", "event_type")) == [("+", "opened")]
