@@ -20,6 +20,7 @@ from content.models import ModuleVersion
 
 from . import second_factor, services
 from .errors import CREDENTIALS_REQUIRED, ApprovalError
+from .models import Comment
 from .rounds import feedback_for_author, round_status
 from .signing import Credentials, needs_username
 
@@ -51,6 +52,8 @@ def review_panel(request, version: ModuleVersion) -> dict | None:
     return {
         "template": PANEL_TEMPLATE,
         "feedback": feedback,
+        "comments": list(Comment.objects.filter(version=version).select_related("author")
+                         .order_by("created_at", "pk")),
         "status": status,
         "can_recall": can_recall,
         "recall_url": reverse("admin:content_moduleversion_recall", args=[version.pk]),

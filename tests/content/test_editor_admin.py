@@ -247,3 +247,11 @@ def test_hostile_text_in_titles_citations_and_first_versions_stays_inert(client_
         page = client_a.get(change_url(version)).content.decode()
         if "<" in payload:
             assert payload not in page
+
+
+def test_reviewers_comments_show_on_the_edit_page(client_a, submitted):
+    medical = staff_user("medical.two", "mlr-medical")
+    services.add_comment(version=submitted, actor=medical, body="Which trial is this <b>?",
+                         anchor="general")
+    page = client_a.get(change_url(submitted)).content.decode()
+    assert "Which trial is this &lt;b&gt;?" in page
