@@ -59,6 +59,8 @@ def render_map(request, journey: Journey, *, forms: dict | None = None, status: 
         context["stage_add"] = forms.get("stage_add") or StageAddForm(journey=journey)
         context["step_add"] = forms.get("step_add") or StepAddForm(journey=journey)
         context["transition_add"] = forms.get("transition_add") or TransitionForm(journey=journey)
+        # Open on an empty journey and when a form has something to say.
+        context["tools_open"] = bool(forms) or not grid["cells"]
     return render(request, "journeys/map.html", context, status=status)
 
 

@@ -98,7 +98,14 @@ def check_both_widths(page, label):
     page.set_viewport_size(WIDE)
 
 
+def open_tools(page):
+    """The builder's forms fold away once the journey has touchpoints."""
+    if not page.locator("#build").evaluate("details => details.open"):
+        page.locator("#build > summary").click()
+
+
 def add_step(page, stage_pk, name, key, channel):
+    open_tools(page)
     form = page.locator("#add-step")
     form.locator("select[name=stage]").select_option(str(stage_pk))
     form.locator("input[name=name]").fill(name)
@@ -123,11 +130,12 @@ def test_designer_builds_a_journey_on_the_map(setup, live_server, browser):
     context, page = logged_in(browser, base, "camille")
     check_both_widths(page, "journeys index")
     page.get_by_role("link", name="Journey map of HCP launch").click()
-    page.wait_for_selector("#add-stage")
+    page.wait_for_selector("#build")
 
     # Two stages, three touchpoints. htmx swaps the page in place (no full reload).
     page.evaluate("window.stillTheSamePage = true")
     for code in ("awareness", "interest"):
+        open_tools(page)
         page.locator("#add-stage select[name=audience_stage]").select_option(
             str(setup["stages"][code].pk))
         page.get_by_role("button", name="Add stage").click()
@@ -150,9 +158,10 @@ def test_designer_builds_a_journey_on_the_map(setup, live_server, browser):
 
     # Draw two paths on the map.
     page.get_by_role("link", name="Back to the map").first.click()
-    page.wait_for_selector("#add-path")
+    page.wait_for_selector("#build")
     welcome_pk = str(setup["journey"].steps.get(key="welcome").pk)
     for event, target, threshold in (("clicked", "invite", "1"), ("ignored", "reminder", "2")):
+        open_tools(page)
         form = page.locator("#add-path")
         form.locator("select[name=from_step]").select_option(welcome_pk)
         form.locator("select[name=event_type]").select_option(event)
