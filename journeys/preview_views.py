@@ -57,7 +57,7 @@ def step_preview(request, slug, key):
         "journey": step.journey, "step": step, "preview": preview, "result": preview.result,
         "markets": markets, "jurisdiction": preview.jurisdiction, "locale": preview.locale,
         "samples": previews.samples_for(step.journey.audience.code), "sample": preview.sample,
-        "reasons": previews.reasons(preview) if not preview.result.ok else [],
+        "reasons": previews.reasons(preview, staff=request.user.is_staff) if not preview.result.ok else [],
         "manifest_rows": previews.manifest_rows(preview.result.manifest),
         "manifest_json": json.dumps(preview.result.manifest, indent=2, ensure_ascii=False),
         "sms": preview.sms, "sms_text": previews.sms_text(preview.result.text),

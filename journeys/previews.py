@@ -265,8 +265,9 @@ class Reason:
     fixes: list[Fix]
 
 
-def reasons(preview: Preview) -> list[Reason]:
-    """Each refusal of the preview with the links that fix it."""
+def reasons(preview: Preview, *, staff: bool = True) -> list[Reason]:
+    """Each refusal of the preview with the links that fix it (admin links for staff only:
+    a reviewer gets the review page and the history)."""
     errors = preview.result.errors
     codes = {e.module for e in errors if e.module}
     modules = {m.code: m for m in ContentModule.objects.filter(
@@ -276,25 +277,28 @@ def reasons(preview: Preview) -> list[Reason]:
                     .order_by("module_id", "-number").only("id", "module_id", "number", "state")):
         latest.setdefault(version.module_id, version)
     return [Reason(e.code, e.detail, e.module,
-                   fixes_for(e.code, modules.get(e.module), latest, preview.step))
+                   fixes_for(e.code, modules.get(e.module), latest, preview.step, staff=staff))
             for e in errors]
 
 
-def fixes_for(code: str, module: ContentModule | None, latest: dict, step: Step) -> list[Fix]:
+def fixes_for(code: str, module: ContentModule | None, latest: dict, step: Step, *,
+              staff: bool = True) -> list[Fix]:
     fixes = []
     if module is not None:
-        fixes.append(Fix(f"Edit {module.code} in Content",
-                         reverse("admin:content_contentmodule_change", args=[module.pk])))
+        if staff:
+            fixes.append(Fix(f"Edit {module.code} in Content",
+                             reverse("admin:content_contentmodule_change", args=[module.pk])))
         version = latest.get(module.pk)
         if version is not None:
             fixes.append(Fix(f"Review v{version.number} ({version.get_state_display().lower()})",
                              reverse("approvals:review", args=[version.pk])))
         fixes.append(Fix("History", reverse("approvals:history", args=[module.code])))
-    elif code == "missing_footer":
+    elif code == "missing_footer" and staff:
         query = urlencode({"brand__id__exact": step.journey.brand_id, "kind__exact": "footer"})
         fixes.append(Fix("The brand's footer modules",
                          reverse("admin:content_contentmodule_changelist") + "?" + query))
-    if module is None or code in {"not_approved", "missing_companion", "excluded_combination"}:
+    if staff and (module is None or code in {"not_approved", "missing_companion",
+                                             "excluded_combination"}):
         fixes.append(Fix("Edit the step's slots", reverse("admin:journeys_step_change", args=[step.pk])))
     return fixes
 

@@ -204,3 +204,17 @@ def test_refusal_reasons_link_to_what_fixes_them(designer, world):
     assert f'href="/admin/journeys/step/{world["step"].pk}/change/"' in page
     # The linked pages open for this designer.
     assert designer.get(f"/admin/content/contentmodule/{draft.module.pk}/change/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_reviewer_is_sent_to_the_review_not_to_the_admin(client, world):
+    from approvals.roles import role_group
+
+    reviewer = UserFactory(username="preview-reviewer")
+    reviewer.groups.add(role_group("legal"))
+    client.force_login(reviewer)
+    draft = make_version(world["brand"], "CZN-DRAFT-8", kind="body", approved=False)
+    Slot.objects.create(step=world["step"], order=9, module=draft.module)
+    page = client.get("/journeys/hcp-new/steps/welcome/preview/").content.decode()
+    assert f'href="/review/v/{draft.pk}/"' in page
+    assert "/admin/" not in page.split('id="refusals"')[1].split("</div>")[0]
