@@ -105,3 +105,23 @@ def test_first_submission_has_nothing_to_compare(submitted, reviewers):
     body = logged_in(reviewers["medical"]).get(
         reverse("approvals:review", args=[submitted.pk])).content.decode()
     assert "this is new content; review all of it" in body
+
+
+def test_tags_companions_and_image_are_compared_as_blocks():
+    old = diffs.Snapshot(label="v1 · approved", sha256="a",
+                         tags=(("Markets", ("DE",)), ("Channels", ("Email",))),
+                         companions=("CZN-ISI-001 — ISI",),
+                         image=diffs.Image(url="/media/a.png", alt="Chart", sha256="1"))
+    new = diffs.Snapshot(label="v2 · round 1", sha256="b",
+                         tags=(("Markets", ("DE", "US")), ("Channels", ("Email",))),
+                         companions=("CZN-ISI-001 — ISI", "CZN-ISI-002 — ISI US"),
+                         image=diffs.Image(url="/media/b.png", alt="Chart", sha256="2"))
+    cmp = diffs.compare(old, new)
+    blocks = {b.key: b for b in cmp.blocks}
+    assert blocks["tags"].changed and "<ins>" in blocks["tags"].html
+    assert "US" in blocks["tags"].html.split("<ins>")[1]
+    assert blocks["companions"].changed and "CZN-ISI-002" in blocks["companions"].html
+    assert not blocks["references"].changed and not blocks["subject"].changed
+    assert cmp.image_changed and cmp.changed
+    same = diffs.compare(old, old)
+    assert not same.changed and not same.changed_blocks
