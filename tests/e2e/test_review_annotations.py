@@ -126,6 +126,10 @@ def test_annotate_a_selection_resolve_it_and_pages_pass_axe(in_review, live_serv
     page.click("#history-tab")
     page.wait_for_selector("#history-timeline")
     assert "annotated v1 · round 1" in page.inner_text("#history-timeline")
+    # Times in the reader's zone (review/localtime.js); the server's UTC text in the title.
+    first_time = page.locator("#history-timeline time").first
+    assert first_time.get_attribute("title").endswith("UTC")
+    assert "." not in first_time.inner_text().split(":")[-1]  # no seconds, no microseconds
     check_axe(page, "module history")
     page.get_by_role("link", name="Review", exact=True).first.click()
     page.click("#approved-link")
