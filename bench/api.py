@@ -119,12 +119,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_gunicorn(database_url: str, port: int, tmp: Path) -> subprocess.Popen:
-    env = dict(os.environ, DATABASE_URL=database_url, DJANGO_DEBUG="0", WEB_CONCURRENCY="2",
+def start_gunicorn(database_url: str, port: int, tmp: Path, *, workers: int | None = None,
+                   threads: int | None = None, redis_url: str = "") -> subprocess.Popen:
+    env = dict(os.environ, DATABASE_URL=database_url, DJANGO_DEBUG="0",
                PORT=str(port), HOST="127.0.0.1", TESSERA_LOG_LEVEL="WARNING",
                DATABASE_CONN_MAX_AGE="600", TESSERA_MEDIA_ROOT=str(tmp / "media"),
                GUNICORN_MAX_REQUESTS="0", DJANGO_SETTINGS_MODULE="bench.trivial_settings")
     env.pop("CELERY_BROKER_URL", None)  # single assembly never queues work
+    env.pop("REDIS_URL", None)
+    if redis_url:  # the services profile: the throttle counts in Redis
+        env["REDIS_URL"] = redis_url
+    if workers:
+        env["WEB_CONCURRENCY"] = str(workers)
+    if threads:
+        env["GUNICORN_THREADS"] = str(threads)
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "cms" / "gunicorn.conf.py"),
          "cms.wsgi"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
@@ -157,11 +165,14 @@ def run_wrk(url: str, key: str, *, body: dict | None, seconds: int, concurrency:
     out = subprocess.run(
         ["wrk", "-t2", f"-c{concurrency}", f"-d{seconds}s", "--latency", "-s", str(script), url],
         capture_output=True, text=True, timeout=seconds + 60).stdout
-    figures = {"rate": 0.0, "p50": float("nan"), "p99": float("nan"), "errors": 0}
+    figures = {"rate": 0.0, "p50": float("nan"), "p99": float("nan"), "errors": 0,
+               "requests": 0}
     for line in out.splitlines():
         parts = line.split()
         if line.startswith("Requests/sec:"):
             figures["rate"] = float(parts[1])
+        elif "requests in" in line:
+            figures["requests"] = int(parts[0])
         elif parts[:1] in (["50%"], ["99%"]):
             figures["p" + parts[0][:-1]] = _ms(parts[1])
         elif line.strip().startswith("Non-2xx") and not (headers or {}).get("If-None-Match"):
@@ -223,7 +234,7 @@ def run_python(url: str, key: str, *, body: dict | None, seconds: int, concurren
         t.join()
     elapsed = time.monotonic() - began
     latencies.sort()
-    return {"rate": len(latencies) / elapsed,
+    return {"rate": len(latencies) / elapsed, "requests": len(latencies),
             "p50": latencies[len(latencies) // 2] * 1000,
             "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000, "errors": errors[0]}
 
@@ -235,6 +246,14 @@ def main() -> None:
     parser.add_argument("--postgres", default="", metavar="SERVER_URL",
                         help="run on PostgreSQL: a fresh database is created on this server "
                              "(e.g. postgres://postgres@127.0.0.1:5432/postgres) and dropped")
+    parser.add_argument("--servers", default=parser_default_servers(), metavar="WxT,...",
+                        help="gunicorn configurations to measure, workers x threads "
+                             "(1 thread = sync worker), e.g. 2x1,2x4,3x2")
+    parser.add_argument("--redis", default="auto", metavar="URL|auto|none",
+                        help="shared cache of the served processes (auto: Redis database 12 "
+                             "with --postgres when Redis answers, else the file cache)")
+    parser.add_argument("--assemble-only", action="store_true",
+                        help="measure only the trivial endpoint and single assembly")
     parser.add_argument("--python-load", action="store_true",
                         help="use the Python load generator even if wrk is installed")
     args = parser.parse_args()
@@ -270,6 +289,38 @@ def drop_postgres_database(server_url: str, database_url: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
 
 
+def delivered() -> int:
+    """Deliveries logged so far: every 200 from the assemble endpoint is one (a cross-check
+    of the load tool's count; a refusal logs nothing)."""
+    from django.db import connections
+
+    from delivery.models import Delivery
+
+    count = Delivery.objects.count()
+    connections.close_all()
+    return count
+
+
+def redis_url(choice: str, postgres: bool) -> str:
+    """Where the served processes' shared cache (the token throttle) lives: Redis in the
+    services profile (--postgres), database 12 so that no test run's keys are touched."""
+    if choice == "none" or (choice == "auto" and not postgres):
+        return ""
+    url = "redis://127.0.0.1:6379/12" if choice == "auto" else choice
+    try:
+        import redis
+
+        redis.Redis.from_url(url, socket_timeout=1).ping()
+    except Exception:  # noqa: BLE001 - no Redis here: the file cache stands in
+        return ""
+    return url
+
+
+def configurations(text: str) -> list[tuple[int, int]]:
+    """"2x1,2x4" -> [(2, 1), (2, 4)]: gunicorn workers x threads (1 thread = sync)."""
+    return [tuple(int(n) for n in part.split("x")) for part in text.split(",") if part]
+
+
 def bench(args, tmp: Path, database_url: str) -> None:
     key = setup(database_url, tmp)
     floor = floors(key)
@@ -278,52 +329,65 @@ def bench(args, tmp: Path, database_url: str) -> None:
     connections.close_all()
     tool = "wrk" if shutil.which("wrk") and not args.python_load else "python-threads"
     load = run_wrk if tool == "wrk" else run_python
-    port = free_port()
-    server = start_gunicorn(database_url, port, tmp)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        print(f"machine: {platform.machine()} cpus {os.cpu_count()} python "
-              f"{platform.python_version()}")
-        print(f"database: {database_url.split(':', 1)[0]}")
-        print(f"load_tool: {tool} (concurrency {args.concurrency}, {args.seconds} s each)")
-        print("web: gunicorn 2 sync workers on 127.0.0.1")
-        print(f"load_average_before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-        assemble = load(f"{base}/api/v1/journeys/bench-journey/steps/welcome/assemble/",
-                        key, body=BODY, seconds=args.seconds,
-                        concurrency=args.concurrency, tmp=tmp)
-        modules = load(f"{base}/api/v1/modules/", key, body=None, seconds=args.seconds,
-                       concurrency=args.concurrency, tmp=tmp)
-        etag = module_list_etag(base, key)
-        polls = load(f"{base}/api/v1/modules/", key, body=None, seconds=args.seconds,
-                     concurrency=args.concurrency, tmp=tmp, headers={"If-None-Match": etag})
-        trivial = load(f"{base}/bench/trivial/", key, body=None, seconds=args.seconds,
-                       concurrency=args.concurrency, tmp=tmp)
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
-    print(f"assemble_http_rate: {assemble['rate']:.0f} requests/s")
-    print(f"assemble_http_p50: {assemble['p50']:.2f} ms")
-    print(f"assemble_http_p99: {assemble['p99']:.2f} ms")
-    print(f"assemble_http_errors: {assemble['errors']} responses")
+    cache = redis_url(args.redis, bool(args.postgres))
+    print(f"machine: {platform.machine()} cpus {os.cpu_count()} python "
+          f"{platform.python_version()}")
+    print(f"database: {database_url.split(':', 1)[0]}")
+    print(f"shared_cache: {'redis' if cache else 'files'}")
+    print(f"load_tool: {tool} (concurrency {args.concurrency}, {args.seconds} s each)")
     print(f"assemble_inprocess_floor_rate: {floor['assemble_rate']:.0f} assemblies/s (1 thread)")
     print(f"assemble_inprocess_floor_p50: {floor['assemble_p50_ms']:.2f} ms")
-    print(f"modules_http_rate: {modules['rate']:.0f} requests/s")
-    print(f"modules_http_p50: {modules['p50']:.2f} ms")
-    print(f"modules_http_p99: {modules['p99']:.2f} ms")
-    print(f"modules_http_errors: {modules['errors']} responses")
     print(f"modules_inprocess_floor_rate: {floor['modules_rate']:.0f} pages/s (1 thread)")
     print(f"modules_inprocess_floor_p50: {floor['modules_p50_ms']:.2f} ms")
-    print(f"modules_304_rate: {polls['rate']:.0f} requests/s (If-None-Match, unchanged page)")
-    print(f"modules_304_p50: {polls['p50']:.2f} ms")
-    print(f"modules_304_p99: {polls['p99']:.2f} ms")
-    print(f"trivial_http_rate: {trivial['rate']:.0f} requests/s (DRF constant, same auth)")
-    print(f"trivial_http_p50: {trivial['p50']:.2f} ms")
-    print(f"trivial_http_p99: {trivial['p99']:.2f} ms")
-    print(f"trivial_http_errors: {trivial['errors']} responses")
-    for name, figures in (("assemble", assemble), ("modules", modules), ("modules_304", polls)):
-        ratio = figures["rate"] / trivial["rate"] if trivial["rate"] else float("nan")
-        print(f"{name}_to_trivial_ratio: {ratio:.2f}")
-    print(f"load_average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    for workers, threads in configurations(args.servers):
+        kind = "sync" if threads == 1 else "gthread"
+        prefix = "" if args.servers == parser_default_servers() else f"{workers}x{threads}_"
+        port = free_port()
+        server = start_gunicorn(database_url, port, tmp, workers=workers, threads=threads,
+                                redis_url=cache)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            print(f"{prefix}web: gunicorn {workers} {kind} workers x {threads} threads "
+                  "on 127.0.0.1")
+            print(f"{prefix}load_average_before: {loadavg()}")
+            trivial = load(f"{base}/bench/trivial/", key, body=None, seconds=args.seconds,
+                           concurrency=args.concurrency, tmp=tmp)
+            before = delivered()
+            assemble = load(f"{base}/api/v1/journeys/bench-journey/steps/welcome/assemble/",
+                            key, body=BODY, seconds=args.seconds,
+                            concurrency=args.concurrency, tmp=tmp)
+            assemble["logged"] = delivered() - before
+            runs = [("trivial", trivial), ("assemble", assemble)]
+            if not args.assemble_only:
+                modules = load(f"{base}/api/v1/modules/", key, body=None,
+                               seconds=args.seconds, concurrency=args.concurrency, tmp=tmp)
+                etag = module_list_etag(base, key)
+                polls = load(f"{base}/api/v1/modules/", key, body=None, seconds=args.seconds,
+                             concurrency=args.concurrency, tmp=tmp,
+                             headers={"If-None-Match": etag})
+                runs += [("modules", modules), ("modules_304", polls)]
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
+        for name, figures in runs:
+            print(f"{prefix}{name}_http_rate: {figures['rate']:.0f} requests/s")
+            print(f"{prefix}{name}_http_p50: {figures['p50']:.2f} ms")
+            print(f"{prefix}{name}_http_p99: {figures['p99']:.2f} ms")
+            print(f"{prefix}{name}_http_errors: {figures['errors']} responses")
+            if name != "trivial":
+                ratio = figures["rate"] / trivial["rate"] if trivial["rate"] else float("nan")
+                print(f"{prefix}{name}_to_trivial_ratio: {ratio:.2f}")
+        print(f"{prefix}assemble_http_requests: {assemble['requests']} requests")
+        print(f"{prefix}assemble_deliveries_logged: {assemble['logged']} deliveries")
+        print(f"{prefix}load_average: {loadavg()}")
+
+
+def loadavg() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def parser_default_servers() -> str:
+    return "2x1"
 
 
 def module_list_etag(base: str, key: str) -> str:

@@ -16,6 +16,7 @@ delivery of a promotional version is its FDA Form 2253 date of first use (one st
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -217,6 +218,24 @@ def refused(result: AssemblyResult, errors: list[AssemblyError]) -> AssemblyResu
                           errors=errors)
 
 
+_ENROLLMENT_SQL = (f"SELECT id, seen_module_ids FROM {Enrollment._meta.db_table} "
+                   "WHERE journey_id = %s AND recipient_hash = %s")
+
+
+def enrollment_of(journey_id: int, recipient_hash: str) -> Enrollment | None:
+    """The recipient's enrollment in the journey (id and seen modules only), in plain SQL:
+    on the hot path of every single assembly, the ORM's compilation of this one-row read
+    cost more than the query. At most one row (unique journey + recipient_hash)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_ENROLLMENT_SQL, [journey_id, recipient_hash])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    seen = json.loads(row[1]) if isinstance(row[1], str | bytes) else row[1]
+    return Enrollment(pk=row[0], journey_id=journey_id, recipient_hash=recipient_hash,
+                      seen_module_ids=seen or [])
+
+
 def serve_one(step: Step, recipient: Mapping, *, channel: str, jurisdiction: str, locale: str,
               caller: Caller, epoch: int | None = None) -> AssemblyResult:
     """Assemble for one recipient and log it; a refusal lists every reason.
@@ -229,8 +248,7 @@ def serve_one(step: Step, recipient: Mapping, *, channel: str, jurisdiction: str
     Writes history-tracked Enrollment rows: token callers wrap this in `history_as_system`.
     """
     recipient_id = str(recipient.get("id", ""))
-    enrollment = Enrollment.objects.filter(
-        journey_id=step.journey_id, recipient_hash=pseudonymous_id(recipient_id)).first()
+    enrollment = enrollment_of(step.journey_id, pseudonymous_id(recipient_id))
     epoch = catalog_epoch.current() if epoch is None else epoch
     now = timezone.now()
     result = warm_context(step, channel=channel, jurisdiction=jurisdiction, locale=locale,
