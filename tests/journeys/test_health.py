@@ -152,3 +152,36 @@ def test_query_count_does_not_grow_with_journeys_steps_or_slots(world):
                 Slot.objects.create(step=step, module=module)
             Slot.objects.create(step=step, selector_kind="headline")
     assert count() == before
+
+
+def test_index_shows_each_journeys_health_in_constant_queries(client, world):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from content.permissions import grant_author_brand
+    from tests.factories import UserFactory
+
+    user = UserFactory(username="index-viewer", is_staff=True)
+    grant_author_brand(user, world["brand"])
+    client.force_login(user)
+
+    def count():
+        with CaptureQueriesContext(connection) as ctx:
+            page = client.get("/journeys/").content.decode()
+        return len(ctx.captured_queries), page
+
+    client.get("/journeys/")
+    before, page = count()
+    assert "1 ready · 0 expiring · 0 blocked" in page
+    for n in range(4):
+        journey = Journey.objects.create(slug=f"idx-{n}", name=f"Index {n}", brand=world["brand"],
+                                         audience=world["journey"].audience,
+                                         locale=world["journey"].locale)
+        journey.jurisdictions.set([world["us"]])
+        column = journey.stages.create(audience_stage=world["audience_stage"], order=1)
+        step = Step.objects.create(journey=journey, stage=column, key="only", name="Only",
+                                   channel=term(Channel, "email"))
+        Slot.objects.create(step=step, module=world["versions"]["headline"].module)
+    after, page = count()
+    assert after == before
+    assert page.count("1 ready · 0 expiring · 0 blocked") == 5
