@@ -114,8 +114,12 @@ def lease(*, token_id: int, channel: str, markets, limit: int, now,
             leased.append(tp)
         DueTouchpoint.objects.bulk_update(rows, ["status", "reason", "errors", "finished_at",
                                                  "lease_token_id", "lease_expires_at", "leases"])
-        for tp in finished:
-            advance(tp, now=now, delivered=False)
+        if finished:
+            from .scheduler import load_steps
+
+            steps = load_steps({tp.step.journey_id for tp in finished})
+            for tp in finished:
+                advance(tp, now=now, delivered=False, steps=steps)
     return [Leased(tp) for tp in leased]
 
 
@@ -178,7 +182,7 @@ def ack(touchpoint_id: int, *, token_id: int, result: str, detail: str = "", now
     return tp
 
 
-def advance(tp: DueTouchpoint, *, now, delivered: bool) -> None:
+def advance(tp: DueTouchpoint, *, now, delivered: bool, steps=None) -> None:
     """After a touchpoint is finished: the person goes on to the journey's next step (unless
     an event already moved them elsewhere), and the next delay counts from now."""
     from .scheduler import load_steps
@@ -188,7 +192,8 @@ def advance(tp: DueTouchpoint, *, now, delivered: bool) -> None:
     if delivered:
         fields["last_touch_at"] = now
     if enrollment.current_step_id == tp.step_id:
-        following = load_steps([enrollment.journey_id])[tp.step_id].next_id
+        steps = steps if steps is not None else load_steps([enrollment.journey_id])
+        following = steps[tp.step_id].next_id
         enrollment.current_step_id = following
         enrollment.save(update_fields=["current_step", "updated_at"])
         fields.update(planned_step_id=following, step_entered_at=now,
