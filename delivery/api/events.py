@@ -8,7 +8,7 @@ tests/analytics/test_events_bulk.py)."""
 
 from __future__ import annotations
 
-from django.db import transaction
+from django.db import OperationalError, transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions
 from rest_framework.response import Response
@@ -23,6 +23,12 @@ from journeys.models import EventType, Journey, Step, pseudonymous_id
 from .serializers import EventResultSerializer, EventSerializer
 
 MAX_EVENTS = 1000
+DEADLOCK_ATTEMPTS = 3
+
+
+def _is_deadlock(exc: OperationalError) -> bool:
+    cause = exc.__cause__
+    return getattr(cause, "sqlstate", None) == "40P01" or "deadlock" in str(exc).lower()
 
 
 def _history_user(request):
@@ -83,12 +89,19 @@ class EventView(APIView):
                              pseudonymous_id=pseudonymous_id(e["recipient_id"]),
                              event_type=e["event"], days=e.get("days"),
                              occurred_at=e.get("occurred_at")) for e in events]
-        with transaction.atomic(), history_as_system(request):  # all or nothing
+        for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
             try:
-                outcomes = record_events(inputs, history_user=_history_user(request))
+                with transaction.atomic(), history_as_system(request):  # all or nothing
+                    outcomes = record_events(inputs, history_user=_history_user(request))
+                break
             except BatchEventError as exc:
                 raise Unprocessable([error("invalid_event", " ".join(exc.messages),
                                            **({"row": exc.row} if many else {}))]) from None
+            except OperationalError as exc:
+                # Two batches locking the same recipients in different orders: PostgreSQL
+                # aborts one; it rolled back whole, so it is simply run again.
+                if attempt == DEADLOCK_ATTEMPTS or not _is_deadlock(exc):
+                    raise
         rendered = EventResultSerializer([
             {**event, "moved": outcome.moved, "paused": outcome.paused,
              "next_step": outcome.next_step}
