@@ -279,3 +279,19 @@ def test_admin_binds_slots_by_search_shows_stage_audiences_and_refuses_a_stale_s
     assert fresh.status_code == 302
     step.refresh_from_db()
     assert step.name == "Renamed in the admin" and step.history.first().history_user == admin_user
+
+
+def test_each_edit_needs_its_admin_permission_and_engagement_keeps_a_step(client, world):
+    from journeys.engagement import record_event
+
+    user = designer(world, "no-delete")
+    user.user_permissions.remove(Permission.objects.get(codename="delete_step"))
+    client.force_login(user)
+    assert client.post(f"{BUILD}/steps/welcome/remove/").status_code == 403
+    assert Step.objects.filter(pk=world["step"].pk).exists()
+    client.force_login(designer(world, "may-delete"))
+    record_event(journey=world["journey"], step=world["step"], event_type="opened",
+                 pseudonymous_id="a" * 64)
+    refused = client.post(f"{BUILD}/steps/welcome/remove/")
+    assert refused.status_code == 422 and "engagement recorded" in refused.content.decode()
+    assert Step.objects.filter(pk=world["step"].pk).exists()
