@@ -319,8 +319,8 @@ class ManifestRow:
 def manifest_rows(manifest: dict) -> list[ManifestRow]:
     rows = []
     for m in manifest.get("modules", []):
-        signers = [f"{s.get('printed_name', '')} ({s.get('role', '')}, {str(s.get('signed_at', ''))[:10]})"
-                   for s in m.get("signatures", [])]
+        signers = [f"{str(s.get('role', '')).capitalize()}: {s.get('printed_name', '')}, "
+                   f"{str(s.get('signed_at', ''))[:10]}" for s in m.get("signatures", [])]
         rows.append(ManifestRow(
             slot=m.get("slot") if m.get("slot") is not None else "footer", module=m.get("module", ""),
             kind=m.get("kind", ""), version=m.get("version"), state=m.get("state", ""),

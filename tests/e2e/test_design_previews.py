@@ -84,6 +84,7 @@ def test_one_header_everywhere_accessible_and_no_sideways_scroll_at_390(demo, li
     assert "Mira Keller" in header.inner_text() and "Medical" in header.inner_text()
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.className") == "skip-link"
+    page.evaluate("document.activeElement.blur()")
     check_both_widths(page, "review inbox", "design-inbox-390.png")
     page.set_viewport_size(PHONE)
     assert page.get_by_role("button", name="Log out").is_visible()  # not pushed off screen

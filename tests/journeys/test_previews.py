@@ -145,7 +145,7 @@ def test_the_email_step_shows_a_fitted_frame_and_the_manifest_as_a_table(designe
     assert 'data-fit-content' in page and "tessera/preview.js" in page
     assert "News for Dr. Morgan" in page  # the HCP sample
     assert '<table class="pv-manifest">' in page
-    assert "CZN-EFF-001" in page and "Reviewer (" in page             # signers by name and role
+    assert "CZN-EFF-001" in page and "Legal: Legal Reviewer" in page  # signers: role, name
     assert world["versions"]["claim"].sha256[:12] in page
     assert "<details><summary>Manifest JSON</summary>" in page
 
