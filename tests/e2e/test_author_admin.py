@@ -127,16 +127,24 @@ def test_author_writes_a_claim_with_a_footnote_and_submits_from_the_version_page
     assert "Tag at least one channel" in page.inner_text("#review-readiness")
     _axe_both_widths(page, "version page (draft)")
 
-    # Tags review needs, then save; the checklist turns into the submit button.
+    # A personalisation chip, then the tags review needs; the checklist turns into the
+    # submit button.
+    page.locator(".tessera-editor .ProseMirror[contenteditable=true]").click()
+    page.keyboard.press("End")
+    page.select_option("#id_body_html-token", "last_name")
+    assert page.locator(".ProseMirror .tessera-token-chip").inner_text() == "last name"
     _pick(page, "id_audiences", "hcp")
     _pick(page, "id_jurisdictions", "DE")
     _pick(page, "id_channels", "email")
     page.click("input[name=_continue]")
+    page.wait_for_load_state()
     page.wait_for_selector("#submit-for-review")
     page.click("#submit-for-review")  # one click
     page.wait_for_url("**/review/v/**")
     version.refresh_from_db()
     assert version.state == "in_review"
+    assert '<span class="token">{{ recipient.last_name }}</span>' in version.body_html
+    assert '<sup class="footnote cite-REF-ZENHF">1</sup>' in version.body_html
 
     page.goto(f"{live_server.url}/admin/content/moduleversion/{version.pk}/change/")
     page.wait_for_selector("#recall-form")

@@ -74,7 +74,8 @@ const Footnote = Node.create({
   },
 });
 
-// A personalisation token: stored as the plain text {{ recipient.field }}, shown as a chip.
+// A personalisation token: stored as <span class="token">{{ recipient.field }}</span> (the
+// token is plain text inside, exactly what content.rules checks), shown as a chip.
 const Token = Node.create({
   name: "token",
   group: "inline",
@@ -85,10 +86,20 @@ const Token = Node.create({
     return { field: { default: null } };
   },
   parseHTML() {
-    return [{ tag: "span[data-tessera-token]", getAttrs: (el) => ({ field: el.dataset.tesseraToken }) }];
+    return [
+      { tag: "span[data-tessera-token]", priority: 100,
+        getAttrs: (el) => ({ field: el.dataset.tesseraToken }) },
+      { tag: "span.token", priority: 90,
+        getAttrs: (el) => {
+          const inner = el.querySelector("[data-tessera-token]");
+          const match = /\{\{\s*recipient\.([a-z_]+)\s*\}\}/.exec(el.textContent);
+          const field = inner ? inner.dataset.tesseraToken : match && match[1];
+          return field ? { field } : false;
+        } },
+    ];
   },
   renderHTML({ node }) {
-    return `{{ recipient.${node.attrs.field} }}`;
+    return ["span", { class: "token" }, `{{ recipient.${node.attrs.field} }}`];
   },
   addNodeView() {
     return ({ node }) => {
