@@ -355,3 +355,9 @@ def finish_round_with_requests(version, reviewers):
             sign(version, reviewers[role], role, "request_changes", comment="See annotation")
         else:
             sign(version, reviewers[role], role)
+
+
+def test_beat_schedules_the_review_clock(settings):
+    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert {"approvals.send_review_reminders", "approvals.escalate_overdue_rounds",
+            "approvals.close_overdue_rounds"} <= scheduled
