@@ -225,7 +225,7 @@ def run(*, batch: int = BATCH, now=None) -> dict:
         top_delivery = Delivery.objects.aggregate(m=Max("pk"))["m"] or 0
         if top_event <= events_mark.last_id and top_delivery <= deliveries_mark.last_id:
             return {"days": 0, "pairs": 0, "events_to": events_mark.last_id,
-                    "deliveries_to": deliveries_mark.last_id}
+                    "deliveries_to": deliveries_mark.last_id, "journeys": []}
         catalog = _Catalog()
         dirty_days: set[tuple[int, dt.date]] = set()
         pairs: set[tuple[int, int]] = set()
@@ -267,7 +267,8 @@ def run(*, batch: int = BATCH, now=None) -> dict:
         events_mark.save()
         deliveries_mark.save()
         return {"days": len(dirty_days), "pairs": len(pairs), "events_to": events_to,
-                "deliveries_to": deliveries_to}
+                "deliveries_to": deliveries_to,
+                "journeys": sorted({journey_id for journey_id, _ in dirty_days})}
 
 
 def _assign_markets(first_market, dirty_days, pairs, catalog) -> None:

@@ -2,13 +2,16 @@
 
 from celery import shared_task
 
-from . import rollups
+from . import queries, rollups
 
 
 @shared_task(name="analytics.roll_up")
 def roll_up() -> dict:
-    """Fold new engagement events and deliveries into the rollups (every minute)."""
-    return rollups.run()
+    """Fold new engagement events and deliveries into the rollups (every minute), then
+    recompute the default analytics view of the journeys that moved (after the commit)."""
+    result = rollups.run()
+    result["refreshed"] = queries.refresh(result["journeys"])
+    return result
 
 
 @shared_task(name="analytics.purge_raw_events")
