@@ -49,11 +49,14 @@ def review_panel(request, version: ModuleVersion) -> dict | None:
     feedback = feedback_for_author(version)
     status = round_status(version)
     can_recall = services.may_recall(request.user, version)
+    comments = list(Comment.objects.filter(version=version).select_related("author")
+                    .order_by("created_at", "pk"))
+    if status.round is None and not (feedback.annotations or comments):
+        return None  # never submitted, nothing said: no panel
     return {
         "template": PANEL_TEMPLATE,
         "feedback": feedback,
-        "comments": list(Comment.objects.filter(version=version).select_related("author")
-                         .order_by("created_at", "pk")),
+        "comments": comments,
         "status": status,
         "can_recall": can_recall,
         "recall_url": reverse("admin:content_moduleversion_recall", args=[version.pk]),

@@ -1,6 +1,6 @@
 """An author in a real browser: log in, filter modules, open one, see its preview.
 
-Screenshots (docs/screenshots/ under `make screenshots`): admin-modules.png and docs/screenshots/admin-preview.png for the README.
+Screenshots (docs/screenshots/ under `make screenshots`): admin-modules.png and docs/screenshots/admin-preview.png for the README; admin-module-add.png (a claim written in the editor) and admin-version-ready.png (the version page ready to submit) for docs/authoring.md.
 """
 
 import io
@@ -117,6 +117,7 @@ def test_author_writes_a_claim_with_a_footnote_and_submits_from_the_version_page
     page.keyboard.type("Cardiozen reduced the risk by 26%"); actions += 1  # noqa: E702
     page.select_option("#id_versions-0-body_html-footnote", "REF-ZENHF"); actions += 1  # noqa: E702
     assert page.locator(".ProseMirror sup.footnote").inner_text() == "1"
+    save_screenshot(page, "admin-module-add.png", full_page=True)
     page.click("input[name=_save]"); actions += 1  # noqa: E702
     assert actions <= 8, actions  # create a claim with a citation (docs/authoring.md)
 
@@ -139,6 +140,7 @@ def test_author_writes_a_claim_with_a_footnote_and_submits_from_the_version_page
     page.click("input[name=_continue]")
     page.wait_for_load_state()
     page.wait_for_selector("#submit-for-review")
+    save_screenshot(page, "admin-version-ready.png", full_page=True)
     page.click("#submit-for-review")  # one click
     page.wait_for_url("**/review/v/**")
     version.refresh_from_db()
