@@ -41,6 +41,9 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("delivery/serving.py", "log_deliveries"):
         "inserts the append-only delivery log (no history model; PostgreSQL triggers guard it) "
         "and its versions in one round trip",
+    ("delivery/serving.py", "insert_rows"):
+        "COPY / bulk_create of the append-only delivery log, its versions and batch job "
+        "results (no history models; PostgreSQL triggers guard the log)",
     ("approvals/management/commands/flush.py", "handle"):
         "sets session_replication_role so Django's flush can empty the append-only tables in "
         "tests; it writes no rows itself",
