@@ -58,6 +58,8 @@ class Versioned(models.Model):
 
     def save(self, *args, **kwargs):
         self.version = (self.version or 0) + 1
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "version"}
         super().save(*args, **kwargs)
 
 
