@@ -126,3 +126,18 @@ def test_the_schema_documents_the_orchestration_endpoints(client):
     for path in ("/api/v1/enrollments/", "/api/v1/due/", "/api/v1/due/{id}/ack/",
                  "/api/v1/signals/"):
         assert path in schema["paths"], path
+
+
+def test_assemble_true_serves_what_needs_no_personal_data(world, email_client, always_open,
+                                                         settings):
+    settings.TESSERA_UNSUBSCRIBE_URL_TEMPLATE = "https://prefs.example.com/u/{pseudonym}"
+    enroll(email_client, {"id": "crm-1", "market": "US", "consent": {"email": True}})
+    scheduler.run(now=timezone.now())
+    response = email_client.get("/api/v1/due/?channel=email&assemble=true")
+    assert response.status_code == 200, response.content
+    [item] = response.json()["items"]
+    # The subject greets {{ recipient.last_name }}: personal, so the channel assembles it
+    # itself; the lease stays and says why.
+    assert item["assembled"] is None
+    assert {e["code"] for e in item["errors"]} == {"missing_recipient_field"}
+    assert DueTouchpoint.objects.get().status == "leased"
