@@ -37,7 +37,7 @@ from journeys.models import Step
 from journeys.recipients import RecipientsError, RowError, max_recipients, parse_recipients
 
 from .models import AssemblyJob, AssemblyJobResult, JobStatus
-from .serving import Caller, commit_deliveries
+from .serving import Caller, commit_deliveries, insert_rows
 
 logger = logging.getLogger(__name__)
 
@@ -195,7 +195,7 @@ def run_chunk(job_id: str, start: int, end: int) -> int:
                 # (a selector may pick another module; a fixed slot is refused).
                 transaction.set_rollback(True)
                 continue
-            AssemblyJobResult.objects.bulk_create([
+            insert_rows(AssemblyJobResult, [
                 _result_row(job.pk, i, r, errs, job.input_errors.get(str(i)))
                 for (i, r, _), errs in zip(items, refusals, strict=True)
             ])

@@ -181,12 +181,54 @@ def log_deliveries(deliveries: list[Delivery]) -> None:
                     f"SELECT d.id, v.id, %s, %s FROM d CROSS JOIN (VALUES {values}) AS v(id)",
                     [*params, delivery.channel, delivery.jurisdiction, *version_ids])
             return
-    created = Delivery.objects.bulk_create(deliveries)
-    DeliveredVersion.objects.bulk_create([
+    created = insert_rows(Delivery, deliveries, with_ids=True)
+    insert_rows(DeliveredVersion, [
         DeliveredVersion(delivery=d, version_id=m["version_id"], channel=d.channel,
                          jurisdiction=d.jurisdiction)
         for d in created for m in d.manifest.get("modules", [])
     ])
+
+
+# From this many rows on, PostgreSQL gets them by COPY (one stream, values sent as text by
+# psycopg's C dumpers) rather than a multi-row INSERT whose parameters are quoted into the
+# SQL text in Python (Django's client-side cursor): measured on a batch chunk of 200
+# recipients (bench/scale.py, docs/performance.md). Fewer rows: bulk_create.
+COPY_MIN_ROWS = 20
+
+
+def insert_rows(model, objs: list, *, with_ids: bool = False) -> list:
+    """Insert `objs` (unsaved instances of `model`, a plain model with no history, no
+    signals relied on) and return them; `with_ids`: with their primary keys set.
+
+    PostgreSQL, from COPY_MIN_ROWS rows: the ids are taken from the table's sequence in one
+    query and the rows streamed with COPY, each field's value prepared by the field itself
+    (`pre_save` for auto_now_add, `get_db_prep_save`), as bulk_create would. Otherwise (and
+    on SQLite) `bulk_create`. Either way the stored rows are the same
+    (tests/integration/test_perf_copy_rows.py)."""
+    if connection.vendor != "postgresql" or len(objs) < COPY_MIN_ROWS:
+        return model.objects.bulk_create(objs)
+    meta = model._meta
+    quote = connection.ops.quote_name
+    fields = [f for f in meta.local_concrete_fields if not f.primary_key]
+    if with_ids:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, %s)) "
+                           "FROM generate_series(1, %s)",
+                           [meta.db_table, meta.pk.column, len(objs)])
+            for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
+                obj.pk = pk
+        fields = [meta.pk, *fields]
+    rows = [[f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+            for obj in objs]
+    columns = ", ".join(quote(f.column) for f in fields)
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+    for obj in objs:
+        obj._state.adding = False
+        obj._state.db = connection.alias
+    return objs
 
 
 def fresh_until(ctx: StepContext) -> datetime:
