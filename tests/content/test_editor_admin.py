@@ -255,3 +255,12 @@ def test_reviewers_comments_show_on_the_edit_page(client_a, submitted):
                          anchor="general")
     page = client_a.get(change_url(submitted)).content.decode()
     assert "Which trial is this &lt;b&gt;?" in page
+
+
+def test_version_add_page_and_reviewer_view_render(client_a, client, reviewer, version_a):
+    assert client_a.get(reverse("admin:content_moduleversion_add")).status_code == 200
+    client.force_login(reviewer)
+    page = client.get(change_url(version_a))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'name="_save"' not in html and 'id="submit-for-review"' not in html
