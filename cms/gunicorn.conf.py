@@ -2,8 +2,14 @@
 
     gunicorn -c cms/gunicorn.conf.py cms.wsgi      (what `make serve` / cms.serve run)
 
-WEB_CONCURRENCY     worker processes (default 2; about 2 per core is a good start)
-GUNICORN_THREADS    threads per worker (default 1: sync workers; >1 switches to gthread)
+WEB_CONCURRENCY     worker processes (default 2)
+GUNICORN_THREADS    threads per worker (default 8: gthread workers; 1 switches to sync)
+
+2 gthread workers x 8 threads were chosen by measurement on the 2-core machine
+(bench/api.py --servers, docs/operations.md "Serving stack"): a request spends most of its
+time waiting on PostgreSQL (epoch, enrollment, locked re-check, delivery-log insert,
+commit), which threads overlap, and gthread keeps client connections alive where sync
+workers close each one.
 HOST, PORT          where to listen (default 127.0.0.1:8000); GUNICORN_BIND overrides both
 GUNICORN_TIMEOUT    seconds before a stuck worker is killed and replaced (default 30)
 GUNICORN_MAX_REQUESTS  recycle a worker after this many requests (default 5000; 0 = never)
@@ -19,7 +25,7 @@ bind = os.environ.get("GUNICORN_BIND") or (
     f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 )
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 worker_class = "gthread" if threads > 1 else "sync"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 30
