@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_POST
 
+from content.footnotes import ordered_references
 from content.models import EDITABLE_STATES, Brand, ContentModule, ModuleVersion, VersionState
 from content.permissions import visible_brands
 from content.preview import render_module_html, render_module_text, render_subject
@@ -327,6 +328,8 @@ def _page_context(request, version, *, decision_form=None, withdraw_form=None,
         # Sanitised at save (nh3) and tokens escaped: shown inline so text can be selected.
         "rendered_body": render_module_html(version),
         "companions": _related_state(version.requires.all()),
+        # Numbered as the body's superscripts (content.footnotes), not in database order.
+        "numbered_references": ordered_references(version),
         "exclusions": _related_state(version.excludes.all()),
         "may_submit": version.is_editable and services.may_submit(user, version),
         "username_needed": username_needed, "preview_widths": PREVIEW_WIDTHS,

@@ -323,3 +323,25 @@ def test_review_page_links_to_journeys_that_bind_the_module(submitted, reviewers
         reverse("approvals:review", args=[submitted.pk])).content.decode()
     links = page.split('id="related-links"')[1].split("</p>")[0]
     assert reverse("journeys:map", args=["hf-launch"]) in links and "HF launch" in links
+
+
+def test_review_page_numbers_references_as_the_body_superscripts(reviewers):
+    """The reference list follows the footnote markers (content.footnotes), so the
+    superscript a reviewer reads and the list's number agree — not database order."""
+    from content.footnotes import marker_html
+    from tests.factories import ReferenceFactory
+
+    version = VersionFactory(body_html="<p>x</p>")
+    brand = version.module.brand
+    first_in_db = ReferenceFactory(brand=brand, code="REF-AAA", citation="Alpha 2020.")
+    second_in_db = ReferenceFactory(brand=brand, code="REF-ZZZ", citation="Zeta 2021.")
+    version.citations.set([first_in_db, second_in_db])
+    version.body_html = (f"<p>Claim{marker_html('REF-ZZZ', 1)} and"
+                         f" more{marker_html('REF-AAA', 2)}</p>")
+    version.save()
+    submit(version)
+    page = logged_in(reviewers["legal"]).get(
+        reverse("approvals:review", args=[version.pk])).content.decode()
+    refs = page.split('id="references"', 1)[1].split("</ol>", 1)[0]
+    assert refs.index("REF-ZZZ") < refs.index("REF-AAA")
+    assert '<li value="1"><strong>REF-ZZZ' in refs and '<li value="2"><strong>REF-AAA' in refs
