@@ -191,7 +191,7 @@ def touchpoints_of(enrollment_ids: list[int]) -> set[tuple[int, int]]:
                    .values_list("enrollment_id", "step_id"))
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT enrollment_id, step_id FROM {DueTouchpoint._meta.db_table} "
-                       "WHERE enrollment_id = ANY(%s::bigint[])", [enrollment_ids])
+                       "WHERE enrollment_id = ANY(%b::bigint[])", [enrollment_ids])
         return set(cursor.fetchall())
 
 
@@ -249,7 +249,7 @@ def insert_touchpoints(touchpoints: list[DueTouchpoint]) -> None:
         DueTouchpoint.objects.bulk_create(touchpoints, batch_size=1000, ignore_conflicts=True)
         return
     names = ", ".join(name for name, _ in TOUCHPOINT_COLUMNS)
-    arrays = ", ".join(f"%s::{kind}[]" for _, kind in TOUCHPOINT_COLUMNS)
+    arrays = ", ".join(f"%b::{kind}[]" for _, kind in TOUCHPOINT_COLUMNS)
     params = [[str(v) if kind == "text" else v for v in
                (getattr(t, name) for t in touchpoints)] for name, kind in TOUCHPOINT_COLUMNS]
     with connection.cursor() as cursor:
@@ -265,15 +265,16 @@ def write_profiles(updates: list[tuple]) -> None:
         return
     if connection.vendor == "postgresql":
         # Six array parameters, not six per row: psycopg's client-side parsing of a query
-        # with thousands of placeholders costs more than the update itself.
+        # with thousands of placeholders costs more than the update itself; %b sends them
+        # in binary (no text formatting of every timestamp).
         table = EnrollmentProfile._meta.db_table
         columns = list(zip(*updates, strict=True))
         with connection.cursor() as cursor:
             cursor.execute(
                 f"UPDATE {table} AS p SET status = v.status, planned_step_id = v.planned, "
                 "step_entered_at = v.entered, next_check_at = v.next_check, reason = v.reason "
-                "FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::timestamptz[], "
-                "%s::timestamptz[], %s::text[]) AS v(id, status, planned, entered, next_check, "
+                "FROM unnest(%b::bigint[], %b::text[], %b::bigint[], %b::timestamptz[], "
+                "%b::timestamptz[], %b::text[]) AS v(id, status, planned, entered, next_check, "
                 "reason) WHERE p.id = v.id",
                 [list(columns[0]), [str(v) for v in columns[1]], list(columns[2]),
                  list(columns[3]), list(columns[4]), [r[:300] for r in columns[5]]])
