@@ -145,7 +145,8 @@ def references() -> tuple[ReferenceSpec, ...]:
 
 def author_of(brand_slug: str) -> str:
     """The username of the demo user who authors `brand_slug` (people.toml `brands`)."""
-    authors = [user.username for user in demo_users() if brand_slug in user.brands]
+    authors = [user.username for user in demo_users()
+               if brand_slug in user.brands and "authors" in user.groups]
     if len(authors) != 1:
         raise ValueError(f"brand {brand_slug} needs exactly one demo author, has {authors}")
     return authors[0]
