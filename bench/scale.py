@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -42,6 +43,8 @@ def setup_django(database_url: str, media: Path, *, broker: str | None, queue: s
         "DJANGO_DEBUG": "0", "TESSERA_LOG_LEVEL": "WARNING", "TESSERA_MEDIA_ROOT": str(media),
         "CELERY_TASK_DEFAULT_QUEUE": queue, "DATABASE_CONN_MAX_AGE": "60",
     })
+    # Run by hand as well as by `make bench`: a throwaway key (its workers inherit it).
+    os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
     if broker:
         os.environ.update({"CELERY_BROKER_URL": broker, "CELERY_TASK_ALWAYS_EAGER": "false"})
     else:
@@ -68,7 +71,8 @@ def submit(total: int, tag: str) -> list[str]:
     for start in range(0, total, JOB_LIMIT):
         recipients = [{"id": f"{tag}-{i}", "title": "Dr.", "first_name": "Alex",
                        "last_name": f"Morgan{i}", "specialty": "Cardiology",
-                       "consent": {"email": True}}
+                       "consent": {"email": True},
+                       "unsubscribe_url": f"https://prefs.example.test/unsubscribe/{tag}-{i}"}
                       for i in range(start, min(total, start + JOB_LIMIT))]
         job, _created = create_job(
             JobRequest(step=step, channel="email", jurisdiction="US", locale="en",
