@@ -36,6 +36,12 @@ QUERYSET_METHODS = {"objects", "get_queryset", "filter", "exclude", "all", "sele
 
 # (path relative to the project, enclosing function) → why its raw SQL is safe.
 ALLOWED: dict[tuple[str, str], str] = {
+    ("orchestration/scheduler.py", "insert_touchpoints"):
+        "due touchpoints (no history model; once per recipient × step by a unique constraint) "
+        "in one INSERT … FROM unnest ON CONFLICT DO NOTHING",
+    ("orchestration/scheduler.py", "write_profiles"):
+        "the scheduler's own enrollment profiles (no history model; every decision kept in "
+        "`reason`) in one UPDATE … FROM unnest per batch",
     ("content/catalog_epoch.py", "bump"):
         "the catalog epoch is one counter row with no history (a cache key, not a record)",
     ("delivery/serving.py", "log_deliveries"):
