@@ -174,8 +174,9 @@ def run_batch(*, now, batch_size, report, windows, caps, steps) -> int:
             report.postponed += kind == "cap"
             updates.append((pid, ACTIVE, step.id, entered, at, reason))
     insert_touchpoints(touchpoints)
-    for enrollment_id, step_id in advances.items():
-        Enrollment.objects.filter(pk=enrollment_id).update(current_step_id=step_id)
+    for enrollment in Enrollment.objects.filter(pk__in=list(advances)):  # skips: rare
+        enrollment.current_step_id = advances[enrollment.pk]
+        enrollment.save(update_fields=["current_step", "updated_at"])
     rep_tasks.create_for([(t.enrollment_id, t.step_id) for t in touchpoints
                           if t.channel == rep_tasks.CHANNEL and t.status == TouchpointStatus.DUE],
                          now=now)
