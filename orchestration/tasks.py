@@ -10,13 +10,14 @@ from . import due_queue, scheduler, triggers
 
 @shared_task(name="orchestration.tick")
 def tick() -> dict:
-    """One scheduler tick (every minute): fire trigger rules, pause the silent, return
+    """One scheduler tick (every minute): fire trigger rules, pause the silent (hourly), return
     expired leases to the queue, then plan every due touchpoint. Safe to run on two beats
     at once: profiles and touchpoints are taken FOR UPDATE SKIP LOCKED, and a touchpoint
     exists once per recipient × step."""
     now = timezone.now()
     moved = triggers.evaluate(now=now)
-    paused = triggers.silence(now=now)
+    # Silence is counted in days: once an hour is plenty (it scans every active profile).
+    paused = triggers.silence(now=now) if now.minute == 0 else 0
     released = due_queue.release_expired(now=now)
     report = scheduler.run(now=now)
     return {"moved": moved, "paused": paused, "released": released,
