@@ -325,6 +325,33 @@ def run(args, rng, data, setup_s) -> None:
     print(f"single_cold_p99: {pct(cold, 99):.2f} ms")
     print(f"single_refused: {failures} of {args.single}")
 
+    # Warm single assemblies, as the API serves them (delivery.serving.warm_context): the
+    # catalog epoch read (one query), the step's prepared context from the process cache,
+    # the recipient's assembly. Without the locked re-check and delivery-log commit
+    # (bench/api.py's in-process floor has them). Targets: p99 < 2 ms fixed slots, < 5 ms
+    # with a selector.
+    from content import catalog_epoch
+    from delivery.serving import warm_context
+
+    for step in steps:  # prepare each step's context once, and its first assembly
+        warm_context(step, **kwargs).assemble(people[0])
+    warm_fixed, warm_selected = [], []
+    for i in range(args.single):
+        step = steps[rng.randrange(len(steps))]
+        t0 = time.perf_counter_ns()
+        result = warm_context(step, epoch=catalog_epoch.current(), **kwargs).assemble(
+            people[i % len(people)])
+        elapsed = (time.perf_counter_ns() - t0) / 1e6
+        (warm_selected if step.key.endswith("-1") else warm_fixed).append(elapsed)
+    from delivery.serving import CONTEXTS
+
+    print(f"single_warm_context_cache: {CONTEXTS.hits} hits {CONTEXTS.misses} misses "
+          f"(capacity {CONTEXTS.max_size}, {len(steps)} steps)")
+    print(f"single_warm_fixed_slots_p50: {statistics.median(warm_fixed):.3f} ms")
+    print(f"single_warm_fixed_slots_p99: {pct(warm_fixed, 99):.3f} ms (target < 2 ms)")
+    print(f"single_warm_with_selector_p50: {statistics.median(warm_selected):.3f} ms")
+    print(f"single_warm_with_selector_p99: {pct(warm_selected, 99):.3f} ms (target < 5 ms)")
+
     # Batch on one step.
     step = steps[0]
     with CaptureQueriesContext(connection) as small:

@@ -57,7 +57,7 @@ VersionStates = Mapping[int, tuple]  # version id -> (state, valid_from, expires
 # were checked at its build time); `commit_deliveries` still re-checks every version
 # under lock at the real time, so a cached context can never deliver a withdrawn or
 # expired version.
-CONTEXTS = LRUCache(256, name="delivery.step_contexts")
+CONTEXTS = LRUCache(1024, name="delivery.step_contexts")
 CONTEXT_TTL = timedelta(seconds=30)
 
 
