@@ -1,9 +1,10 @@
-"""API benchmark: single assembly and module list over HTTP under gunicorn (2 workers).
+"""API benchmark: single assembly and module list over HTTP under gunicorn.
 
-    .venv/bin/python bench/api.py [--seconds 10] [--concurrency 16] [--database-url URL]
+    .venv/bin/python bench/api.py [--seconds 10] [--concurrency 16] [--postgres SERVER_URL]
+                                  [--servers 2x8,2x1] [--assemble-only]
 
-Builds its own database (SQLite in a temporary folder unless --database-url points at an
-empty PostgreSQL database) with a compliant four-module email step and 60 approved
+Builds its own database (SQLite in a temporary folder, or with --postgres a fresh
+database `tessera_bench_api_<pid>` on that server, dropped afterwards) with a compliant four-module email step and 60 approved
 modules, starts `gunicorn -c cms/gunicorn.conf.py cms.wsgi` (2 gthread workers x 8
 threads, or each --servers configuration) on 127.0.0.1,
 and drives for a bounded time, with `wrk` (Debian package) or, without it, a threaded Python
