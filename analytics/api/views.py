@@ -38,7 +38,7 @@ class JourneyAnalyticsView(APIView):
         ensure_analytics_scope(request.user)
         journey = Journey.objects.restrict(request.user, "view").filter(slug=slug).first()
         if journey is None:
-            raise exceptions.NotFound(f"No journey {slug!r} you may view.")
+            raise exceptions.NotFound("No journey with this slug that you may view.")
         params = FilterSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         d = params.validated_data
