@@ -5,8 +5,8 @@
 
 Builds its own database (SQLite in a temporary folder, or with --postgres a fresh
 database `tessera_bench_api_<pid>` on that server, dropped afterwards) with a compliant four-module email step and 60 approved
-modules, starts `gunicorn -c cms/gunicorn.conf.py cms.wsgi` (2 gthread workers x 8
-threads, or each --servers configuration) on 127.0.0.1,
+modules, starts `gunicorn -c cms/gunicorn.conf.py cms.wsgi` (2 sync workers, or
+each --servers configuration) on 127.0.0.1,
 and drives for a bounded time, with `wrk` (Debian package) or, without it, a threaded Python
 load generator:
 
@@ -389,7 +389,7 @@ def loadavg() -> str:
 
 
 def parser_default_servers() -> str:
-    return "2x8"  # cms/gunicorn.conf.py's defaults: 2 gthread workers x 8 threads
+    return "2x1"  # cms/gunicorn.conf.py's defaults: 2 sync workers
 
 
 def module_list_etag(base: str, key: str) -> str:

@@ -3,13 +3,12 @@
     gunicorn -c cms/gunicorn.conf.py cms.wsgi      (what `make serve` / cms.serve run)
 
 WEB_CONCURRENCY     worker processes (default 2)
-GUNICORN_THREADS    threads per worker (default 8: gthread workers; 1 switches to sync)
+GUNICORN_THREADS    threads per worker (default 1: sync workers; >1 switches to gthread)
 
-2 gthread workers x 8 threads were chosen by measurement on the 2-core machine
-(bench/api.py --servers, docs/operations.md "Serving stack"): a request spends most of its
-time waiting on PostgreSQL (epoch, enrollment, locked re-check, delivery-log insert,
-commit), which threads overlap, and gthread keeps client connections alive where sync
-workers close each one.
+2 sync workers were chosen by measurement on the 2-core machine (bench/api.py --servers,
+docs/operations.md "Serving stack"): alternating runs at load average ~5 gave the same
+rate as 2 gthread workers x 4 or 8 threads and a p99 of ~96 ms against 440-530 ms;
+gthread only won (on rate) when the machine was saturated (load average ~10).
 HOST, PORT          where to listen (default 127.0.0.1:8000); GUNICORN_BIND overrides both
 GUNICORN_TIMEOUT    seconds before a stuck worker is killed and replaced (default 30)
 GUNICORN_MAX_REQUESTS  recycle a worker after this many requests (default 5000; 0 = never)
@@ -25,7 +24,7 @@ bind = os.environ.get("GUNICORN_BIND") or (
     f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 )
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 worker_class = "gthread" if threads > 1 else "sync"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 30

@@ -8,7 +8,7 @@ others are stopped and the runner exits non-zero, so a supervisor (systemd, a co
 runtime) restarts the set. SIGTERM / SIGINT stop everything gracefully (30 s, then SIGKILL).
 
 WEB_CONCURRENCY           gunicorn worker processes (default 2)
-GUNICORN_THREADS          threads per gunicorn worker (default 8: gthread; 1 = sync)
+GUNICORN_THREADS          threads per gunicorn worker (default 1: sync; >1 = gthread)
 CELERY_WORKERS            Celery worker processes (default 1; 0 = none on this machine)
 CELERY_WORKER_CONCURRENCY pool processes per Celery worker (default 1)
 CELERY_BEAT               1 to run the beat scheduler here (default 1; exactly one per deployment)
