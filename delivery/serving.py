@@ -221,7 +221,9 @@ def insert_rows(model, objs: list, *, with_ids: bool = False) -> list:
     rows = [[f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
             for obj in objs]
     columns = ", ".join(quote(f.column) for f in fields)
-    with connection.cursor() as cursor:
+    # COPY goes through psycopg's own cursor, outside Django's error wrapper: wrap it, so a
+    # lost connection is Django's OperationalError like everywhere else (Celery retries it).
+    with connection.cursor() as cursor, connection.wrap_database_errors:
         with cursor.cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
