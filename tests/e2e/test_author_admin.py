@@ -77,11 +77,19 @@ def test_author_filters_opens_and_previews_a_module(demo_content, live_server, p
 
 
 def _pick(page, field_id, term):
-    """Choose `term` in a select2 autocomplete (the admin's compact tag picker)."""
+    """Choose `term` in a select2 autocomplete (the admin's compact tag picker): open it,
+    type, click the option that names `term` (as a word), and check the form holds it."""
+    import re
+
+    from playwright.sync_api import expect
+
+    named = re.compile(rf"\b{re.escape(term)}\b", re.IGNORECASE)
+    chosen = page.locator(f"#{field_id} option:checked")
     page.locator(f"#{field_id}").locator("xpath=following-sibling::span[contains(@class,'select2')]").first.click()
     page.locator(".select2-container--open .select2-search__field").fill(term)
-    page.locator(".select2-results__option--highlighted", has_text=term).first.wait_for()
-    page.keyboard.press("Enter")
+    option = page.locator(".select2-container--open .select2-results__option", has_text=named)
+    option.first.click()
+    expect(chosen.filter(has_text=named)).to_have_count(1)
 
 
 def _axe_both_widths(page, label):
@@ -137,9 +145,10 @@ def test_author_writes_a_claim_with_a_footnote_and_submits_from_the_version_page
     _pick(page, "id_audiences", "hcp")
     _pick(page, "id_jurisdictions", "DE")
     _pick(page, "id_channels", "email")
-    page.click("input[name=_continue]")
-    page.wait_for_load_state()
-    page.wait_for_selector("#submit-for-review")
+    with page.expect_navigation():
+        page.click("input[name=_continue]")
+    page.wait_for_selector("#review-readiness")
+    assert page.locator("#submit-for-review").count() == 1, page.inner_text("#review-readiness")
     save_screenshot(page, "admin-version-ready.png", full_page=True)
     page.click("#submit-for-review")  # one click
     page.wait_for_url("**/review/v/**")
