@@ -7,6 +7,7 @@ import io
 
 import pytest
 
+from tests.e2e.pickers import pick
 from tests.screenshots import save as save_screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -76,22 +77,6 @@ def test_author_filters_opens_and_previews_a_module(demo_content, live_server, p
     save_screenshot(page, "admin-preview.png", full_page=True)
 
 
-def _pick(page, field_id, term):
-    """Choose `term` in a select2 autocomplete (the admin's compact tag picker): open it,
-    type, click the option that names `term` (as a word), and check the form holds it."""
-    import re
-
-    from playwright.sync_api import expect
-
-    named = re.compile(rf"\b{re.escape(term)}\b", re.IGNORECASE)
-    chosen = page.locator(f"#{field_id} option:checked")
-    page.locator(f"#{field_id}").locator("xpath=following-sibling::span[contains(@class,'select2')]").first.click()
-    page.locator(".select2-container--open .select2-search__field").fill(term)
-    option = page.locator(".select2-container--open .select2-results__option", has_text=named)
-    option.first.click()
-    expect(chosen.filter(has_text=named)).to_have_count(1)
-
-
 def _axe_both_widths(page, label):
     from tests.axe import assert_no_serious_axe_violations
 
@@ -142,9 +127,9 @@ def test_author_writes_a_claim_with_a_footnote_and_submits_from_the_version_page
     page.keyboard.press("End")
     page.select_option("#id_body_html-token", "last_name")
     assert page.locator(".ProseMirror .tessera-token-chip").inner_text() == "last name"
-    _pick(page, "id_audiences", "hcp")
-    _pick(page, "id_jurisdictions", "DE")
-    _pick(page, "id_channels", "email")
+    pick(page, "id_audiences", "hcp")
+    pick(page, "id_jurisdictions", "DE")
+    pick(page, "id_channels", "email")
     with page.expect_navigation():
         page.click("input[name=_continue]")
     page.wait_for_selector("#review-readiness")

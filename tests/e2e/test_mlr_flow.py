@@ -13,6 +13,7 @@ import io
 import pytest
 
 from tests.axe import assert_no_serious_axe_violations
+from tests.e2e.pickers import pick
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -64,15 +65,6 @@ def log_in(page, username):
 def log_out(page):
     page.get_by_role("button", name="Log out").click()
     page.wait_for_selector("#id_username")
-
-
-def _pick(page, field_id, term):
-    """Choose `term` in a select2 autocomplete (the admin's compact tag picker)."""
-    page.locator(f"#{field_id}").locator(
-        "xpath=following-sibling::span[contains(@class,'select2')]").first.click()
-    page.locator(".select2-container--open .select2-search__field").fill(term)
-    page.locator(".select2-results__option--highlighted", has_text=term).first.wait_for()
-    page.keyboard.press("Enter")
 
 
 def select_text(page, selector: str, text: str) -> None:
@@ -150,9 +142,9 @@ def test_author_and_three_reviewers_take_a_claim_to_approval(demo_content, live_
     page.select_option("#id_versions-0-body_html-footnote", "REF-ZENHF")
     page.click("input[name=_save]")
     page.wait_for_selector("#review-readiness")
-    _pick(page, "id_audiences", "hcp")
-    _pick(page, "id_jurisdictions", "DE")
-    _pick(page, "id_channels", "email")
+    pick(page, "id_audiences", "hcp")
+    pick(page, "id_jurisdictions", "DE")
+    pick(page, "id_channels", "email")
     page.click("input[name=_continue]")
     page.click("#submit-for-review")
     page.wait_for_url("**/review/v/**")
