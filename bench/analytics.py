@@ -38,6 +38,8 @@ import threading
 import time
 from pathlib import Path
 
+from _gunicorn import start as start_server
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DB = f"tessera_bench_analytics_{os.getpid()}"
@@ -118,21 +120,7 @@ def start_gunicorn(database_url: str, port: int, tmp: Path) -> subprocess.Popen:
                DATABASE_CONN_MAX_AGE="600", GUNICORN_MAX_REQUESTS="0",
                DJANGO_SETTINGS_MODULE="cms.settings")
     env.pop("CELERY_BROKER_URL", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "cms" / "gunicorn.conf.py"),
-         "cms.wsgi"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-        stderr=open(tmp / "gunicorn.log", "wb"), start_new_session=True)  # noqa: SIM115
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return process
-        except OSError:
-            time.sleep(0.3)
-    process.kill()
-    raise SystemExit(f"gunicorn did not start; see {tmp / 'gunicorn.log'}")
+    return start_server(env, port, tmp, timeout=90)
 
 
 def batch_body(rnd: random.Random, size: int = 1000) -> bytes:

@@ -42,6 +42,8 @@ import threading
 import time
 from pathlib import Path
 
+from _gunicorn import start as start_server
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -135,21 +137,7 @@ def start_gunicorn(database_url: str, port: int, tmp: Path, *, workers: int | No
         env["WEB_CONCURRENCY"] = str(workers)
     if threads:
         env["GUNICORN_THREADS"] = str(threads)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "cms" / "gunicorn.conf.py"),
-         "cms.wsgi"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-        stderr=open(tmp / "gunicorn.log", "wb"), start_new_session=True)  # noqa: SIM115
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return process
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    raise SystemExit(f"gunicorn did not start; see {tmp / 'gunicorn.log'}")
+    return start_server(env, port, tmp)
 
 
 def run_wrk(url: str, key: str, *, body: dict | None, seconds: int, concurrency: int,
