@@ -1,8 +1,11 @@
 """Journey measures: funnel, engagement velocity, journey coherence, time in stage, paused
-recipients, per-touchpoint rates. Defined precisely in docs/analytics.md, whose worked
+recipients, re-engagement after pauses, per-touchpoint rates; content performance
+(`content_performance.py`) and the flow view (`flows.py`). Defined precisely in docs/analytics.md, whose worked
 example tests/analytics/test_metrics.py asserts.
 
-Everything reads the rollup tables (`RecipientStep`, `DailyRollup`), never raw events, and
+Everything reads the rollup tables (`RecipientStep`, `DailyRollup`) — except re-engagement,
+which reads the silence events and what followed them (the rollups keep no per-recipient
+silence), and content performance, which joins the delivery log to `RecipientStep` — and
 every count of people goes through `analytics.privacy` (small cohorts show as "< 5").
 
 Inputs: a journey and a `Filters` (date range on first arrival, market, channel). The
@@ -20,9 +23,10 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Max, Q, Sum
 
-from journeys.models import Enrollment, Journey, Stage, Step, Transition
+from journeys.models import EngagementEvent, Enrollment, EventType, Journey, Stage, Step, Transition
 
-from . import privacy
+from . import flows, privacy
+from .content_performance import content_performance
 from .models import DailyRollup, RecipientStep
 
 DAY = 86400.0
@@ -321,18 +325,112 @@ def daily_trend(journey: Journey, filters: Filters) -> list[dict]:
     return out
 
 
+ENGAGED = (EventType.OPENED, EventType.CLICKED, EventType.DOWNLOADED, EventType.ATTENDED)
+
+
+def pausing_silences(journey: Journey) -> dict[int, list[tuple[int, bool]]]:
+    """Per step: its `no_engagement_for` transitions as (days, pauses?), largest days first."""
+    out: dict[int, list[tuple[int, bool]]] = defaultdict(list)
+    for step_id, days, pause in Transition.objects.filter(
+            from_step__journey=journey, event_type=EventType.NO_ENGAGEMENT_FOR).values_list(
+            "from_step_id", "days", "pause"):
+        out[step_id].append((days or 0, pause))
+    for options in out.values():
+        options.sort(reverse=True)
+    return out
+
+
+def pauses(silence_events, transitions: dict[int, list[tuple[int, bool]]]) -> dict[int, tuple]:
+    """Enrollment -> (step, paused at) of its first silence that paused it: a
+    `no_engagement_for` event whose firing transition (the one with the largest days not
+    above the silence, as journeys.engagement picks it) is a pause."""
+    out: dict[int, tuple] = {}
+    for enrollment_id, step_id, days, at in sorted(silence_events, key=lambda e: (e[3], e[0])):
+        if enrollment_id in out:
+            continue
+        fired = next((pause for d, pause in transitions.get(step_id, []) if d <= (days or 0)), False)
+        if fired:
+            out[enrollment_id] = (step_id, at)
+    return out
+
+
+def reengagement_of(paused_at: dict[int, tuple], returns: dict[int, dt.datetime],
+                    design: Design) -> list[dict]:
+    """Per step where recipients were paused by silence (and in all): how many, how many
+    engaged again afterwards (`returns`: their first open, click, download or attendance
+    after the pause), and the days from the pause to that engagement: median and p90."""
+    per_step: dict[int, list] = defaultdict(list)
+    for enrollment_id, (step_id, at) in paused_at.items():
+        back = returns.get(enrollment_id)
+        per_step[step_id].append(None if back is None else (back - at).total_seconds() / DAY)
+
+    def row(name, values):
+        days = [v for v in values if v is not None]
+        return {"step": name, "paused": len(values), "reengaged": len(days),
+                "median_days": statistics.median(days) if days else None,
+                "p90_days": percentile(days, 90)}
+
+    rows = [row(key, per_step[s]) for s, key, _, _ in design.steps if per_step.get(s)]
+    rows.append(row("all steps", [v for vs in per_step.values() for v in vs]))
+    return rows
+
+
+def _silences_and_returns(journey: Journey, filters: Filters, design: Design):
+    transitions = pausing_silences(journey)
+    steps = [s for s, _, _, c in design.steps
+             if s in transitions and (not filters.channel or c == filters.channel)]
+    events = EngagementEvent.objects.filter(step_id__in=steps,
+                                            event_type=EventType.NO_ENGAGEMENT_FOR)
+    if filters.start:
+        events = events.filter(occurred_at__gte=dt.datetime.combine(filters.start, dt.time.min,
+                                                                    dt.UTC))
+    if filters.end:
+        events = events.filter(occurred_at__lt=dt.datetime.combine(
+            filters.end + dt.timedelta(days=1), dt.time.min, dt.UTC))
+    paused_at = pauses(events.values_list("enrollment_id", "step_id", "days", "occurred_at"),
+                       transitions)
+    if filters.market and paused_at:
+        market = dict(RecipientStep.objects.filter(
+            journey=journey, enrollment_id__in=list(paused_at)).values_list(
+            "enrollment_id", "market"))
+        paused_at = {e: p for e, p in paused_at.items() if market.get(e) == filters.market}
+    returns: dict[int, dt.datetime] = {}
+    ids = sorted(paused_at)
+    for i in range(0, len(ids), 5000):
+        chunk = ids[i:i + 5000]
+        since = min(paused_at[e][1] for e in chunk)
+        for enrollment_id, at in EngagementEvent.objects.filter(
+                enrollment_id__in=chunk, event_type__in=ENGAGED, occurred_at__gt=since
+        ).values_list("enrollment_id", "occurred_at"):
+            if at > paused_at[enrollment_id][1] and (enrollment_id not in returns
+                                                     or at < returns[enrollment_id]):
+                returns[enrollment_id] = at
+    return paused_at, returns
+
+
+def shown_reengagement(rows: list[dict]) -> list[dict]:
+    return [{"step": r["step"], "paused": privacy.count(r["paused"]),
+             "reengaged": privacy.count(r["reengaged"]),
+             "share": privacy.rate(r["reengaged"], r["paused"]),
+             "median_days": privacy.statistic(r["median_days"], r["reengaged"]),
+             "p90_days": privacy.statistic(r["p90_days"], r["reengaged"])} for r in rows]
+
+
 def journey_analytics(journey: Journey, filters: Filters | None = None) -> dict:
     """Everything the page and the API show, suppressed."""
     filters = filters or Filters()
     design = design_of(journey)
     paths = paths_of(journey, filters, design)
+    funnel = shown_funnel(funnel_of(paths, design))
+    flow = flows.flow_rows(flows.flows_of(paths, design), design)
+    reached = {st["step"]: st["reached"] for stage in funnel for st in stage["steps"]}
     return {
         "journey": journey.slug,
         "filters": {"start": filters.start and filters.start.isoformat(),
                     "end": filters.end and filters.end.isoformat(),
                     "market": filters.market or None, "channel": filters.channel or None},
         "min_cohort": privacy.min_cohort(),
-        "funnel": shown_funnel(funnel_of(paths, design)),
+        "funnel": funnel,
         "velocity": _shown_stats(velocity_of(paths, design)),
         "velocity_trend": _shown_stats(velocity_trend(paths, design)),
         "coherence": shown_coherence(coherence_of(paths, design)),
@@ -340,4 +438,9 @@ def journey_analytics(journey: Journey, filters: Filters | None = None) -> dict:
         "touchpoints": touchpoints(journey, filters, design),
         "paused": paused(journey, design),
         "daily": daily_trend(journey, filters),
+        "reengagement": shown_reengagement(reengagement_of(
+            *_silences_and_returns(journey, filters, design), design)),
+        "flows": flow,
+        "flow_picture": flows.flow_picture(flow, design, reached),
+        "content": content_performance(journey, filters, design),
     }

@@ -10,6 +10,7 @@ from django import forms
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 
 from content.models import Channel, Jurisdiction
 from journeys.models import Journey
@@ -46,12 +47,80 @@ class FilterForm(forms.Form):
                        channel=d.get("channel") or "")
 
 
-def _cell(value) -> str:
+class Link:
+    """A table cell that links somewhere on the page (its text) and in the CSV (`csv`)."""
+
+    def __init__(self, text, href: str, csv: str | None = None):
+        self.text, self.href, self.csv = str(text), href, csv if csv is not None else str(text)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _cell(value) -> dict:
+    if isinstance(value, Link):
+        return {"text": value.text, "href": value.href}
     if value is None:
-        return "—"
+        return {"text": "—"}
     if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
+        return {"text": f"{value:g}"}
+    return {"text": str(value)}
+
+
+def _version_link(row: dict) -> Link:
+    return Link(f"{row['module']} v{row['version']}",
+                reverse("admin:content_moduleversion_change", args=[row["version_id"]]))
+
+
+def _usage_link(row: dict) -> Link:
+    href = reverse("admin:delivery_moduleusage_change", args=[row["version_id"]])
+    return Link("where used", href, csv=href)
+
+
+def _content_tables(content: dict) -> dict[str, dict]:
+    selector_rows = []
+    for slot in content.get("selector_slots", []):
+        versus = {c["b"]: c for c in slot["comparisons"]}
+        for cand in slot["candidates"]:
+            name = f"{cand['module']} v{cand['version']}"
+            c = versus.get(name)
+            lead = ("leader" if name == slot["leader"] else
+                    "no comparison (too few recipients)" if c is None else c["reading"])
+            selector_rows.append([
+                slot["step"], slot["kind"], _version_link(cand), cand["recipients"],
+                cand["engaged"], cand["rate"], cand["ci_low"], cand["ci_high"],
+                c and c["difference"], c and c["ci_low"], c and c["ci_high"], lead])
+    return {
+        "content": {
+            "title": "Content performance per module version",
+            "note": "Recipients served the version at a step, and the share of them who opened "
+                    "or clicked there, with its 95 % confidence interval (Wilson). An interval "
+                    "is the range the true rate plausibly lies in: wide intervals mean few "
+                    "recipients.",
+            "head": ["Module version", "Kind", "Steps served", "Deliveries", "Recipients served",
+                     "Engaged (opened or clicked)", "Engagement rate", "95 % CI low",
+                     "95 % CI high", "Where used"],
+            "rows": [[_version_link(r), r["kind"], " ".join(r["steps"]), r["deliveries"],
+                      r["recipients"], r["engaged"], r["rate"], r["ci_low"], r["ci_high"],
+                      _usage_link(r)] for r in content.get("versions", [])]},
+        "content_versions": {
+            "title": "Versions of one module compared (later minus earlier)",
+            "note": "The difference of engagement rates with its 95 % interval (Newcombe). "
+                    "When the interval contains 0 the data show no clear difference.",
+            "head": ["Module", "Earlier", "Later", "Difference", "95 % CI low", "95 % CI high",
+                     "Reading"],
+            "rows": [[r["module"], r["a"], r["b"], r["difference"], r["ci_low"], r["ci_high"],
+                      r["reading"]] for r in content.get("module_comparisons", [])]},
+        "content_selectors": {
+            "title": "Selector slots: candidates compared with the leader",
+            "note": "Per step and selector kind, the versions the selector served there. Each is "
+                    "compared with the leader (the highest shown rate): its rate minus the "
+                    "leader's, with the 95 % interval.",
+            "head": ["Step", "Slot kind", "Candidate", "Recipients served", "Engaged",
+                     "Engagement rate", "95 % CI low", "95 % CI high", "Difference to leader",
+                     "Difference CI low", "Difference CI high", "Reading"],
+            "rows": selector_rows},
+    }
 
 
 def tables(data: dict) -> dict[str, dict]:
@@ -63,7 +132,7 @@ def tables(data: dict) -> dict[str, dict]:
         for step in stage["steps"]:
             funnel_rows.append([stage["stage"], step["step"], step["channel"], step["reached"],
                                 None, None])
-    return {
+    tables = {
         "funnel": {"title": "Funnel: recipients reaching each stage and step",
                    "head": ["Stage", "Step", "Channel", "Recipients", "Conversion to next stage",
                             "Drop-off"], "rows": funnel_rows},
@@ -79,6 +148,15 @@ def tables(data: dict) -> dict[str, dict]:
                       "head": ["From", "To", "Recipients"],
                       "rows": [[r["from"], r["to"], r["recipients"]]
                                for r in data["coherence"]["off_path"]]},
+        "flows": {"title": "Flow: actual moves over the designed map",
+                  "note": "Every move between consecutive steps of recipients' paths (and from "
+                          "the start to their first step), with every designed transition, "
+                          "taken or not. Off-path moves are not on the designed map.",
+                  "svg": True,
+                  "head": ["From", "To", "Recipients", "On the map"],
+                  "rows": [[r["from"], r["to"], r["recipients"],
+                            "designed" if r["designed"] else "off-path"]
+                           for r in data.get("flows", [])]},
         "time_in_stage": {"title": "Time in stage (first to last event), days",
                           "head": ["Stage", "Recipients", "Median days", "p90 days"],
                           "rows": [[r["stage"], r["recipients"], r["median_days"], r["p90_days"]]
@@ -92,11 +170,25 @@ def tables(data: dict) -> dict[str, dict]:
         "paused": {"title": "Paused recipients now, by the step they stopped at",
                    "head": ["Step", "Paused"],
                    "rows": [[r["step"], r["paused"]] for r in data["paused"]]},
+        "reengagement": {
+            "title": "Re-engagement after pauses by silence",
+            "note": "Recipients whose outreach a silence (no engagement for N days) paused, by "
+                    "the step where it happened; how many opened, clicked, downloaded or "
+                    "attended again afterwards, and how many days after the pause.",
+            "head": ["Paused at step", "Paused by silence", "Engaged again", "Share",
+                     "Median days to re-engage", "p90 days"],
+            "rows": [[r["step"], r["paused"], r["reengaged"], r["share"], r["median_days"],
+                      r["p90_days"]] for r in data.get("reengagement", [])]},
         "daily": {"title": "Engagement per day",
                   "head": ["Day", "Deliveries", "Opened", "Clicked", "Declined", "Ignored"],
                   "rows": [[r["day"], r["deliveries"], r["opened"], r["clicked"], r["declined"],
                             r["ignored"]] for r in data["daily"]]},
     }
+    content = _content_tables(data.get("content", {}))
+    order = ["funnel", "velocity", "velocity_trend", "coherence", "flows", "time_in_stage",
+             "touchpoints", *content, "paused", "reengagement", "daily"]
+    tables.update(content)
+    return {name: tables[name] for name in order}
 
 
 def csv_response(name: str, table: dict) -> HttpResponse:
@@ -105,7 +197,7 @@ def csv_response(name: str, table: dict) -> HttpResponse:
     writer = csv.writer(response)
     writer.writerow(table["head"])
     for row in table["rows"]:
-        writer.writerow(["" if v is None else v for v in row])
+        writer.writerow(["" if v is None else v.csv if isinstance(v, Link) else v for v in row])
     return response
 
 
@@ -113,6 +205,8 @@ def _chart_data(data: dict) -> dict:
     """What the charts draw: suppressed values ("< 5") become gaps, never numbers."""
     def num(v):
         return v if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+    versions = data.get("content", {}).get("versions", [])
 
     return {
         "funnel": {"labels": [s["stage"] for s in data["funnel"]],
@@ -129,12 +223,21 @@ def _chart_data(data: dict) -> dict:
         "daily": {"labels": [r["day"] for r in data["daily"]],
                   "series": {k.title(): [num(r[k]) for r in data["daily"]]
                              for k in ("opened", "clicked", "ignored")}},
+        "content": {
+            "labels": [f"{r['module']} v{r['version']}" for r in versions],
+            "series": {"95 % interval": [[r["ci_low"], r["ci_high"]] if num(r["rate"]) is not None
+                                         else None for r in versions],
+                       "Engagement rate": [num(r["rate"]) for r in versions]},
+            "types": {"Engagement rate": "line"}},
+        "reengagement": {"labels": [r["step"] for r in data.get("reengagement", [])],
+                         "series": {"Share engaged again": [
+                             num(r["share"]) for r in data.get("reengagement", [])]}},
     }
 
 
 CHARTS = {  # table -> chart type
     "funnel": "bar", "velocity": "bar", "velocity_trend": "line", "touchpoints": "bar",
-    "daily": "line",
+    "daily": "line", "content": "bar", "reengagement": "bar",
 }
 
 
@@ -160,6 +263,7 @@ def journey_analytics(request, slug):
         "journey": journey, "form": form, "data": data, "sections": sections,
         "coherence": data["coherence"], "charts": _chart_data(data),
         "query": query.urlencode(), "min_cohort": privacy.min_cohort(),
+        "flow": data.get("flow_picture"),
         "suppressed": privacy.suppressed_label(),
     })
 

@@ -58,6 +58,91 @@ class CoherenceSerializer(serializers.Serializer):
     unreached_steps = serializers.ListField(child=serializers.CharField())
 
 
+class RateSerializer(serializers.Serializer):
+    recipients = Suppressible()
+    engaged = Suppressible(help_text="Recipients who opened or clicked at a step where served")
+    rate = Suppressible(help_text="engaged / recipients")
+    ci_low = Suppressible(help_text="95 % Wilson interval, lower bound")
+    ci_high = Suppressible(help_text="95 % Wilson interval, upper bound")
+
+
+class VersionPerformanceSerializer(RateSerializer):
+    module = serializers.CharField()
+    version = serializers.IntegerField()
+    version_id = serializers.IntegerField()
+    kind = serializers.CharField()
+    steps = serializers.ListField(child=serializers.CharField())
+    deliveries = Suppressible()
+
+
+class ComparisonSerializer(serializers.Serializer):
+    a = serializers.CharField()
+    b = serializers.CharField()
+    difference = Suppressible(help_text="Rate of b minus rate of a")
+    ci_low = Suppressible(help_text="95 % interval of the difference (Newcombe), lower bound")
+    ci_high = Suppressible()
+    reading = serializers.CharField(help_text='"<b> engages more|less", "no clear difference" '
+                                              'or "too few recipients to compare"')
+
+
+class ModuleComparisonSerializer(ComparisonSerializer):
+    module = serializers.CharField()
+
+
+class CandidateSerializer(RateSerializer):
+    module = serializers.CharField()
+    version = serializers.IntegerField()
+    version_id = serializers.IntegerField()
+
+
+class SelectorSlotSerializer(serializers.Serializer):
+    step = serializers.CharField()
+    kind = serializers.CharField()
+    leader = serializers.CharField(allow_null=True)
+    candidates = CandidateSerializer(many=True)
+    comparisons = ComparisonSerializer(many=True, help_text="Each candidate against the leader")
+
+
+class ContentSerializer(serializers.Serializer):
+    versions = VersionPerformanceSerializer(many=True)
+    module_comparisons = ModuleComparisonSerializer(many=True)
+    selector_slots = SelectorSlotSerializer(many=True)
+
+
+class FlowSerializer(serializers.Serializer):
+    locals()["from"] = serializers.CharField(help_text='A step key, or "start"')
+    to = serializers.CharField()
+    recipients = Suppressible()
+    designed = serializers.BooleanField()
+
+
+class ReengagementSerializer(serializers.Serializer):
+    step = serializers.CharField(help_text='Where the silence paused them, or "all steps"')
+    paused = Suppressible()
+    reengaged = Suppressible()
+    share = Suppressible()
+    median_days = Suppressible()
+    p90_days = Suppressible()
+
+
+class StageTimeSerializer(serializers.Serializer):
+    stage = serializers.CharField()
+    recipients = Suppressible()
+    median_days = Suppressible()
+    p90_days = Suppressible()
+
+
+class TouchpointSerializer(serializers.Serializer):
+    step = serializers.CharField()
+    channel = serializers.CharField()
+    deliveries = serializers.IntegerField()
+    reached = Suppressible()
+    opened_rate = Suppressible()
+    clicked_rate = Suppressible()
+    declined_rate = Suppressible()
+    ignored_rate = Suppressible()
+
+
 class JourneyAnalyticsSerializer(serializers.Serializer):
     journey = serializers.CharField()
     filters = serializers.DictField()
@@ -66,6 +151,11 @@ class JourneyAnalyticsSerializer(serializers.Serializer):
     velocity = VelocitySerializer(many=True)
     velocity_trend = TrendSerializer(many=True)
     coherence = CoherenceSerializer()
+    time_in_stage = StageTimeSerializer(many=True, required=False)
+    touchpoints = TouchpointSerializer(many=True, required=False)
+    flows = FlowSerializer(many=True, required=False)
+    reengagement = ReengagementSerializer(many=True, required=False)
+    content = ContentSerializer(required=False)
 
 
 class FilterSerializer(serializers.Serializer):

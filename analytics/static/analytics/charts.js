@@ -12,9 +12,15 @@
     var name = canvas.getAttribute("data-chart");
     var spec = all[name] || (name === "cycle" ? all : null);
     if (!spec || !spec.labels || !spec.labels.length) { canvas.parentNode.hidden = true; return; }
+    // spec.types overrides a series' type: a "line" series in a bar chart is drawn as points
+    // (content performance: the rate as a point over its interval, a floating [low, high] bar).
+    var types = spec.types || {};
     var datasets = Object.keys(spec.series).map(function (label, i) {
-      return { label: label, data: spec.series[label], backgroundColor: palette[i % palette.length],
-               borderColor: palette[i % palette.length], spanGaps: false, pointRadius: 0 };
+      var own = types[label];
+      return { label: label, data: spec.series[label], type: own,
+               backgroundColor: palette[i % palette.length],
+               borderColor: palette[i % palette.length], spanGaps: false,
+               pointRadius: own === "line" ? 6 : 0, showLine: own === "line" ? false : undefined };
     });
     new Chart(canvas, {
       type: canvas.getAttribute("data-type") || "bar",
