@@ -200,12 +200,21 @@ class Step(Versioned):
             raise ValidationError({"stage": "Pick a stage of this journey."})
 
 
+class SelectorRanking(models.TextChoices):
+    """How a selector slot orders the candidates that pass every rule."""
+
+    DEFAULT = "default", "Recipient's specialty, then newest approval"
+    ENGAGEMENT = "engagement", "Recipient's engagement with topics (next-best content)"
+
+
 class Slot(models.Model):
     """A place for one module in a step: a fixed module, or a selector that picks one.
 
     A selector narrows the brand's approved modules by kind, stage and specialty tags;
     the assembly service picks, per recipient, the best candidate they have not seen.
-    Selector slots with a higher priority choose first.
+    Selector slots with a higher priority choose first. With `ranking` "engagement" the
+    candidates are ranked by the recipient's engagement with their topics first
+    (`journeys.assembly.ranking`), and the manifest says why.
     """
 
     step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="slots")
@@ -225,6 +234,12 @@ class Slot(models.Model):
     priority = models.SmallIntegerField(default=0, help_text="Selector slots with higher priority pick first")
     required = models.BooleanField(default=True,
                                    help_text="Refuse the assembly when nothing fits; else leave it out")
+    ranking = models.CharField(
+        max_length=12, choices=SelectorRanking.choices, default=SelectorRanking.DEFAULT,
+        help_text="Selector: how candidates that pass every rule are ordered. Engagement ranks "
+                  "them by the stages and specialties of the content the recipient opened, "
+                  "clicked or downloaded in this journey (ties: the default order); the "
+                  "manifest says why")
 
     objects = JourneyQuerySet.as_manager()
     history = HistoricalRecords(m2m_fields=[selector_stages, selector_specialties])
@@ -247,6 +262,9 @@ class Slot(models.Model):
             raise ValidationError("Bind the slot to a module or give the selector a module kind.")
         if self.module_id and self.selector_kind:
             raise ValidationError("A slot has either a module or a selector, not both.")
+        if self.module_id and self.ranking != SelectorRanking.DEFAULT:
+            raise ValidationError({"ranking": "Only a selector ranks candidates; a fixed slot "
+                                              "always has its module."})
         self.check_brand()
 
     def check_brand(self) -> None:

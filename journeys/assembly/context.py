@@ -20,7 +20,7 @@ from content.tokens import fill
 
 from .. import unsubscribe
 from ..models import Step
-from . import rules, snapshot
+from . import ranking, rules, snapshot
 from .manifest import output_sha256, recipient_sha256
 from .prepared import Prepared
 from .rendering import LAYOUT_TEMPLATES, LINE_BREAKS, layout_fingerprint
@@ -55,6 +55,7 @@ class StepContext:
 
     def _load(self) -> None:
         row = snapshot.read_step(self.step.pk)
+        self.journey_id, self.brand_id = row.journey_id, row.brand_id
         self.step_key, self.step_purpose, self.step_channel = row.key, row.purpose, row.channel
         self.journey_slug, self.brand_name, self.audience_code = (
             row.journey_slug, row.brand_name, row.audience_code)
@@ -98,7 +99,9 @@ class StepContext:
     def _selection(self, versions: list[VersionSnapshot]) -> Selection | None:
         return Selection(
             self.slots, versions, locale=self.locale, version_errors=self.version_errors,
-            where=f"{self.jurisdiction_code}/{self.channel}/{self.locale}")
+            where=f"{self.jurisdiction_code}/{self.channel}/{self.locale}",
+            ranker=ranking.ranker_for(self.slots, journey_id=self.journey_id,
+                                      brand_id=self.brand_id))
 
     def is_current(self) -> bool:
         """Whether the versions read are still in the state read (one query)."""
@@ -169,7 +172,8 @@ class StepContext:
                     "missing_recipient_field",
                     f"{code} needs recipient.{name} and defines no fallback for it.", code))
         if errors or prep.html is None:
-            return AssemblyResult(ok=False, manifest=prep.manifest_without_output(), errors=errors)
+            return AssemblyResult(ok=False, errors=errors,
+                                  manifest=ranking.annotate(prep.manifest_without_output(), picks))
         html_values, text_values, line_values = {}, {}, {}
         for key, (name, fallback) in prep.keys.items():
             value = values[name]
@@ -182,7 +186,7 @@ class StepContext:
         preheader = fill(prep.preheader, line_values)
         html = fill(prep.html, html_values)
         text = fill(prep.text, text_values)
-        manifest = dict(prep.manifest)
+        manifest = ranking.annotate(dict(prep.manifest), picks)
         manifest["output_sha256"] = output_sha256(subject, html, text)
         manifest["recipient_sha256"] = recipient_sha256(recipient)  # covers unsubscribe_url
         headers = (unsubscribe.headers(values[unsubscribe.FIELD])

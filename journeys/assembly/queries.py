@@ -16,7 +16,7 @@ from content.models import (
     ModuleVersion,
 )
 
-from ..models import Journey, Slot, Step
+from ..models import EngagementEvent, Enrollment, Journey, Slot, Step
 
 # snapshot.VersionRow's fields, in order.
 VERSION_COLUMNS = (
@@ -81,7 +81,7 @@ def markets_sql() -> str:
 def slots_sql() -> str:
     return (
         f'SELECT sl.id, sl."order", sl.module_id, m.code, sl.selector_kind, sl.priority, '
-        f"sl.required FROM {_table(Slot)} sl "
+        f"sl.required, sl.ranking FROM {_table(Slot)} sl "
         f"LEFT JOIN {_table(ContentModule)} m ON m.id = sl.module_id "
         f'WHERE sl.step_id = %s ORDER BY sl."order", sl.id')
 
@@ -118,3 +118,54 @@ def tags_sql() -> str:
             f"FROM {through.db_table} t JOIN {target.db_table} x ON x.id = t.{target_col} "
             f"{audience}WHERE t.{source_col} IN ({{versions}})")
     return " UNION ALL ".join(parts)
+
+
+# --- Next-best content (`ranking.py`): read only for steps with a slot that ranks -------
+
+
+@cache
+def journey_slots_sql() -> str:
+    """(step id, bound module id or NULL, selector kind) of every slot of a journey."""
+    return (f"SELECT sl.step_id, sl.module_id, sl.selector_kind FROM {_table(Slot)} sl "
+            f"JOIN {_table(Step)} s ON s.id = sl.step_id WHERE s.journey_id = %s")
+
+
+def topics_sql(bound: int, kinds: int, states: int, skipped: int) -> str:
+    """(version id, module id, topic type, topic value, label) of the locked versions of
+    the bound modules and of the brand's modules of the selector kinds, skipping the kinds
+    that travel with everything. Params per part: states, skipped kinds, bound module ids,
+    brand id, kinds — three parts (stages, specialties, the module's kind)."""
+    version = ModuleVersion._meta
+    where = (f"v.state IN ({placeholders(range(states))}) "
+             f"AND m.kind NOT IN ({placeholders(range(skipped))}) "
+             f"AND (v.module_id IN ({placeholders(range(bound))}) "
+             f"OR (m.brand_id = %s AND m.kind IN ({placeholders(range(kinds))})))")
+    base = (f"FROM {_table(ModuleVersion)} v JOIN {_table(ContentModule)} m ON m.id = v.module_id ")
+    parts = []
+    for name, value, label, extra in (
+            ("stages", "a.code || ':' || x.code", "x.name",
+             f"JOIN {_table(Audience)} a ON a.id = x.audience_id "),
+            ("specialties", "x.code", "x.name", "")):
+        field = version.get_field(name)
+        through = field.remote_field.through._meta
+        source = through.get_field(field.m2m_field_name()).column
+        target = through.get_field(field.m2m_reverse_field_name()).column
+        parts.append(
+            f"SELECT v.id, v.module_id, '{field.name}', {value}, {label} {base}"
+            f"JOIN {through.db_table} t ON t.{source} = v.id "
+            f"JOIN {field.remote_field.model._meta.db_table} x ON x.id = t.{target} {extra}"
+            f"WHERE {where}")
+    parts.append(f"SELECT v.id, v.module_id, 'kind', m.kind, m.kind {base}WHERE {where}")
+    return " UNION ALL ".join(parts)
+
+
+def profiles_sql(recipients: int, events: int) -> str:
+    """(recipient hash, seen module ids, step id, event type, count) of the journey's
+    enrollments with these pseudonyms: one row per step and engaged event type (step NULL
+    when the enrollment has none). Params: event types, journey id, pseudonyms."""
+    return (
+        f"SELECT n.recipient_hash, n.seen_module_ids, e.step_id, e.event_type, COUNT(e.id) "
+        f"FROM {_table(Enrollment)} n LEFT JOIN {_table(EngagementEvent)} e "
+        f"ON e.enrollment_id = n.id AND e.event_type IN ({placeholders(range(events))}) "
+        f"WHERE n.journey_id = %s AND n.recipient_hash IN ({placeholders(range(recipients))}) "
+        f"GROUP BY n.id, n.recipient_hash, e.step_id, e.event_type")

@@ -1,13 +1,16 @@
 """Which version fills each slot: a fixed slot's newest locked version in the asked
-locale, a selector slot's best approved candidate for the recipient."""
+locale, a selector slot's best approved candidate for the recipient — or, for a slot that
+ranks by engagement, the eligible candidate whose topics the recipient engaged with most
+(`ranking`)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from content.models import LOCKED_STATES, VersionState
 
+from .ranking import RankedPicks, Ranker, choose
 from .results import AssemblyError
 from .rules import locale_matches
 from .snapshot import SlotSpec, VersionSnapshot
@@ -20,11 +23,15 @@ class Selection:
 
     `version_errors` is the context's (cached) rule check: a selector only picks a
     candidate that breaks no rule. `where` names the market/channel/locale in refusals.
+    `ranker` reads the recipients' topic profiles for slots that rank by engagement
+    (without one, those slots keep the default order).
     """
 
     def __init__(self, slots: list[SlotSpec], versions: list[VersionSnapshot], *, locale: str,
-                 where: str, version_errors: Callable[[VersionSnapshot], list]):
+                 where: str, version_errors: Callable[[VersionSnapshot], list],
+                 ranker: Ranker | None = None):
         self.slots = slots
+        self.ranker = ranker if any(s.ranks_by_engagement for s in slots) else None
         self.locale = locale
         self.where = where
         self.version_errors = version_errors
@@ -73,24 +80,45 @@ class Selection:
         seen_set = {str(x).upper() for x in seen} | {
             str(x).upper() for x in (recipient.get("seen_modules") or ())}
         specialty = str(recipient.get("specialty") or "").strip().lower()
+        profile = self.ranker.profile_of(recipient) if self.ranker is not None else None
+        rankings = {}
         for index in self.selectors:
             slot = self.slots[index]
-            v = self.pick(slot, chosen, seen_set, specialty)
+            if profile is not None and slot.ranks_by_engagement:
+                v, why = choose(list(self.eligible(slot, chosen, seen_set, specialty)),
+                                profile, self.ranker.catalogue)
+                if why is not None:
+                    rankings[index] = why
+            else:
+                v = self.pick(slot, chosen, seen_set, specialty)
             if v is None and slot.required:
                 errors.append(AssemblyError(
                     "not_approved",
                     f"No approved {slot.kind or 'module'} fits slot {slot.order} for this "
                     f"recipient in {self.where}."))
             chosen[index] = v
-        return [(s, chosen.get(i)) for i, s in enumerate(self.slots)], errors
+        picks = [(s, chosen.get(i)) for i, s in enumerate(self.slots)]
+        return (RankedPicks(picks, rankings) if rankings else picks), errors
 
     def pick(self, slot: SlotSpec, chosen: dict, seen: set[str],
              specialty: str) -> VersionSnapshot | None:
-        """The newest approved candidate of the slot's kind that is unseen, tagged for the
-        slot, compliant and compatible with what is chosen; one tagged for the recipient's
-        specialty beats an untagged one, which beats one tagged for another specialty."""
-        present = {v.module_id for v in chosen.values() if v is not None}
+        """The newest eligible candidate; one tagged for the recipient's specialty beats an
+        untagged one, which beats one tagged for another specialty."""
         best, best_rank = None, -1
+        for v, rank in self.eligible(slot, chosen, seen, specialty):
+            if rank > best_rank:  # candidates are already newest-approval first
+                best, best_rank = v, rank
+                if rank == 2:
+                    break
+        return best
+
+    def eligible(self, slot: SlotSpec, chosen: dict, seen: set[str],
+                 specialty: str) -> Iterator[tuple[VersionSnapshot, int]]:
+        """The approved candidates of the slot's kind that are unseen, tagged for the slot,
+        compliant and compatible with what is chosen, newest approval first, each with its
+        specialty rank (2 tagged for the recipient's, 1 untagged, 0 another). The one rule
+        of what a selector may pick, ranked or not."""
+        present = {v.module_id for v in chosen.values() if v is not None}
         for v in self.candidates:
             if v.kind != slot.kind or v.module_id in present:
                 continue
@@ -106,11 +134,6 @@ class Selection:
                     m not in present for m, _ in v.requires):
                 continue
             if not v.specialties:
-                rank = 1
+                yield v, 1
             else:
-                rank = 2 if specialty and specialty in v.specialties else 0
-            if rank > best_rank:  # candidates are already newest-approval first
-                best, best_rank = v, rank
-                if rank == 2:
-                    break
-        return best
+                yield v, (2 if specialty and specialty in v.specialties else 0)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
+from itertools import islice
 
 from ..models import Step
+from . import ranking
 from .context import PinnedStepContext, StepContext
 from .results import AssemblyResult
 
@@ -46,11 +48,14 @@ def assemble_many(step: Step, recipients: Iterable[Mapping], *, channel: str, ju
     version stops going out from the next chunk on.
     """
     ctx = None
-    for index, recipient in enumerate(recipients):
-        if ctx is None or (index % chunk_size == 0 and not ctx.is_current()):
+    pending = iter(recipients)
+    while chunk := list(islice(pending, chunk_size)):
+        if ctx is None or not ctx.is_current():
             ctx = load_context(step, channel=channel, jurisdiction=jurisdiction, locale=locale,
                                layout=layout, now=now)
-        yield ctx.assemble(recipient)
+        ranking.prefetch(ctx, chunk)  # a ranked selector's profiles: one query per chunk
+        for recipient in chunk:
+            yield ctx.assemble(recipient)
 
 
 def assemble(step: Step, recipient: Mapping, *, channel: str, jurisdiction: str, locale: str,

@@ -22,7 +22,7 @@ from django.db import connection
 
 from content.models import VersionState
 
-from ..models import Slot, Step
+from ..models import SelectorRanking, Slot, Step
 from . import queries
 from .queries import placeholders
 from .verified import (  # noqa: F401 (read_content, hash_as_read: part of the named reads)
@@ -70,6 +70,11 @@ class SlotSpec:
     specialties: frozenset
     priority: int
     required: bool
+    ranking: str = "default"  # models.SelectorRanking: "engagement" ranks by `ranking.py`
+
+    @property
+    def ranks_by_engagement(self) -> bool:
+        return self.module_id is None and self.ranking == SelectorRanking.ENGAGEMENT
 
 
 @dataclass(frozen=True)
@@ -165,8 +170,8 @@ def read_slots(step_id: int) -> list[SlotSpec]:
         SlotSpec(order=order, module_id=module_id, module_code=code, kind=kind or "",
                  stage_ids=frozenset(stage_tags[slot_id]),
                  specialties=frozenset(specialty_tags[slot_id]),
-                 priority=priority, required=bool(required))
-        for slot_id, order, module_id, code, kind, priority, required in rows
+                 priority=priority, required=bool(required), ranking=ranking)
+        for slot_id, order, module_id, code, kind, priority, required, ranking in rows
     ]
 
 
