@@ -161,7 +161,7 @@ class SlotInline(admin.StackedInline):
 
     model = Slot
     extra = 0
-    fields = ("order", "module", ("selector_kind", "priority", "required"),
+    fields = ("order", "module", ("selector_kind", "priority", "required"), "ranking",
               ("selector_stages", "selector_specialties"))
     filter_horizontal = ("selector_stages", "selector_specialties")
     autocomplete_fields = ("module",)
@@ -234,7 +234,8 @@ class StageAdmin(VersionedAdmin):
 
 @admin.register(Slot)
 class SlotAdmin(BrandScopedAdmin):
-    list_display = ("__str__", "step", "priority", "required")
+    list_display = ("__str__", "step", "priority", "required", "ranking")
+    list_filter = ("ranking",)
     list_select_related = ("step", "module")
     filter_horizontal = ("selector_stages", "selector_specialties")
     autocomplete_fields = ("module",)

@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from content.models import ModuleKind
 from content.models import Stage as AudienceStage
 
-from ..models import Journey, Slot, Stage, Step, Transition
+from ..models import Journey, SelectorRanking, Slot, Stage, Step, Transition
 
 INSIGHTS = ("needs", "emotions", "pain_points", "opportunities")
 TEXTAREA = forms.Textarea(attrs={"rows": 2})
@@ -130,10 +130,15 @@ SELECTOR_KINDS = [(k, label) for k, label in ModuleKind.choices if k != ModuleKi
 
 class SelectorForm(forms.ModelForm):
     selector_kind = forms.ChoiceField(choices=SELECTOR_KINDS, label="Module kind")
+    ranking = forms.ChoiceField(
+        choices=SelectorRanking.choices, required=False, label="Order candidates by",
+        help_text="Engagement: the recipient's opens, clicks and downloads of content with "
+                  "the same stages and specialties rank the approved candidates (next-best "
+                  "content); the manifest says why.")
 
     class Meta:
         model = Slot
-        fields = ("selector_kind", "priority", "required", "selector_stages",
+        fields = ("selector_kind", "priority", "required", "ranking", "selector_stages",
                   "selector_specialties")
         labels = {"selector_stages": "Tagged with stages",
                   "selector_specialties": "Tagged with specialties"}
@@ -144,6 +149,10 @@ class SelectorForm(forms.ModelForm):
             audience=journey.audience_id)
         for name in ("selector_stages", "selector_specialties"):
             self.fields[name].widget.attrs["size"] = 4
+
+    def clean_ranking(self) -> str:
+        """Not posted (an older form, a script): the slot keeps its ranking."""
+        return self.cleaned_data.get("ranking") or self.instance.ranking or SelectorRanking.DEFAULT
 
 
 class TransitionForm(forms.ModelForm):

@@ -23,7 +23,7 @@ from django.db.models import Exists, OuterRef, Q
 
 from content.models import ContentModule, ModuleKind, ModuleVersion, VersionState
 
-from ..models import Journey, Slot, Stage, Step, Transition
+from ..models import Journey, SelectorRanking, Slot, Stage, Step, Transition
 
 CHANGE_REASON = "journey builder"
 # Module states a slot may be bound to from the builder's search: what can go out, and
@@ -264,11 +264,12 @@ def bind_module(user, step: Step, module: ContentModule) -> Slot:
 
 
 def add_selector(user, step: Step, *, selector_kind: str, priority: int = 0,
-                 required: bool = True, stages=(), specialties=()) -> Slot:
+                 required: bool = True, stages=(), specialties=(),
+                 ranking: str = SelectorRanking.DEFAULT) -> Slot:
     require(user, "add", Slot, step.journey)
     with transaction.atomic():
         slot = Slot(step=step, selector_kind=selector_kind, priority=priority,
-                    required=required, order=_next_slot_order(step))
+                    required=required, ranking=ranking, order=_next_slot_order(step))
         _save(slot)
         slot.selector_stages.set(stages)
         slot.selector_specialties.set(specialties)
@@ -276,11 +277,14 @@ def add_selector(user, step: Step, *, selector_kind: str, priority: int = 0,
 
 
 def update_selector(user, slot: Slot, *, selector_kind: str, priority: int, required: bool,
-                    stages=(), specialties=()) -> Slot:
+                    stages=(), specialties=(), ranking: str | None = None) -> Slot:
+    """`ranking` None keeps the slot's ranking."""
     require(user, "change", Slot, slot.step.journey)
     with transaction.atomic():
         slot = Slot.objects.select_for_update().get(pk=slot.pk)
         slot.selector_kind, slot.priority, slot.required = selector_kind, priority, required
+        if ranking is not None:
+            slot.ranking = ranking
         _save(slot)
         slot.selector_stages.set(stages)
         slot.selector_specialties.set(specialties)

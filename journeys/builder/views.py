@@ -251,7 +251,8 @@ def slot_add(request, slug, key):
             services.add_selector(
                 request.user, step, selector_kind=data["selector_kind"],
                 priority=data["priority"], required=data["required"],
-                stages=data["selector_stages"], specialties=data["selector_specialties"])
+                stages=data["selector_stages"], specialties=data["selector_specialties"],
+                ranking=data["ranking"])
             return _to_step(step, "slots")
         except ValidationError as error:
             add_errors(form, error)
@@ -275,7 +276,8 @@ def slot_edit(request, slug, pk):
             services.update_selector(
                 request.user, slot, selector_kind=data["selector_kind"],
                 priority=data["priority"], required=data["required"],
-                stages=data["selector_stages"], specialties=data["selector_specialties"])
+                stages=data["selector_stages"], specialties=data["selector_specialties"],
+                ranking=data["ranking"])
             return _to_step(slot.step, f"slot-{slot.pk}")
         except ValidationError as error:
             add_errors(form, error)
