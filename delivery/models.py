@@ -236,6 +236,9 @@ class DeliveredVersion(models.Model):
 class WebhookEvent(models.TextChoices):
     VERSION_WITHDRAWN = "version.withdrawn", "Module version withdrawn"
     VERSION_EXPIRED = "version.expired", "Module version expired"
+    # Opt-in pushes of the due queue (orchestration.push): what is pushed is leased.
+    TOUCHPOINT_DUE = "touchpoint.due", "Due touchpoints pushed to the channel (leased)"
+    REP_TASK_CREATED = "rep_task.created", "Rep tasks pushed to the CRM (leased)"
 
 
 def default_webhook_events() -> list[str]:
@@ -294,6 +297,10 @@ class WebhookDelivery(models.Model):
     last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="Not sent after this (a push whose leases ran out: its touchpoints are back "
+                  "in the queue and pushed again)")
 
     class Meta:
         ordering = ["-created_at"]

@@ -1,4 +1,9 @@
-"""Withdrawal and expiry webhooks: who to notify, what to say, how it is signed and sent.
+"""Webhooks: who to notify, what to say, how it is signed and sent.
+
+Events: `version.withdrawn` and `version.expired` (a subscription's default), and the
+opt-in pushes of the due queue, `touchpoint.due` and `rep_task.created`, whose payloads
+`orchestration.push` builds (`push` below queues them; a push carries leases, so it is not
+sent once they ran out: `expires_at`).
 
 A notification is a JSON body signed with HMAC-SHA256 over `"<timestamp>.<body>"` with the
 subscription's secret; the headers `X-Tessera-Timestamp` (Unix seconds) and
@@ -37,6 +42,7 @@ from .models import (
     WebhookDeliveryStatus,
     WebhookEvent,
     WebhookSubscription,
+    default_webhook_events,
 )
 
 logger = logging.getLogger(__name__)
@@ -67,9 +73,11 @@ def verify(secret: str, timestamp: str, body: bytes, signature: str, *,
 
 def subscribe(*, token: ChannelToken, url: str, events: list[str] | None = None
               ) -> WebhookSubscription:
-    """Register `url` for a token; the returned subscription's secret is shown once."""
+    """Register `url` for a token; the returned subscription's secret is shown once.
+    Without `events`: the version events (pushes of the due queue lease what they carry,
+    so a channel asks for them by name)."""
     check_url(url)
-    events = list(dict.fromkeys(events or [e.value for e in WebhookEvent]))
+    events = list(dict.fromkeys(events or default_webhook_events()))
     unknown = [e for e in events if e not in WebhookEvent.values]
     if unknown:
         raise ValidationError({"events": f"Unknown event(s): {', '.join(unknown)}; use "
@@ -192,6 +200,30 @@ def connect_signals() -> None:
     version_expired.connect(on_version_expired, dispatch_uid="delivery-webhooks-expired")
 
 
+def push_subscriptions(event: str) -> list[WebhookSubscription]:
+    """Who takes pushes of `event`: per active token, its oldest active subscription that
+    names the event (one receiver per token, so one lease is never sent twice)."""
+    chosen: dict[int, WebhookSubscription] = {}
+    for subscription in (WebhookSubscription.objects.filter(
+            active=True, token__revoked_at__isnull=True).select_related("token")
+            .order_by("created_at", "id")):
+        if event in subscription.events:
+            chosen.setdefault(subscription.token_id, subscription)
+    return list(chosen.values())
+
+
+def push(subscription: WebhookSubscription, event: str, payload: dict, *,
+         expires_at=None) -> WebhookDelivery:
+    """Queue one push (sent after commit by Celery, retried like every webhook); not sent
+    after `expires_at`."""
+    from .tasks import deliver_webhook
+
+    delivery = WebhookDelivery.objects.create(subscription=subscription, event=event,
+                                              payload=payload, expires_at=expires_at)
+    transaction.on_commit(lambda pk=delivery.pk: deliver_webhook.delay(pk))
+    return delivery
+
+
 # --- sending -----------------------------------------------------------------------------------
 
 class DeliveryFailed(Exception):
@@ -199,11 +231,20 @@ class DeliveryFailed(Exception):
 
 
 def attempt(delivery_id: int) -> bool:
-    """POST one delivery once; log the attempt. True when delivered (or already was)."""
+    """POST one delivery once; log the attempt. True when done: delivered (or already
+    was), or expired unsent (marked failed)."""
     with transaction.atomic():
         delivery = (WebhookDelivery.objects.select_for_update()
                     .select_related("subscription").get(pk=delivery_id))
         if delivery.status == WebhookDeliveryStatus.DELIVERED:
+            return True
+        if delivery.expires_at is not None and delivery.expires_at <= timezone.now():
+            # What it carries no longer holds (leases ran out): sending it now could make a
+            # channel act on a touchpoint that is someone else's by now.
+            delivery.status = WebhookDeliveryStatus.FAILED
+            delivery.save(update_fields=["status"])
+            logger.warning("webhook %s (%s) expired unsent after %s attempts", delivery.pk,
+                           delivery.event, delivery.attempts)
             return True
         delivery.attempts += 1
         delivery.save(update_fields=["attempts"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from delivery.api.serializers import StrictSerializer
@@ -35,6 +36,7 @@ class RepTaskSerializer(serializers.Serializer):
     summary = serializers.JSONField()
 
 
+@extend_schema_serializer(component_name="DueTouchpoint")  # analytics has a "Touchpoint"
 class TouchpointSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     journey = serializers.CharField(source="step.journey.slug")
@@ -66,6 +68,40 @@ class LeasedSerializer(serializers.Serializer):
 class LeaseResponseSerializer(serializers.Serializer):
     channel = serializers.CharField()
     items = LeasedSerializer(many=True)
+
+
+class PushSerializer(serializers.Serializer):
+    """The body of a `touchpoint.due` / `rep_task.created` push (signed like every webhook:
+    X-Tessera-Timestamp, X-Tessera-Signature = sha256=HMAC(secret, timestamp + "." + body))."""
+
+    id = serializers.UUIDField(help_text="The push's event id: the same on every retry")
+    event = serializers.ChoiceField(choices=["touchpoint.due", "rep_task.created"])
+    occurred_at = serializers.DateTimeField()
+    channel = serializers.CharField()
+    lease_expires_at = serializers.DateTimeField(
+        help_text="Acknowledge each item before this, or it returns to the queue (and is "
+                  "pushed again)")
+    items = LeasedSerializer(many=True, help_text="As GET /api/v1/due/ returns them; leased "
+                                                  "to your token")
+
+
+def leased_item(item) -> dict:
+    """One leased touchpoint as the due queue hands it out (GET /api/v1/due/ and pushes)."""
+    from django.urls import reverse
+
+    from delivery.api.serializers import AssemblyOutputSerializer
+
+    tp = item.touchpoint
+    task = getattr(tp, "rep_task", None) if tp.channel == "rep" else None
+    return {
+        "touchpoint": TouchpointSerializer(tp).data,
+        "ack_url": reverse("api-due-ack", args=[tp.pk]),
+        "assemble_url": reverse("api-assemble", args=[tp.step.journey.slug, tp.step.key]),
+        "rep_task": ({"module_code": task.module_code, "module_version": task.module_version,
+                      "summary": task.summary} if task else None),
+        "assembled": AssemblyOutputSerializer(item.assembled).data if item.assembled else None,
+        "errors": item.errors,
+    }
 
 
 class AckRequestSerializer(StrictSerializer):

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from django.db import transaction
-from django.urls import reverse
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiCallback, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,7 +12,6 @@ from rest_framework.views import APIView
 from cms.api.auth import ChannelClient, ensure_in_scope, history_as_system
 from cms.api.errors import Unprocessable, error
 from cms.api.schema import error_response, unprocessable
-from delivery.api.serializers import AssemblyOutputSerializer
 from journeys.assembly import ERROR_CODES
 from journeys.models import Journey, pseudonymous_id
 from journeys.recipients import channel_codes
@@ -25,9 +23,11 @@ from .serializers import (
     EnrollRequestSerializer,
     EnrollResponseSerializer,
     LeaseResponseSerializer,
+    PushSerializer,
     SignalRequestSerializer,
     SignalResponseSerializer,
     TouchpointSerializer,
+    leased_item,
 )
 
 
@@ -95,10 +95,6 @@ class EnrollView(APIView):
             "already_enrolled": len(done) - created, "recipients": rows}).data)
 
 
-def _assembled(result) -> dict:
-    return AssemblyOutputSerializer(result).data
-
-
 @extend_schema(
     tags=["orchestration"],
     parameters=[
@@ -112,13 +108,31 @@ def _assembled(result) -> dict:
                403: error_response("Not a channel token, or the channel is outside its scope.",
                                    ["channel_token_required", "channel_out_of_scope"]),
                422: unprocessable(list(ERROR_CODES), "Per item in `errors`: why the content "
-                                  "was refused at lease (the item is then not leased).")})
+                                  "was refused at lease (the item is then not leased).")},
+    callbacks=[OpenApiCallback(
+        name, "{$subscription.url}",
+        extend_schema(summary=summary, request=PushSerializer, responses={
+            200: OpenApiResponse(description="Any 2xx: received (then acknowledge each "
+                                             "item through its ack_url)"),
+            500: OpenApiResponse(description="Any other status or no answer: sent again "
+                                             "with exponential backoff while the leases "
+                                             "hold")}))
+        for name, summary in (
+            ("touchpoint.due", "Due touchpoints of your token's channels, leased to it"),
+            ("rep_task.created", "Rep tasks (channel rep) for the CRM, leased to it"))])
 class DueQueueView(APIView):
     """Lease due touchpoints of a channel in your token's markets, oldest first.
 
     Acknowledge each with POST …/ack/ before `lease_expires_at`, or it returns to the
     queue. Touchpoints whose content is no longer compliant (withdrawn, expired…) are
-    refused at lease time and never handed out."""
+    refused at lease time and never handed out.
+
+    Push instead of polling: register a webhook (POST /api/v1/webhooks/) with events
+    `touchpoint.due` (your token's channels) and/or `rep_task.created` (channel `rep`).
+    The beat then leases what is due to your token and POSTs it (the callbacks below),
+    signed, retried with backoff on a non-2xx; acknowledge each item here as when
+    polling. A push not delivered before its leases run out is not sent: the touchpoints
+    return to the queue and are pushed again."""
 
     def get(self, request):
         token_id = _token_id(request)
@@ -144,22 +158,7 @@ class DueQueueView(APIView):
                                     lease_seconds=seconds)
             if request.query_params.get("assemble", "").lower() in ("1", "true", "yes"):
                 due_queue.assemble(items, token_id=token_id, now=now)
-        out = []
-        for item in items:
-            tp = item.touchpoint
-            if tp.status != "leased":
-                continue
-            task = getattr(tp, "rep_task", None) if tp.channel == "rep" else None
-            out.append({
-                "touchpoint": TouchpointSerializer(tp).data,
-                "ack_url": reverse("api-due-ack", args=[tp.pk]),
-                "assemble_url": reverse("api-assemble", args=[tp.step.journey.slug, tp.step.key]),
-                "rep_task": ({"module_code": task.module_code,
-                              "module_version": task.module_version, "summary": task.summary}
-                             if task else None),
-                "assembled": _assembled(item.assembled) if item.assembled else None,
-                "errors": item.errors,
-            })
+        out = [leased_item(item) for item in items if item.touchpoint.status == "leased"]
         return Response({"channel": channel, "items": out})
 
 
