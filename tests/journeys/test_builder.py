@@ -295,3 +295,54 @@ def test_each_edit_needs_its_admin_permission_and_engagement_keeps_a_step(client
     refused = client.post(f"{BUILD}/steps/welcome/remove/")
     assert refused.status_code == 422 and "engagement recorded" in refused.content.decode()
     assert Step.objects.filter(pk=world["step"].pk).exists()
+
+
+def test_the_builder_saves_a_selector_that_ranks_by_engagement(dc, world):
+    page = dc.get(f"{BUILD}/steps/welcome/").content.decode()
+    assert 'name="new-ranking"' in page and "next-best content" in page
+    response = dc.post(f"{BUILD}/steps/welcome/slots/", {
+        "new-selector_kind": "cta", "new-priority": 1, "new-required": "on",
+        "new-ranking": "engagement"})
+    assert response.status_code == 303
+    slot = world["step"].slots.get(module__isnull=True)
+    assert slot.ranking == "engagement"
+    assert slot.history.first().ranking == "engagement"
+    page = dc.get(f"{BUILD}/steps/welcome/").content.decode()
+    assert f'name="slot{slot.pk}-ranking"' in page
+    # An edit that does not post the option keeps it; one that does changes it.
+    assert dc.post(f"{BUILD}/slots/{slot.pk}/", {f"slot{slot.pk}-selector_kind": "cta",
+                                                 f"slot{slot.pk}-priority": 2}).status_code == 303
+    slot.refresh_from_db()
+    assert (slot.priority, slot.ranking) == (2, "engagement")
+    assert dc.post(f"{BUILD}/slots/{slot.pk}/", {f"slot{slot.pk}-selector_kind": "cta",
+                                                 f"slot{slot.pk}-priority": 2,
+                                                 f"slot{slot.pk}-ranking": "default"}
+                   ).status_code == 303
+    slot.refresh_from_db()
+    assert slot.ranking == "default"
+    bad = dc.post(f"{BUILD}/slots/{slot.pk}/", {f"slot{slot.pk}-selector_kind": "cta",
+                                                f"slot{slot.pk}-priority": 2,
+                                                f"slot{slot.pk}-ranking": "popularity"})
+    assert bad.status_code == 422 and "Select a valid choice" in bad.content.decode()
+
+
+def test_the_admin_saves_the_ranking_of_a_selector_and_refuses_it_on_a_fixed_slot(client, world):
+    client.force_login(UserFactory(username="admin-ranker", is_staff=True, is_superuser=True))
+    slot = Slot.objects.create(step=world["step"], order=9, selector_kind="cta")
+    url = f"/admin/journeys/slot/{slot.pk}/change/"
+    assert 'name="ranking"' in client.get(url).content.decode()
+    form = {"step": world["step"].pk, "order": 9, "selector_kind": "cta", "priority": 0,
+            "required": "on", "ranking": "engagement"}
+    assert client.post(url, form).status_code == 302
+    slot.refresh_from_db()
+    assert slot.ranking == "engagement"
+    fixed = Slot.objects.get(step=world["step"], module=world["versions"]["claim"].module)
+    refused = client.post(f"/admin/journeys/slot/{fixed.pk}/change/", {
+        "step": world["step"].pk, "order": fixed.order, "module": fixed.module_id,
+        "priority": 0, "required": "on", "ranking": "engagement"})
+    assert refused.status_code == 200 and "Only a selector ranks candidates" in (
+        refused.content.decode())
+    fixed.refresh_from_db()
+    assert fixed.ranking == "default"
+    page = client.get(f"/admin/journeys/step/{world['step'].pk}/change/").content.decode()
+    assert 'name="slots-0-ranking"' in page
