@@ -17,6 +17,11 @@ page over 1,000,000 events, each beside a floor measured in the same run.
    first page view and the p95 of the next 30 (analytics/queries.py). Floor: the p95 of a
    plain grouped query of the rollup table.
 
+`--profile N`: instead, N batches POSTed in-process (Django test client, the real
+endpoint and middleware), the last one under cProfile: its wall time, query count and the
+functions with the largest cumulative and own time (shares, not seconds, are what compare
+across a loaded machine).
+
 Prints `name: value unit` lines. Skips (exit 0, with the reason) when PostgreSQL does not
 answer. The database is dropped at the end.
 """
@@ -275,6 +280,44 @@ def page_figures(journey) -> dict[str, float]:
             "floor_p95": p95(floor)}
 
 
+def profile_batches(key: str, count: int, top: int = 30, out: str = "") -> None:
+    """`count` batches through the endpoint in-process; the last one profiled."""
+    import cProfile
+    import io
+    import pstats
+
+    from django.db import connection, reset_queries
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client(HTTP_AUTHORIZATION=f"Token {key}")
+    rnd = random.Random(15)
+    for n in range(count):
+        body = batch_body(rnd)
+        last = n == count - 1
+        profiler = cProfile.Profile() if last else None
+        reset_queries()
+        with CaptureQueriesContext(connection) as queries:
+            started = time.perf_counter()
+            if profiler:
+                profiler.enable()
+            response = client.post("/api/v1/events/", body, content_type="application/json")
+            if profiler:
+                profiler.disable()
+            elapsed = time.perf_counter() - started
+        assert response.status_code == 200, response.content[:500]
+        print(f"analytics_profile_batch_{n}: {elapsed * 1000:.0f} ms ({len(queries)} queries; "
+              f"load {os.getloadavg()[0]:.2f})")
+    for query in sorted(queries.captured_queries, key=lambda q: -float(q["time"]))[:8]:
+        print(f"  {float(query['time']) * 1000:7.1f} ms  {query['sql'][:140]}")
+    if out:
+        profiler.dump_stats(out)
+    for order in ("cumulative", "tottime"):
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).strip_dirs().sort_stats(order).print_stats(top)
+        print(out.getvalue())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--server", default=os.environ.get(
@@ -282,6 +325,9 @@ def main() -> int:
     parser.add_argument("--batches", type=int, default=48)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="profile the last of N in-process batches instead")
+    parser.add_argument("--profile-out", default="", help="also write the pstats file here")
     args = parser.parse_args()
     if not answers("127.0.0.1", 5432):
         print("analytics: skipped (PostgreSQL does not answer on 127.0.0.1:5432)")
@@ -297,6 +343,9 @@ def main() -> int:
             tmp = Path(folder)
             os.environ["BENCH_TMP"] = folder
             key, journey, steps = setup(database_url, tmp)
+            if args.profile:
+                profile_batches(key, args.profile, out=args.profile_out)
+                return 0
             from django.db import connections
 
             connections.close_all()
