@@ -21,7 +21,7 @@ from collections import Counter
 from . import privacy
 
 START = "start"
-COLUMN, ROW, BOX_W, BOX_H, MARGIN = 230, 84, 120, 40, 30
+COLUMN, ROW, BOX_W, BOX_H, MARGIN, TOP = 230, 92, 120, 40, 20, 64
 MAX_WIDTH = 24.0
 
 
@@ -62,30 +62,41 @@ def flow_picture(rows: list[dict], design, reached: dict[str, object]) -> dict:
     per_column: Counter = Counter()
     for _, key, stage, _ in design.steps:
         col = columns.get(stage, 0)
-        place[key] = (MARGIN + col * COLUMN, MARGIN + 24 + per_column[col] * ROW)
+        place[key] = (MARGIN + col * COLUMN, MARGIN + TOP + per_column[col] * ROW)
         per_column[col] += 1
-    width = MARGIN * 2 + max(1, len(columns)) * COLUMN - (COLUMN - BOX_W)
-    height = MARGIN * 2 + 24 + max([1, *per_column.values()]) * ROW
+    width = MARGIN * 2 + max(1, len(columns)) * COLUMN - (COLUMN - BOX_W) + 60
+    height = MARGIN + TOP + max([1, *per_column.values()]) * ROW
     nodes = [{"key": key, "x": place[key][0], "y": place[key][1], "w": BOX_W, "h": BOX_H,
               "reached": reached.get(key, 0), "tx": place[key][0] + 8,
               "ty1": place[key][1] + 16, "ty2": place[key][1] + 32}
              for _, key, _, _ in design.steps]
-    headers = [{"x": MARGIN + i * COLUMN, "y": MARGIN + 8, "name": stage_names[s]}
+    headers = [{"x": MARGIN + i * COLUMN, "y": MARGIN + 12, "name": stage_names[s]}
                for s, i in columns.items()]
 
     def curve(a: str, b: str) -> tuple[str, float, float]:
+        """The path of a move and where its label goes: to the next column an S-curve
+        between the boxes; further forward a dip under the row; within a column a bulge
+        to the right; backwards an arc over the boxes."""
         ax, ay = place[a]
         bx, by = place[b]
-        x1, y1 = ax + BOX_W, ay + BOX_H / 2
-        x2, y2 = bx, by + BOX_H / 2
-        if x2 <= x1:  # same column or backwards: leave right, come back round to the left
-            bend = 70 + abs(y2 - y1) / 4
-            d = (f"M{x1:.0f},{y1:.0f} C{x1 + bend:.0f},{y1:.0f} {x2 - bend:.0f},{y2 + 0:.0f} "
-                 f"{x2:.0f},{y2:.0f}")
-            return d, (x1 + x2) / 2, (y1 + y2) / 2 + (20 if y2 == y1 else 0)
-        mid = (x1 + x2) / 2
-        return (f"M{x1:.0f},{y1:.0f} C{mid:.0f},{y1:.0f} {mid:.0f},{y2:.0f} {x2:.0f},{y2:.0f}",
-                mid, (y1 + y2) / 2)
+        if bx > ax:
+            x1, y1, x2, y2 = ax + BOX_W, ay + BOX_H / 2, bx, by + BOX_H / 2
+            if bx - ax <= COLUMN:
+                mid = (x1 + x2) / 2
+                return (f"M{x1:.0f},{y1:.0f} C{mid:.0f},{y1:.0f} {mid:.0f},{y2:.0f} "
+                        f"{x2:.0f},{y2:.0f}", mid, (y1 + y2) / 2)
+            dip = max(y1, y2) + ROW * 0.75
+            return (f"M{x1:.0f},{y1:.0f} C{x1 + 40:.0f},{dip:.0f} {x2 - 40:.0f},{dip:.0f} "
+                    f"{x2:.0f},{y2:.0f}", (x1 + x2) / 2, dip - 6)
+        if bx == ax:
+            x, y1, y2 = ax + BOX_W, ay + BOX_H / 2, by + BOX_H / 2
+            bulge = x + 36 + abs(y2 - y1) / 8
+            return (f"M{x:.0f},{y1:.0f} C{bulge:.0f},{y1:.0f} {bulge:.0f},{y2:.0f} {x:.0f},{y2:.0f}",
+                    bulge - 6, (y1 + y2) / 2)
+        x1, x2, y1, y2 = ax + BOX_W / 2, bx + BOX_W / 2, ay, by
+        top = min(y1, y2) - TOP / 2
+        return (f"M{x1:.0f},{y1:.0f} C{x1:.0f},{top:.0f} {x2:.0f},{top:.0f} {x2:.0f},{y2:.0f}",
+                (x1 + x2) / 2, top + 14)
 
     designed = []
     for row in rows:

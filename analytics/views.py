@@ -228,7 +228,8 @@ def _chart_data(data: dict) -> dict:
             "series": {"95 % interval": [[r["ci_low"], r["ci_high"]] if num(r["rate"]) is not None
                                          else None for r in versions],
                        "Engagement rate": [num(r["rate"]) for r in versions]},
-            "types": {"Engagement rate": "line"}},
+            "types": {"Engagement rate": "line"},
+            "colors": {"95 % interval": "#9cc3e4", "Engagement rate": "#1f4e79"}},
         "reengagement": {"labels": [r["step"] for r in data.get("reengagement", [])],
                          "series": {"Share engaged again": [
                              num(r["share"]) for r in data.get("reengagement", [])]}},

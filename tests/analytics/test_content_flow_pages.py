@@ -34,7 +34,11 @@ API = "/api/v1/analytics/journeys/mini/"
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache():
+def _own_cache(settings):
+    """A cache of this module's own (the default file cache outlives test runs, and fresh
+    databases repeat journey ids and watermarks)."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                                   "LOCATION": "analytics-content-flow"}}
     cache.clear()
 
 

@@ -14,13 +14,14 @@
     if (!spec || !spec.labels || !spec.labels.length) { canvas.parentNode.hidden = true; return; }
     // spec.types overrides a series' type: a "line" series in a bar chart is drawn as points
     // (content performance: the rate as a point over its interval, a floating [low, high] bar).
-    var types = spec.types || {};
+    var types = spec.types || {}, colors = spec.colors || {};
     var datasets = Object.keys(spec.series).map(function (label, i) {
-      var own = types[label];
+      var own = types[label], colour = colors[label] || palette[i % palette.length];
       return { label: label, data: spec.series[label], type: own,
-               backgroundColor: palette[i % palette.length],
-               borderColor: palette[i % palette.length], spanGaps: false,
-               pointRadius: own === "line" ? 6 : 0, showLine: own === "line" ? false : undefined };
+               backgroundColor: colour, borderColor: colour, spanGaps: false,
+               order: own === "line" ? 0 : 1,  // points drawn over the interval bars
+               pointRadius: own === "line" ? 6 : 0, pointBorderColor: "#ffffff",
+               showLine: own === "line" ? false : undefined };
     });
     new Chart(canvas, {
       type: canvas.getAttribute("data-type") || "bar",
