@@ -58,7 +58,13 @@ def _tags_for(version_ids: list[int]) -> dict[int, dict[str, list[str]]]:
 def version_dicts(versions: QuerySet, *, content: bool = False) -> list[dict]:
     """Versions as API dicts (tags included) in a fixed number of queries."""
     fields = VERSION_SUMMARY_FIELDS + (VERSION_CONTENT_FIELDS if content else ())
-    rows = list(versions.order_by("module_id", "number").values(*fields))
+    return version_items(list(versions.order_by("module_id", "number").values(*fields)),
+                         content=content)
+
+
+def version_items(rows: list[dict], *, content: bool = False) -> list[dict]:
+    """Version rows (VERSION_SUMMARY_FIELDS, + VERSION_CONTENT_FIELDS with `content`) as API
+    dicts, their tags read in one query."""
     tags = _tags_for([row["id"] for row in rows])
     out = []
     for row in rows:
@@ -81,9 +87,15 @@ def version_dicts(versions: QuerySet, *, content: bool = False) -> list[dict]:
 
 def module_dicts(modules: list[dict], versions: QuerySet, *, content: bool = False) -> list[dict]:
     """Attach the given versions to module rows (from `.values()`)."""
+    return with_versions(modules, version_dicts(
+        versions.filter(module_id__in=[m["id"] for m in modules]), content=content))
+
+
+def with_versions(modules: list[dict], versions: list[dict]) -> list[dict]:
+    """Module rows (MODULE_FIELDS) as API dicts, each with its own of `versions` (the
+    version dicts of those modules, in order)."""
     by_module: dict[int, list[dict]] = defaultdict(list)
-    for version in version_dicts(versions.filter(module_id__in=[m["id"] for m in modules]),
-                                 content=content):
+    for version in versions:
         by_module[version.pop("module_id")].append(version)
     return [
         {
