@@ -1,5 +1,7 @@
 """`GET /api/v1/analytics/journeys/{slug}/`: funnel, velocity and coherence of a journey,
-suppressed below TESSERA_MIN_COHORT. For people who may view the journey, and for channel
+time in stage, touchpoint rates, the flows over the map, re-engagement after pauses and
+content performance per module version (with 95 % intervals), suppressed below
+TESSERA_MIN_COHORT. For people who may view the journey, and for channel
 tokens holding the `analytics` scope (an `AnalyticsGrant`) for journeys in their markets."""
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -32,7 +34,8 @@ def ensure_analytics_scope(user) -> None:
                404: OpenApiResponse(description="No journey you may view")},
 )
 class JourneyAnalyticsView(APIView):
-    """A journey's funnel, engagement velocity and coherence (docs/analytics.md)."""
+    """A journey's funnel, engagement velocity, coherence, flows, re-engagement and content
+    performance per module version (docs/analytics.md)."""
 
     def get(self, request, slug):
         ensure_analytics_scope(request.user)

@@ -250,3 +250,11 @@ def test_four_recipients_show_as_under_five_in_every_new_section(client, four):
     assert all(v in ("< 5", 0) for v in flows.values())
     for row in api["reengagement"]:
         assert row["paused"] == row["reengaged"] == row["share"] == row["median_days"] == "< 5"
+
+
+def test_the_new_sections_are_in_the_openapi_schema(client):
+    analyst(client)
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").content.decode()
+    for name in ("VersionPerformance", "ModuleComparison", "SelectorSlot", "Flow",
+                 "Reengagement"):
+        assert name in schema, name
