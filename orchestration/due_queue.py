@@ -12,11 +12,14 @@ goes on to the next step. `ack` records the channel's result and moves the perso
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db import transaction
 from django.db.models import F, Q
+from django.utils import timezone
+from simple_history.utils import bulk_update_with_history
 
 from content.tokens import RECIPIENT_FIELDS
 from delivery.serving import (
@@ -114,12 +117,7 @@ def lease(*, token_id: int, channel: str, markets, limit: int, now,
             leased.append(tp)
         DueTouchpoint.objects.bulk_update(rows, ["status", "reason", "errors", "finished_at",
                                                  "lease_token_id", "lease_expires_at", "leases"])
-        if finished:
-            from .scheduler import load_steps
-
-            steps = load_steps({tp.step.journey_id for tp in finished})
-            for tp in finished:
-                advance(tp, now=now, delivered=False, steps=steps)
+        advance_many(finished, now=now, delivered=False)
     return [Leased(tp) for tp in leased]
 
 
@@ -185,23 +183,52 @@ def ack(touchpoint_id: int, *, token_id: int, result: str, detail: str = "", now
 def advance(tp: DueTouchpoint, *, now, delivered: bool, steps=None) -> None:
     """After a touchpoint is finished: the person goes on to the journey's next step (unless
     an event already moved them elsewhere), and the next delay counts from now."""
+    advance_many([tp], now=now, delivered=delivered, steps=steps)
+
+
+def advance_many(touchpoints: list[DueTouchpoint], *, now, delivered: bool,
+                 steps=None) -> None:
+    """`advance` for finished touchpoints at once (a lease that refuses 500 after a
+    withdrawal): enrollments locked and written in bulk (with their history), profiles
+    updated with one statement per (step, outcome)."""
     from .scheduler import load_steps
 
-    enrollment = Enrollment.objects.select_for_update().get(pk=tp.enrollment_id)
-    fields = {"next_check_at": now}
+    if not touchpoints:
+        return
+    enrollments = {e.pk: e for e in Enrollment.objects.select_for_update().filter(
+        pk__in={tp.enrollment_id for tp in touchpoints}).order_by("pk")}
+    if steps is None:
+        steps = load_steps({e.journey_id for e in enrollments.values()})
+    base = {"next_check_at": now}
     if delivered:
-        fields["last_touch_at"] = now
-    if enrollment.current_step_id == tp.step_id:
-        steps = steps if steps is not None else load_steps([enrollment.journey_id])
+        base["last_touch_at"] = now
+    outcome: dict[int, tuple] = {}  # enrollment id → (step key, status, following step id)
+    moved: dict[int, Enrollment] = {}
+    for tp in touchpoints:
+        enrollment = enrollments[tp.enrollment_id]
+        if enrollment.current_step_id != tp.step_id:
+            outcome.setdefault(enrollment.pk, None)  # an event moved them: only the clock
+            continue
         following = steps[tp.step_id].next_id
-        enrollment.current_step_id = following
-        enrollment.save(update_fields=["current_step", "updated_at"])
-        fields.update(planned_step_id=following, step_entered_at=now,
-                      reason=f"{tp.status}: step {tp.step.key}; next "
-                             f"{'step' if following else 'nothing (journey completed)'}")
-        if following is None:
-            fields.update(status=ProfileStatus.COMPLETED, next_check_at=None)
-    EnrollmentProfile.objects.filter(enrollment_id=tp.enrollment_id).update(**fields)
+        enrollment.current_step_id, enrollment.updated_at = following, timezone.now()
+        moved[enrollment.pk] = enrollment
+        outcome[enrollment.pk] = (tp.step.key, tp.status, following)
+    if moved:
+        bulk_update_with_history(list(moved.values()), Enrollment,
+                                 ["current_step", "updated_at"], batch_size=500)
+    groups: dict[tuple | None, list[int]] = defaultdict(list)
+    for enrollment_id, key in outcome.items():
+        groups[key].append(enrollment_id)
+    for key, ids in groups.items():
+        fields = dict(base)
+        if key is not None:
+            step_key, status, following = key
+            fields.update(planned_step_id=following, step_entered_at=now,
+                          reason=f"{status}: step {step_key}; next "
+                                 f"{'step' if following else 'nothing (journey completed)'}")
+            if following is None:
+                fields.update(status=ProfileStatus.COMPLETED, next_check_at=None)
+        EnrollmentProfile.objects.filter(enrollment_id__in=ids).update(**fields)
 
 
 def release_expired(*, now) -> int:
