@@ -165,7 +165,8 @@ class WebhookCreateSerializer(StrictSerializer):
     url = serializers.URLField(max_length=500)
     events = serializers.ListField(
         child=serializers.ChoiceField(choices=WebhookEvent.values), required=False,
-        allow_empty=False, help_text="Default: all events")
+        allow_empty=False, help_text="Default: version.withdrawn and version.expired; "
+        "touchpoint.due and rep_task.created (pushes of the due queue) only when named")
 
 
 class WebhookSerializer(serializers.Serializer):
