@@ -99,10 +99,21 @@ def lean_events(items: list) -> list[dict] | None:
     return out
 
 
-def _step_json(step) -> dict | None:
-    """A next step as NextStepSerializer renders it."""
-    return None if step is None else {"key": str(step.key), "name": str(step.name),
-                                      "channel": str(step.channel.code)}
+def render_results(events: list[dict], outcomes: list) -> list[dict]:
+    """Each event with its outcome as EventResultSerializer renders it (that serializer
+    stays the schema), in plain dicts: one next-step dict per step, shared."""
+    next_steps: dict[int | None, dict | None] = {None: None}
+    rendered = []
+    for event, outcome in zip(events, outcomes, strict=True):
+        step = outcome.next_step
+        key = None if step is None else step.pk
+        if key not in next_steps:
+            next_steps[key] = {"key": str(step.key), "name": str(step.name),
+                               "channel": str(step.channel.code)}
+        rendered.append({"journey": str(event["journey"]), "step": str(event["step"]),
+                         "event": str(event["event"]), "moved": bool(outcome.moved),
+                         "paused": bool(outcome.paused), "next_step": next_steps[key]})
+    return rendered
 
 
 def _is_deadlock(exc: OperationalError) -> bool:
@@ -189,15 +200,5 @@ class EventView(APIView):
                 # aborts one; it rolled back whole, so it is simply run again.
                 if attempt == DEADLOCK_ATTEMPTS or not _is_deadlock(exc):
                     raise
-        # EventResultSerializer's shape (the schema), rendered plainly: one dict per step.
-        next_steps: dict[int | None, dict | None] = {None: None}
-        rendered = []
-        for event, outcome in zip(events, outcomes, strict=True):
-            step = outcome.next_step
-            key = None if step is None else step.pk
-            if key not in next_steps:
-                next_steps[key] = _step_json(step)
-            rendered.append({"journey": event["journey"], "step": event["step"],
-                             "event": event["event"], "moved": outcome.moved,
-                             "paused": outcome.paused, "next_step": next_steps[key]})
+        rendered = render_results(events, outcomes)
         return Response(rendered if many else rendered[0])
