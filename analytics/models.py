@@ -25,6 +25,9 @@ class Watermark(models.Model):
 
     name = models.CharField(max_length=40, primary_key=True)
     last_id = models.BigIntegerField(default=0)
+    window_rows = models.BigIntegerField(
+        default=0, help_text="Rows a run read with an id in (last_id - REREAD_IDS, last_id]: "
+        "more there now means a batch committed late (re-read even with nothing newer)")
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

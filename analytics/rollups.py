@@ -1,9 +1,11 @@
 """Incremental rollups of engagement events and deliveries (docs/analytics.md, "Rollups").
 
 `run()` is what the Celery beat task calls every minute. One run, in ONE transaction:
-1. lock the watermark rows (`select_for_update`), so two workers never run at once;
+1. lock the watermark rows (`select_for_update(skip_locked=True)`), so two runs never
+   overlap: a run that finds them locked by another returns at once, `skipped`;
 2. read events and deliveries with an id above the watermark minus `REREAD_IDS` (ids are
-   not committed in order: a batch that commits late is still seen by a later run);
+   not committed in order: a batch that commits late is still seen by a later run — also
+   when nothing newer came: the watermark keeps how many rows of that window it read);
 3. mark the (journey, day) cells and the (enrollment, step) pairs they touch as dirty;
 4. recompute every dirty (journey, day) from the raw rows (delete + insert) and merge the
    dirty (enrollment, step) rows (min first, max last, flags or-ed);
@@ -14,7 +16,8 @@ run killed midway rolls back whole, and `rebuild()` (from scratch) gives the sam
 the property tests/analytics/test_rollups.py checks on random histories.
 
 Days older than the raw-event retention (`TESSERA_EVENT_RETENTION_DAYS`) are never
-recomputed (their events may be gone); `purge_raw_events` deletes only rolled-up events.
+recomputed (their events may be gone); `purge_raw_events` deletes only rolled-up events,
+with their history copies.
 """
 
 from __future__ import annotations
@@ -23,10 +26,11 @@ import datetime as dt
 from collections import defaultdict
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from approvals import audit
 from delivery.models import DeliveredVersion, Delivery
 from journeys.models import EngagementEvent, Enrollment, EventType, Journey, Step
 
@@ -212,19 +216,39 @@ def _chunks(items, size):
         yield items[i:i + size]
 
 
-def _watermark(name: str) -> Watermark:
-    Watermark.objects.get_or_create(name=name)
-    return Watermark.objects.select_for_update().get(name=name)
+def _lock_watermarks() -> tuple[Watermark, Watermark] | None:
+    """Both watermark rows, locked until the run's transaction ends — or None when another
+    run holds them (`SKIP LOCKED`: a beat run that finds one still going returns at once
+    instead of queueing behind it; the next minute's run picks up whatever is new)."""
+    for name in (EVENTS, DELIVERIES):
+        Watermark.objects.get_or_create(name=name)
+    marks = {mark.name: mark for mark in Watermark.objects.select_for_update(skip_locked=True)
+             .filter(name__in=[EVENTS, DELIVERIES]).order_by("name")}
+    if len(marks) < 2:
+        return None
+    return marks[EVENTS], marks[DELIVERIES]
+
+
+def _window_rows(model, mark: Watermark) -> int:
+    return model.objects.filter(pk__gt=max(0, mark.last_id - REREAD_IDS),
+                                pk__lte=mark.last_id).count()
 
 
 def run(*, batch: int = BATCH, now=None) -> dict:
-    """One incremental run (see the module docstring). Returns what it did."""
+    """One incremental run (see the module docstring). Returns what it did; `skipped` is
+    True (and nothing is done) when another run holds the watermarks."""
     with transaction.atomic():
-        events_mark, deliveries_mark = _watermark(EVENTS), _watermark(DELIVERIES)
+        locked = _lock_watermarks()
+        if locked is None:
+            return {"skipped": True, "days": 0, "pairs": 0, "journeys": []}
+        events_mark, deliveries_mark = locked
         top_event = EngagementEvent.objects.aggregate(m=Max("pk"))["m"] or 0
         top_delivery = Delivery.objects.aggregate(m=Max("pk"))["m"] or 0
-        if top_event <= events_mark.last_id and top_delivery <= deliveries_mark.last_id:
-            return {"days": 0, "pairs": 0, "events_to": events_mark.last_id,
+        if (top_event <= events_mark.last_id and top_delivery <= deliveries_mark.last_id
+                and _window_rows(EngagementEvent, events_mark) == events_mark.window_rows
+                and _window_rows(Delivery, deliveries_mark) == deliveries_mark.window_rows):
+            # Nothing newer, and no row committed late below the watermarks either.
+            return {"skipped": False, "days": 0, "pairs": 0, "events_to": events_mark.last_id,
                     "deliveries_to": deliveries_mark.last_id, "journeys": []}
         catalog = _Catalog()
         dirty_days: set[tuple[int, dt.date]] = set()
@@ -264,9 +288,15 @@ def run(*, batch: int = BATCH, now=None) -> dict:
                 _recompute_days(journey_id, run_of_days, catalog)
         _merge_recipient_steps(pairs, catalog)
         events_mark.last_id, deliveries_mark.last_id = events_to, deliveries_to
+        # What this run read of the next run's re-read window (all of it: rows come in id
+        # order, and the window starts above this run's own re-read start).
+        events_mark.window_rows = sum(1 for r in event_rows if r[0] > events_to - REREAD_IDS)
+        deliveries_mark.window_rows = sum(1 for r in delivery_rows
+                                          if r[0] > deliveries_to - REREAD_IDS)
         events_mark.save()
         deliveries_mark.save()
-        return {"days": len(dirty_days), "pairs": len(pairs), "events_to": events_to,
+        return {"skipped": False, "days": len(dirty_days), "pairs": len(pairs),
+                "events_to": events_to,
                 "deliveries_to": deliveries_to,
                 "journeys": sorted({journey_id for journey_id, _ in dirty_days})}
 
@@ -291,12 +321,23 @@ def _assign_markets(first_market, dirty_days, pairs, catalog) -> None:
             EnrollmentMarket.objects.bulk_create(
                 [EnrollmentMarket(enrollment_id=pk, market=m) for pk, m in fresh.items()],
                 ignore_conflicts=True)
+            _set_path_markets(fresh)
             for enrollment_id, step_id, at in EngagementEvent.objects.filter(
                     enrollment_id__in=list(fresh)).values_list("enrollment_id", "step_id",
                                                                "occurred_at"):
                 if step_id in catalog.steps:
                     dirty_days.add((journey_id, at.astimezone(dt.UTC).date()))
                     pairs.add((enrollment_id, step_id))
+
+
+def _set_path_markets(markets: dict[int, str]) -> None:
+    """Write a newly learnt market onto every path row of the enrollment — also the rows
+    whose raw events were purged already (no event marks those pairs dirty again)."""
+    by_market = defaultdict(list)
+    for enrollment_id, market in markets.items():
+        by_market[market].append(enrollment_id)
+    for market, enrollment_ids in by_market.items():
+        RecipientStep.objects.filter(enrollment_id__in=enrollment_ids).update(market=market)
 
 
 def _markets_from_earlier_deliveries(enrollment_ids, deliveries_to: int) -> None:
@@ -320,30 +361,51 @@ def _markets_from_earlier_deliveries(enrollment_ids, deliveries_to: int) -> None
         EnrollmentMarket.objects.bulk_create(
             [EnrollmentMarket(enrollment_id=pk, market=m) for pk, m in found.items()],
             ignore_conflicts=True)
+        _set_path_markets(found)
 
 
-def rebuild() -> dict:
+def rebuild(*, now=None) -> dict:
     """Drop every derived row and roll up everything again (`manage.py rebuild_analytics`)."""
     with transaction.atomic():
         DailyRollup.objects.all().delete()
         RecipientStep.objects.all().delete()
         EnrollmentMarket.objects.all().delete()
         Watermark.objects.all().delete()
-        return run(batch=10**12)
+        return run(batch=10**12, now=now)
 
 
-def purge_raw_events(*, now=None) -> int:
+HISTORY_PURGE_SETTING = "tessera.event_history_purge_before"  # analytics migration 0003
+HISTORY_FLOOR_DAYS = 30  # the same migration's floor
+
+
+def purge_raw_events(*, now=None) -> dict:
     """Delete raw engagement events older than the retention window that a rollup run has
-    already read; rollups and recipient paths stay. Returns how many were deleted."""
+    already read, and the journeys app's history copies of those events (the same rule on
+    the history table, so copies of events deleted otherwise go too); rollups and recipient
+    paths stay. The purge is written to the audit trail. Returns how many of each went."""
     cutoff_start, _ = _day_bounds(_cutoff_day(now))
     mark = Watermark.objects.filter(name=EVENTS).values_list("last_id", flat=True).first() or 0
-    old = EngagementEvent.objects.filter(occurred_at__lt=cutoff_start,
-                                         pk__lte=max(0, mark - REREAD_IDS))
-    deleted = 0
-    while True:
-        ids = list(old.values_list("pk", flat=True)[:5000])
-        if not ids:
-            return deleted
-        # _raw_delete: one DELETE, no per-row signals (see docs/analytics.md on history).
-        deleted += EngagementEvent.objects.filter(pk__in=ids)._raw_delete(
-            EngagementEvent.objects.db)
+    rolled_up = max(0, mark - REREAD_IDS)
+    # The database refuses to delete history younger than HISTORY_FLOOR_DAYS (one hour's
+    # margin for clocks): such copies wait for a later purge.
+    history_before = min(cutoff_start, timezone.now() - dt.timedelta(days=HISTORY_FLOOR_DAYS,
+                                                                      hours=1))
+    purged = {"events": 0, "history": 0}
+    for model, counter, key, event_id, before in (
+            (EngagementEvent, "events", "pk", "pk", cutoff_start),
+            (EngagementEvent.history.model, "history", "history_id", "id", history_before)):
+        old = model.objects.filter(occurred_at__lt=before, **{f"{event_id}__lte": rolled_up})
+        while ids := list(old.order_by().values_list(key, flat=True)[:5000]):
+            with transaction.atomic():
+                if connection.vendor == "postgresql":
+                    with connection.cursor() as cursor:  # lets the history trigger pass these
+                        cursor.execute("SELECT set_config(%s, %s, true)",
+                                       [HISTORY_PURGE_SETTING, cutoff_start.isoformat()])
+                # _raw_delete: one DELETE, no per-row signals (so no history row of the delete).
+                purged[counter] += model.objects.filter(**{f"{key}__in": ids})._raw_delete(
+                    model.objects.db)
+    if purged["events"] or purged["history"]:
+        audit.record("analytics_raw_events_purged",
+                     data={**purged, "occurred_before": cutoff_start.isoformat(),
+                           "retention_days": retention_days()})
+    return purged

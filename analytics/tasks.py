@@ -8,9 +8,11 @@ from . import queries, rollups
 @shared_task(name="analytics.roll_up")
 def roll_up() -> dict:
     """Fold new engagement events and deliveries into the rollups (every minute), then
-    recompute the default analytics view of the journeys that moved (after the commit)."""
+    recompute the default analytics view of the journeys that moved (after the commit).
+    Two runs never overlap: one that finds another under way returns `skipped`."""
     result = rollups.run()
-    result["refreshed"] = queries.refresh(result["journeys"])
+    # Skipped (another run holds the watermarks): that run refreshes when it is done.
+    result["refreshed"] = 0 if result["skipped"] else queries.refresh(result["journeys"])
     return result
 
 

@@ -14,6 +14,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         result = rollups.run() if options["incremental"] else rollups.rebuild()
+        if result["skipped"]:
+            self.stdout.write("skipped: another rollup run holds the watermarks (try again "
+                              "when it has finished)")
+            return
         self.stdout.write(f"rolled up {result['days']} journey-days, {result['pairs']} "
                           f"recipient-steps (events to id {result['events_to']}, deliveries "
                           f"to id {result['deliveries_to']})")
