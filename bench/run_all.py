@@ -4,9 +4,11 @@
 
 Runs each `bench/*.py` present (assembly, api, scale, ...) in its own process, one after the
 other, and prints its `name: value unit` lines under a header. The soak test
-(`bench/soak.py`) runs only with --soak. Benchmarks that need the local PostgreSQL and Redis
-(scale, soak) are skipped, with the reason, when those do not answer. Exits non-zero if any
-benchmark failed.
+(`bench/soak.py`) runs only with --soak. Benchmarks that need the local PostgreSQL (and
+Redis) are skipped, with the reason, when those do not answer. `api` runs in both
+profiles: on SQLite, then on PostgreSQL (`--postgres`, the services profile's Redis cache)
+when PostgreSQL answers; each profile's figures are prefixed `sqlite_` / `postgres_`.
+Exits non-zero if any benchmark failed.
 """
 
 from __future__ import annotations
@@ -24,7 +26,20 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 NOT_BENCHMARKS = {"run_all"}
 OPTIONAL = {"soak": "--soak"}
-NEEDS_SERVICES = {"scale", "soak"}
+POSTGRES = ("127.0.0.1", 5432)
+REDIS = ("127.0.0.1", 6379)
+PG_SERVER = "postgres://postgres@127.0.0.1:5432/postgres"
+# What each benchmark needs running locally (the others need nothing).
+NEEDS = {
+    "scale": (POSTGRES, REDIS), "soak": (POSTGRES, REDIS),
+    "orchestration": (POSTGRES,), "analytics": (POSTGRES,),
+    "copy_threshold": (POSTGRES,), "epoch_push": (POSTGRES,),
+}
+# Benchmarks run more than once: (label, extra arguments, services needed); the label
+# prefixes that run's figure names.
+PROFILES = {
+    "api": [("sqlite", [], ()), ("postgres", ["--postgres", PG_SERVER], (POSTGRES,))],
+}
 
 
 def answers(host: str, port: int) -> bool:
@@ -52,7 +67,11 @@ def main() -> int:
                   f"{', '.join(names)}", file=sys.stderr)
             return 2
         names = [n for n in names if n in wanted]
-    services_up = answers("127.0.0.1", 5432) and answers("127.0.0.1", 6379)
+    up = {service: answers(*service) for service in (POSTGRES, REDIS)}
+
+    def missing(needs) -> str:
+        labels = {POSTGRES: "PostgreSQL at 127.0.0.1:5432", REDIS: "Redis at 127.0.0.1:6379"}
+        return " and ".join(labels[s] for s in needs if not up[s])
 
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, Python "
           f"{platform.python_version()}, {platform.system()} {platform.release()}, "
@@ -62,29 +81,39 @@ def main() -> int:
         if name in OPTIONAL and not getattr(args, OPTIONAL[name].lstrip("-")) and not args.only:
             print(f"\n== {name}: skipped (run with {OPTIONAL[name]})")
             continue
-        if name in NEEDS_SERVICES and not services_up:
-            print(f"\n== {name}: skipped (needs PostgreSQL at 127.0.0.1:5432 and Redis at "
-                  "127.0.0.1:6379)")
-            continue
-        print(f"\n== {name}", flush=True)
-        started = time.monotonic()
-        try:
-            result = subprocess.run([sys.executable, str(BENCH / f"{name}.py")], cwd=ROOT,
-                                    timeout=args.timeout, capture_output=True, text=True)
-        except subprocess.TimeoutExpired:
-            print(f"{name}: timed out after {args.timeout:.0f} s")
-            failed.append(name)
-            continue
-        figures = [line for line in result.stdout.splitlines() if ": " in line]
-        print("\n".join(figures) if figures else result.stdout.rstrip())
-        print(f"{name}_wall_time: {time.monotonic() - started:.0f} s")
-        if result.returncode != 0:
-            print(f"{name}: FAILED (exit {result.returncode})\n{result.stderr[-2000:]}")
-            failed.append(name)
+        for label, extra, needs in PROFILES.get(name, [("", [], ())]):
+            title = f"{name} ({label})" if label else name
+            absent = missing(NEEDS.get(name, ()) + needs)
+            if absent:
+                print(f"\n== {title}: skipped (needs {absent})")
+                continue
+            if not run_one(name, extra, label, title, args.timeout):
+                failed.append(title)
     if failed:
         print(f"\nrun_all: failed: {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0
+
+
+def run_one(name: str, extra: list[str], label: str, title: str, timeout: float) -> bool:
+    """Run bench/<name>.py with `extra` arguments and print its figures (names prefixed
+    with `label`_ when given); False if it failed."""
+    print(f"\n== {title}", flush=True)
+    prefix = f"{label}_" if label else ""
+    started = time.monotonic()
+    try:
+        result = subprocess.run([sys.executable, str(BENCH / f"{name}.py"), *extra], cwd=ROOT,
+                                timeout=timeout, capture_output=True, text=True)
+    except subprocess.TimeoutExpired:
+        print(f"{prefix}{name}: timed out after {timeout:.0f} s")
+        return False
+    figures = [prefix + line for line in result.stdout.splitlines() if ": " in line]
+    print("\n".join(figures) if figures else result.stdout.rstrip())
+    print(f"{prefix}{name}_wall_time: {time.monotonic() - started:.0f} s")
+    if result.returncode != 0:
+        print(f"{title}: FAILED (exit {result.returncode})\n{result.stderr[-2000:]}")
+        return False
+    return True
 
 
 if __name__ == "__main__":

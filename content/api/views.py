@@ -118,8 +118,8 @@ class ModuleListView(generics.ListAPIView):
             raise invalid_filters(form.errors)
         rows = prepared.module_rows(client, form.cleaned_data)
         page = self.paginate_queryset(rows)
-        return self.get_paginated_response(ModuleSerializer(
-            selectors.with_versions(page, rows.versions(page)), many=True).data)
+        return self.get_paginated_response(
+            prepared.render(selectors.with_versions(page, rows.versions(page))))
 
 
 # Module list pages of channel tokens, by ETag: what a token sees depends only on its scope,
