@@ -5,9 +5,10 @@
 Runs each `bench/*.py` present (assembly, api, scale, ...) in its own process, one after the
 other, and prints its `name: value unit` lines under a header. The soak test
 (`bench/soak.py`) runs only with --soak. Benchmarks that need the local PostgreSQL (and
-Redis) are skipped, with the reason, when those do not answer. `api` runs in both
-profiles: on SQLite, then on PostgreSQL (`--postgres`, the services profile's Redis cache)
-when PostgreSQL answers; each profile's figures are prefixed `sqlite_` / `postgres_`.
+Redis) are skipped, with the reason, when those do not answer. `api` and `modlist` run in
+both profiles: on SQLite, then on PostgreSQL (`--postgres`; api.py then uses the services
+profile's Redis cache) when PostgreSQL answers; each profile's figures are prefixed
+`sqlite_` / `postgres_`.
 Exits non-zero if any benchmark failed.
 """
 
@@ -24,7 +25,7 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-NOT_BENCHMARKS = {"run_all"}
+NOT_BENCHMARKS = {"run_all", "trivial_settings", "trivial_urls"}  # (api.py's server's)
 OPTIONAL = {"soak": "--soak"}
 POSTGRES = ("127.0.0.1", 5432)
 REDIS = ("127.0.0.1", 6379)
@@ -34,12 +35,12 @@ NEEDS = {
     "scale": (POSTGRES, REDIS), "soak": (POSTGRES, REDIS),
     "orchestration": (POSTGRES,), "analytics": (POSTGRES,),
     "copy_threshold": (POSTGRES,), "epoch_push": (POSTGRES,),
+    "analytics_sections": (POSTGRES,),
 }
 # Benchmarks run more than once: (label, extra arguments, services needed); the label
 # prefixes that run's figure names.
-PROFILES = {
-    "api": [("sqlite", [], ()), ("postgres", ["--postgres", PG_SERVER], (POSTGRES,))],
-}
+BOTH_PROFILES = [("sqlite", [], ()), ("postgres", ["--postgres", PG_SERVER], (POSTGRES,))]
+PROFILES = {"api": BOTH_PROFILES, "modlist": BOTH_PROFILES}
 
 
 def answers(host: str, port: int) -> bool:
