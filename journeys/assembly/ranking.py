@@ -278,9 +278,9 @@ class RankedPicks(list):
 def annotate(manifest: dict, picks) -> dict:
     """The manifest with each ranked slot's module entry carrying its `ranking` (the
     combination's shared entries are copied, never changed)."""
-    rankings = getattr(picks, "rankings", None)
-    if not rankings:
+    if type(picks) is not RankedPicks:  # every other assembly: nothing to add
         return manifest
+    rankings = picks.rankings
     used = [i for i, (_, v) in enumerate(picks) if v is not None]
     modules = list(manifest.get("modules", []))
     for position, index in enumerate(used):

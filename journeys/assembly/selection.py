@@ -130,8 +130,10 @@ class Selection:
                 continue
             if self.version_errors(v):
                 continue
-            if any(m in present for m, _ in v.excludes) or any(
-                    m not in present for m, _ in v.requires):
+            # (most versions have neither: skip building the generators)
+            if v.excludes and any(m in present for m, _ in v.excludes):
+                continue
+            if v.requires and any(m not in present for m, _ in v.requires):
                 continue
             if not v.specialties:
                 yield v, 1
