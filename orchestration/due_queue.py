@@ -19,7 +19,6 @@ from datetime import timedelta
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
-from simple_history.utils import bulk_update_with_history
 
 from content.tokens import RECIPIENT_FIELDS
 from delivery.serving import (
@@ -96,10 +95,15 @@ def lease(*, token_id: int, channel: str, markets, limit: int, now,
             .select_related("step__journey", "enrollment").order_by("due_at", "id")[:limit])
         checks: dict[tuple, list[dict]] = {}
         leased, finished = [], []
+        # One UPDATE per outcome (leased; refused for one reason; stopped), not a CASE per
+        # row and column: a lease of 500 after a withdrawal writes 500 rows in two statements.
+        outcomes: dict[tuple, list[int]] = defaultdict(list)
+        expires = now + timedelta(seconds=lease_seconds)
         for tp in rows:
             if tp.enrollment.paused:
                 tp.status, tp.reason, tp.finished_at = (TouchpointStatus.STOPPED,
                                                         "recipient paused", now)
+                outcomes[("stopped",)].append(tp.pk)
                 continue
             key = (tp.step_id, tp.market, tp.locale)
             if key not in checks:
@@ -109,14 +113,27 @@ def lease(*, token_id: int, channel: str, markets, limit: int, now,
             if checks[key]:
                 tp.status, tp.errors, tp.finished_at = TouchpointStatus.REFUSED, checks[key], now
                 tp.reason = "refused at lease: " + ", ".join(sorted({e["code"] for e in checks[key]}))
+                outcomes[("refused", key)].append(tp.pk)
                 finished.append(tp)
                 continue
             tp.status, tp.lease_token_id = TouchpointStatus.LEASED, token_id
-            tp.lease_expires_at = now + timedelta(seconds=lease_seconds)
+            tp.lease_expires_at = expires
             tp.leases += 1
+            outcomes[("leased",)].append(tp.pk)
             leased.append(tp)
-        DueTouchpoint.objects.bulk_update(rows, ["status", "reason", "errors", "finished_at",
-                                                 "lease_token_id", "lease_expires_at", "leases"])
+        for outcome, ids in outcomes.items():
+            rows_of = DueTouchpoint.objects.filter(pk__in=ids)
+            if outcome[0] == "leased":
+                rows_of.update(status=TouchpointStatus.LEASED, lease_token_id=token_id,
+                               lease_expires_at=expires, leases=F("leases") + 1)
+            elif outcome[0] == "stopped":
+                rows_of.update(status=TouchpointStatus.STOPPED, reason="recipient paused",
+                               finished_at=now)
+            else:
+                errors = checks[outcome[1]]
+                rows_of.update(status=TouchpointStatus.REFUSED, errors=errors, finished_at=now,
+                               reason="refused at lease: "
+                                      + ", ".join(sorted({e["code"] for e in errors})))
         advance_many(finished, now=now, delivered=False)
     return [Leased(tp) for tp in leased]
 
@@ -213,9 +230,15 @@ def advance_many(touchpoints: list[DueTouchpoint], *, now, delivered: bool,
         enrollment.current_step_id, enrollment.updated_at = following, timezone.now()
         moved[enrollment.pk] = enrollment
         outcome[enrollment.pk] = (tp.step.key, tp.status, following)
-    if moved:
-        bulk_update_with_history(list(moved.values()), Enrollment,
-                                 ["current_step", "updated_at"], batch_size=500)
+    if moved:  # one UPDATE per next step, and the history rows in bulk
+        by_next: dict[int | None, list[int]] = defaultdict(list)
+        for enrollment in moved.values():
+            by_next[enrollment.current_step_id].append(enrollment.pk)
+        for following, ids in by_next.items():
+            Enrollment.objects.filter(pk__in=ids).update(current_step_id=following,
+                                                         updated_at=timezone.now())
+        Enrollment.history.bulk_history_create(list(moved.values()), update=True,
+                                               batch_size=500)
     groups: dict[tuple | None, list[int]] = defaultdict(list)
     for enrollment_id, key in outcome.items():
         groups[key].append(enrollment_id)
