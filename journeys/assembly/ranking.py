@@ -218,10 +218,15 @@ class Ranking:
                 "tied": self.tied, "weights": {str(k): w for k, w in WEIGHTS.items()}}
 
 
+def topic_scores(profile: Profile) -> dict[str, int]:
+    """The weighted events of each scored topic of the profile."""
+    return {topic: sum(WEIGHTS.get(event, 0) * number for event, number in events.items())
+            for topic, events in profile.items() if topic.startswith(SCORED)}
+
+
 def score(topics: Iterable[str], profile: Profile) -> int:
-    return sum(WEIGHTS.get(event, 0) * number
-               for topic in topics if topic.startswith(SCORED)
-               for event, number in profile.get(topic, {}).items())
+    weights = topic_scores(profile)
+    return sum(weights.get(topic, 0) for topic in topics)
 
 
 def choose(eligible: list, profile: Profile, catalogue: Catalogue):
@@ -229,8 +234,10 @@ def choose(eligible: list, profile: Profile, catalogue: Catalogue):
     Returns (the best version, its Ranking), or (None, None) when none is eligible."""
     if not eligible:
         return None, None
-    scored = [(score(catalogue.version_topics.get(v.id, ()), profile), rank, -i, v)
-              for i, (v, rank) in enumerate(eligible)]
+    weights = topic_scores(profile)
+    topics_of = catalogue.version_topics
+    scored = [(sum(weights.get(t, 0) for t in topics_of.get(v.id, ())) if weights else 0,
+               rank, -i, v) for i, (v, rank) in enumerate(eligible)]
     best = max(scored, key=lambda s: s[:3])
     top, _, _, chosen = best
     tied = sum(1 for s in scored if s[0] == top) - 1
