@@ -423,3 +423,12 @@ def test_ranking_only_reorders_the_candidates_the_rules_allow(case):
     assert chosen == expected
     if best == 0:
         assert chosen == plain
+
+
+def test_the_preview_shows_the_ranking_reason_in_its_manifest(ranked, client):
+    from tests.factories import UserFactory
+
+    client.force_login(UserFactory(username="previewer", is_staff=True, is_superuser=True))
+    page = client.get("/journeys/hcp-new/steps/welcome/preview/").content.decode()
+    assert "CAR-CTA-INT" in page and "&quot;ranking&quot;" in page
+    assert "chosen among 2 eligible candidates by specialty, then newest approval." in page
