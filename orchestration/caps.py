@@ -61,14 +61,15 @@ class Ledger:
             self.planned[recipient].append((brand_id, channel, purpose, due_at))
 
     def check(self, recipient: str, brand_id: int, channel: str, purpose: str,
-              at: datetime) -> tuple[Cap | None, datetime | None]:
+              at: datetime, caps: list[Cap] | None = None) -> tuple[Cap | None, datetime | None]:
         """(None, None) when a touchpoint may go out at `at`; else the cap that bites and
-        the earliest moment it allows one."""
+        the earliest moment it allows one. `caps`: the ones known to apply to the
+        touchpoint (the scheduler works them out once per step), in the ledger's order."""
         worst: tuple[Cap | None, datetime | None] = (None, None)
         planned = self.planned.get(recipient)
         if not planned:
             return worst
-        for cap in self.caps:
+        for cap in self.caps if caps is None else caps:
             if not cap.applies(brand_id, channel, purpose):
                 continue
             period = timedelta(days=cap.period_days)

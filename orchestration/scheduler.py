@@ -23,6 +23,7 @@ Profiles are read as tuples and written back with one statement per batch.
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -33,10 +34,17 @@ from django.db.models.functions import Cast
 from journeys.models import Enrollment, Step
 
 from . import lifecycle, rep_tasks
-from .caps import Ledger, load_caps
+from .caps import Cap, Ledger, load_caps
 from .enrollment import OPT_IN_CHANNELS
-from .models import DueTouchpoint, EnrollmentProfile, ProfileStatus, TouchpointStatus
-from .windows import load_windows, next_open, window_for
+from .models import (
+    DueTouchpoint,
+    EnrollmentProfile,
+    JourneyRelease,
+    ProfileStatus,
+    ReleaseState,
+    TouchpointStatus,
+)
+from .windows import Calendar, Window, load_windows, window_for
 
 BATCH_SIZE = 1000
 ACTIVE = ProfileStatus.ACTIVE
@@ -84,104 +92,311 @@ def load_steps(journey_ids) -> dict[int, StepInfo]:
 
 def run(*, now: datetime, batch_size: int = BATCH_SIZE, max_batches: int | None = None) -> Report:
     """Evaluate every profile whose check time has come, batch by batch, until none is left
-    (or `max_batches`). Each batch is one transaction."""
+    (or `max_batches`). Each batch is one transaction.
+
+    The due profiles' ids are read in order (`next_check_at`, `id`) up to `PREFETCH` at a
+    time, without locks; each batch then locks its slice of them (SKIP LOCKED, the due
+    conditions checked again under the lock) — one sort per `PREFETCH` profiles instead
+    of one per batch."""
     report = Report()
-    windows, caps = load_windows(), load_caps()
-    steps: dict[int, StepInfo] = {}
-    while max_batches is None or report.batches < max_batches:
-        done = run_batch(now=now, batch_size=batch_size, report=report, windows=windows,
-                         caps=caps, steps=steps)
-        report.batches += 1
-        if done < batch_size:
-            break
-    return report
+    plan = Plan(load_windows(), load_caps(), now)
+    while True:
+        ids = due_ids(now, PREFETCH)
+        evaluated = report.evaluated
+        for start in range(0, len(ids), batch_size):
+            if max_batches is not None and report.batches >= max_batches:
+                return report
+            run_batch(ids[start:start + batch_size], plan=plan, report=report)
+            report.batches += 1
+        # Fewer than asked for: that was all. Nothing evaluated: the rest is locked by
+        # another scheduler (or cannot be planned); the next tick looks again.
+        if len(ids) < PREFETCH or report.evaluated == evaluated:
+            return report
 
 
+PREFETCH = 100_000
+# Consent and preferences are read as text and parsed only for a profile that is due.
 PROFILE_FIELDS = ("id", "enrollment_id", "enrollment__current_step_id", "enrollment__paused",
                   "planned_step_id", "step_entered_at", "market", "consent_json",
                   "preferences_json", "recipient_hash", "journey_id", "locale")
-# Consent and preferences are read as text and parsed only for a profile that is due.
 AS_TEXT = {"consent_json": Cast("consent", TextField()),
            "preferences_json": Cast("channel_preferences", TextField())}
+LOCK_SQL = (
+    "SELECT p.id, p.enrollment_id, e.current_step_id, e.paused, p.planned_step_id, "
+    "p.step_entered_at, p.market, p.consent::text, p.channel_preferences::text, "
+    "p.recipient_hash, p.journey_id, p.locale "
+    f"FROM {EnrollmentProfile._meta.db_table} p "
+    f"JOIN {Enrollment._meta.db_table} e ON e.id = p.enrollment_id "
+    "WHERE p.id = ANY(%b) AND p.status = %s AND p.next_check_at <= %s "
+    f"AND p.journey_id IN (SELECT journey_id FROM {JourneyRelease._meta.db_table} "
+    "WHERE state = %s) "
+    "ORDER BY p.next_check_at, p.id FOR UPDATE OF p SKIP LOCKED")
+
+
+def due_ids(now: datetime, limit: int) -> list[int]:
+    """Ids of the profiles due at `now` in live journeys, oldest check first (no locks)."""
+    return list(EnrollmentProfile.objects.filter(
+        status=ACTIVE, next_check_at__lte=now, journey_id__in=lifecycle.live_journeys())
+        .order_by("next_check_at", "id").values_list("id", flat=True)[:limit])
+
+
+def lock_profiles(ids: list[int], now: datetime) -> list[tuple]:
+    """The profiles among `ids` still due, locked (skipping those another scheduler holds),
+    as tuples of `PROFILE_FIELDS`. On PostgreSQL one statement bound on the server in
+    binary (psycopg) rather than the ORM's per-row conversion."""
+    if connection.vendor != "postgresql":
+        return list(
+            EnrollmentProfile.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(pk__in=ids, status=ACTIVE, next_check_at__lte=now,
+                    journey_id__in=lifecycle.live_journeys())
+            .order_by("next_check_at", "id").annotate(**AS_TEXT).values_list(*PROFILE_FIELDS))
+    with _binary_cursor() as cursor:
+        cursor.execute(LOCK_SQL, [ids, str(ACTIVE), now, str(ReleaseState.LIVE)], binary=True)
+        return cursor.fetchall()
+
+
+@contextmanager
+def _binary_cursor():
+    """A psycopg cursor on Django's connection (same transaction) that binds parameters on
+    the server, arrays in binary — Django's own cursor quotes them client-side as text."""
+    import psycopg
+
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        yield cursor
+
+
+class StepPlan:
+    """What is fixed for one step in one market during a run: its window (with the
+    precomputed calendar), the reasons, whether the window is open now, which caps apply."""
+
+    __slots__ = ("step", "window", "calendar", "opens_now", "closed_now", "delay", "channel",
+                 "delay_reason", "window_reason", "due_reason", "caps", "needs_consent")
+
+    def __init__(self, step: StepInfo, window: Window, calendar: Calendar, now: datetime,
+                 caps: list[Cap]):
+        self.step, self.window, self.calendar = step, window, calendar
+        self.delay, self.channel = step.delay, step.channel
+        self.opens_now = calendar.next_open(now)
+        self.closed_now = self.opens_now > now
+        self.delay_reason = (f"delay: {step.key} is due {step.delay.days} days after the "
+                             "previous touchpoint")
+        self.window_reason = f"window: outside {window.describe()}"
+        self.due_reason = (f"due: {step.key} ({step.channel}) {step.delay.days} days after the "
+                           f"previous touchpoint, inside {window.describe()}")
+        self.caps = [c for c in caps if c.applies(step.brand_id, step.channel, step.purpose)]
+        self.needs_consent = step.channel in OPT_IN_CHANNELS
+
+
+class Plan:
+    """A run's precomputed decisions: steps, per step × market plans, calendars, and the
+    consent / preference verdict per distinct (channel, consent, preferences) text."""
+
+    def __init__(self, windows: dict[str, Window], caps: list[Cap], now: datetime):
+        self.windows, self.caps, self.now = windows, caps, now
+        self.steps: dict[int, StepInfo] = {}
+        self.by_step_market: dict[tuple[int, str], StepPlan] = {}
+        self.calendars: dict[Window, Calendar] = {}
+        self.consent_verdicts: dict[tuple, str | None] = {}
+
+    def load_journeys(self, journey_ids) -> None:
+        missing = set(journey_ids) - {s.journey_id for s in self.steps.values()}
+        if missing:
+            self.steps.update(load_steps(missing))
+
+    def for_step(self, step_id: int, market: str) -> StepPlan | None:
+        plan = self.by_step_market.get((step_id, market))
+        if plan is None:
+            step = self.steps.get(step_id)
+            if step is None:
+                return None
+            window = window_for(market, self.windows)
+            calendar = self.calendars.get(window)
+            if calendar is None:
+                calendar = self.calendars[window] = Calendar(window)
+            plan = self.by_step_market[(step_id, market)] = StepPlan(
+                step, window, calendar, self.now, self.caps)
+        return plan
+
+    def consent_verdict(self, channel: str, consent, prefs) -> str | None:
+        """The skip reason for consent or preference, None when the channel may be used."""
+        key = (channel, consent, prefs)
+        try:
+            return self.consent_verdicts[key]
+        except KeyError:
+            pass
+        except TypeError:  # parsed values (not text) from a backend: not remembered
+            return consent_verdict(channel, consent, prefs)
+        verdict = self.consent_verdicts[key] = consent_verdict(channel, consent, prefs)
+        return verdict
+
+
+def consent_verdict(channel: str, consent, prefs) -> str | None:
+    """Email and sms need consent true, other channels only no explicit false; a channel
+    outside the person's preferences (if they gave any) is skipped."""
+    consent = json.loads(consent) if isinstance(consent, str) else (consent or {})
+    prefs = json.loads(prefs) if isinstance(prefs, str) else prefs
+    if channel in OPT_IN_CHANNELS and consent.get(channel) is not True:
+        return f"no_consent: no {channel} consent"
+    if consent.get(channel) is False:
+        return f"no_consent: {channel} consent withdrawn"
+    if prefs and channel not in prefs:
+        return f"channel_not_preferred: prefers {', '.join(prefs)}"
+    return None
+
+
+WAIT, CAP, SKIP, DUE = "wait", "cap", "skip", "due"
+ALREADY_HAD = "already_had"
+
+
+def decide(plan: StepPlan, enrollment_id: int, entered: datetime, consent, prefs, had, now,
+           consent_of) -> tuple[str, str, datetime | None]:
+    """Everything but the caps, in order: already had → delay → window → consent and
+    preference. ("wait" | "skip" | "due", reason, when to look again); "due" here still
+    goes through the caps (`check_caps`) when any applies to the step."""
+    step = plan.step
+    if (enrollment_id, step.id) in had:
+        return SKIP, f"already_had: step {step.key} was planned before (once per step)", None
+    due = entered + plan.delay
+    if due > now:
+        return WAIT, plan.delay_reason, plan.calendar.next_open(due)
+    if plan.closed_now:
+        return WAIT, plan.window_reason, plan.opens_now
+    skip = consent_of(plan.channel, consent, prefs)
+    if skip is not None:
+        return SKIP, skip, None
+    return DUE, plan.due_reason, None
+
+
+def check_caps(plan: StepPlan, recipient: str, ledger: Ledger, now):
+    """(None, None) when no cap bites; else the postponement ("cap", reason, when)."""
+    step = plan.step
+    cap, until = ledger.check(recipient, step.brand_id, step.channel, step.purpose, now,
+                              caps=plan.caps)
+    if cap is None:
+        return None
+    return (CAP, f"cap: {cap.describe()} reached; postponed to {until:%Y-%m-%d %H:%M} UTC",
+            plan.calendar.next_open(until))
+
+
+class Batch:
+    """A batch's writes, column by column (what the bulk statements take)."""
+
+    def __init__(self):
+        self.profiles: tuple[list, ...] = ([], [], [], [], [], [])
+        self.touchpoints: list[tuple] = []
+        self.advances: dict[int, int | None] = {}
+
+    def profile(self, pid, status, planned, entered, next_check, reason) -> int:
+        ids, statuses, planneds, entereds, checks, reasons = self.profiles
+        ids.append(pid)
+        statuses.append(status)
+        planneds.append(planned)
+        entereds.append(entered)
+        checks.append(next_check)
+        reasons.append(reason)
+        return len(ids) - 1
 
 
 @transaction.atomic
-def run_batch(*, now, batch_size, report, windows, caps, steps) -> int:
-    rows = list(
-        EnrollmentProfile.objects.select_for_update(skip_locked=True, of=("self",))
-        .filter(status=ACTIVE, next_check_at__lte=now,
-                journey_id__in=lifecycle.live_journeys())
-        .order_by("next_check_at", "id").annotate(**AS_TEXT).values_list(*PROFILE_FIELDS)[:batch_size])
+def run_batch(ids: list[int], *, plan: Plan, report: Report) -> int:
+    now = plan.now
+    rows = lock_profiles(ids, now)
     if not rows:
         return 0
-    missing = {r[10] for r in rows} - {s.journey_id for s in steps.values()}
-    if missing:
-        steps.update(load_steps(missing))
-    ledger = Ledger(caps, (r[9] for r in rows), now)
+    plan.load_journeys({r[10] for r in rows})
     had = touchpoints_of([r[1] for r in rows])
-    updates: list[tuple] = []   # (profile id, status, planned_step, entered, next_check, reason)
-    touchpoints: list[DueTouchpoint] = []
-    advances: dict[int, int | None] = {}  # enrollment id -> new current step (skips)
+    batch = Batch()
+    profile = batch.profile
+    for_step, consent_of, count = plan.for_step, plan.consent_verdict, report.count
+    capped: list[tuple] = []  # due but caps apply: settled in order once the ledger is read
     for (pid, enrollment_id, current, paused, planned, entered, market, consent, prefs,
          recipient, _journey, locale) in rows:
         report.evaluated += 1
         if paused:
-            updates.append((pid, ProfileStatus.PAUSED, planned, entered, None,
-                            "paused by a transition: outreach stopped"))
-            report.count("paused")
+            profile(pid, PAUSED, planned, entered, None, "paused by a transition: outreach stopped")
+            count("paused")
             continue
         if current != planned:  # an event or a trigger moved them: the delay counts from now
             planned, entered = current, now
         if current is None:
-            updates.append((pid, ProfileStatus.COMPLETED, None, entered, None,
-                            "journey completed"))
-            report.count("completed")
+            profile(pid, COMPLETED, None, entered, None, "journey completed")
+            count("completed")
             continue
-        step = steps.get(current)
-        if step is None:
+        step_plan = for_step(current, market)
+        if step_plan is None:
             continue
         # Skips walk on to the next step in the same evaluation (bounded by the steps).
-        for _ in range(len(steps) + 1):
-            verdict = _decide(step, enrollment_id, recipient, entered, market, consent, prefs,
-                              had, ledger, windows, now)
-            kind, reason, at = verdict
-            if kind != "skip":
+        for _ in range(len(plan.steps) + 1):
+            kind, reason, at = decide(step_plan, enrollment_id, entered, consent, prefs, had,
+                                      now, consent_of)
+            if kind is not SKIP:
                 break
-            if not reason.startswith("already_had"):
-                touchpoints.append(_touchpoint(step, enrollment_id, recipient, market, locale,
-                                               now, TouchpointStatus.SKIPPED, reason))
+            step = step_plan.step
+            if not reason.startswith(ALREADY_HAD):
+                batch.touchpoints.append(_touchpoint(step, enrollment_id, recipient, market,
+                                                     locale, now, TouchpointStatus.SKIPPED,
+                                                     reason))
             had.add((enrollment_id, step.id))
             report.skipped += 1
-            report.count(reason.split(":")[0])
-            advances[enrollment_id] = step.next_id
+            count(reason.split(":")[0])
+            batch.advances[enrollment_id] = step.next_id
             if step.next_id is None:
                 break
-            step, planned, entered = steps[step.next_id], step.next_id, now
-        if kind == "skip":  # skipped the last step
-            updates.append((pid, ProfileStatus.COMPLETED, None, now, None,
-                            f"journey completed ({reason})"))
+            step_plan, planned, entered = for_step(step.next_id, market), step.next_id, now
+        if kind is SKIP:  # skipped the last step
+            profile(pid, COMPLETED, None, now, None, f"journey completed ({reason})")
             continue
-        report.count(reason.split(":")[0])
-        if kind == "due":
-            touchpoints.append(_touchpoint(step, enrollment_id, recipient, market, locale, now,
-                                           TouchpointStatus.DUE, reason))
-            ledger.add(recipient, step.brand_id, step.channel, step.purpose, now)
-            had.add((enrollment_id, step.id))
-            report.created += 1
-            updates.append((pid, ACTIVE, step.id, entered, None, reason))
+        if kind is WAIT:
+            count(reason.split(":")[0])
+            report.waiting += 1
+            profile(pid, ACTIVE, step_plan.step.id, entered, at, reason)
+        elif step_plan.caps:
+            row = profile(pid, ACTIVE, step_plan.step.id, entered, None, reason)
+            capped.append((row, step_plan, enrollment_id, recipient, market, locale))
         else:
-            report.waiting += kind == "wait"
-            report.postponed += kind == "cap"
-            updates.append((pid, ACTIVE, step.id, entered, at, reason))
-    insert_touchpoints(touchpoints)
-    for enrollment in Enrollment.objects.filter(pk__in=list(advances)):  # skips: rare
-        enrollment.current_step_id = advances[enrollment.pk]
-        enrollment.save(update_fields=["current_step", "updated_at"])
-    rep_tasks.create_for([(t.enrollment_id, t.step_id) for t in touchpoints
-                          if t.channel == rep_tasks.CHANNEL and t.status == TouchpointStatus.DUE],
-                         now=now)
-    write_profiles(updates)
+            _plan_due(batch, report, step_plan, enrollment_id, recipient, market, locale, now)
+            count("due")
+            profile(pid, ACTIVE, step_plan.step.id, entered, None, reason)
+    if capped:
+        # Caps only for the profiles that are otherwise due: one ledger read for them, then
+        # each in the batch's order (a touchpoint planned counts for the next one).
+        ledger = Ledger(plan.caps, {c[3] for c in capped}, now)
+        reasons, checks = batch.profiles[5], batch.profiles[4]
+        for row, step_plan, enrollment_id, recipient, market, locale in capped:
+            postponed = check_caps(step_plan, recipient, ledger, now)
+            if postponed is not None:
+                _kind, reasons[row], checks[row] = postponed
+                report.postponed += 1
+                count("cap")
+                continue
+            step = step_plan.step
+            _plan_due(batch, report, step_plan, enrollment_id, recipient, market, locale, now)
+            ledger.add(recipient, step.brand_id, step.channel, step.purpose, now)
+            count("due")
+    _write(batch, now)
     return len(rows)
+
+
+PAUSED, COMPLETED = ProfileStatus.PAUSED, ProfileStatus.COMPLETED
+
+
+def _plan_due(batch: Batch, report: Report, step_plan: StepPlan, enrollment_id, recipient,
+              market, locale, now) -> None:
+    batch.touchpoints.append(_touchpoint(step_plan.step, enrollment_id, recipient, market,
+                                         locale, now, TouchpointStatus.DUE, step_plan.due_reason))
+    report.created += 1
+
+
+def _write(batch: Batch, now) -> None:
+    insert_touchpoints(batch.touchpoints)
+    for enrollment in Enrollment.objects.filter(pk__in=list(batch.advances)):  # skips: rare
+        enrollment.current_step_id = batch.advances[enrollment.pk]
+        enrollment.save(update_fields=["current_step", "updated_at"])
+    rep_tasks.create_for([(t[0], t[1]) for t in batch.touchpoints
+                          if t[4] == rep_tasks.CHANNEL and t[9] == TouchpointStatus.DUE],
+                         now=now)
+    write_profiles(batch.profiles)
 
 
 def touchpoints_of(enrollment_ids: list[int]) -> set[tuple[int, int]]:
@@ -190,47 +405,18 @@ def touchpoints_of(enrollment_ids: list[int]) -> set[tuple[int, int]]:
     if connection.vendor != "postgresql":
         return set(DueTouchpoint.objects.filter(enrollment_id__in=enrollment_ids)
                    .values_list("enrollment_id", "step_id"))
-    with connection.cursor() as cursor:
+    with _binary_cursor() as cursor:
         cursor.execute(f"SELECT enrollment_id, step_id FROM {DueTouchpoint._meta.db_table} "
-                       "WHERE enrollment_id = ANY(%b::bigint[])", [enrollment_ids])
+                       "WHERE enrollment_id = ANY(%b)", [enrollment_ids], binary=True)
         return set(cursor.fetchall())
 
 
-def _decide(step: StepInfo, enrollment_id, recipient, entered, market, consent, prefs, had,
-            ledger, windows, now) -> tuple[str, str, datetime | None]:
-    """("due" | "wait" | "cap" | "skip", reason, when to look again)."""
-    if (enrollment_id, step.id) in had:
-        return "skip", f"already_had: step {step.key} was planned before (once per step)", None
-    due = entered + step.delay
-    window = window_for(market, windows)
-    if due > now:
-        return ("wait", f"delay: {step.key} is due {step.delay.days} days after the previous "
-                f"touchpoint", next_open(due, window))
-    opens = next_open(now, window)
-    if opens > now:
-        return "wait", f"window: outside {window.describe()}", opens
-    consent = json.loads(consent) if isinstance(consent, str) else (consent or {})
-    prefs = json.loads(prefs) if isinstance(prefs, str) else prefs
-    if step.channel in OPT_IN_CHANNELS and consent.get(step.channel) is not True:
-        return "skip", f"no_consent: no {step.channel} consent", None
-    if consent.get(step.channel) is False:
-        return "skip", f"no_consent: {step.channel} consent withdrawn", None
-    if prefs and step.channel not in prefs:
-        return "skip", f"channel_not_preferred: prefers {', '.join(prefs)}", None
-    cap, until = ledger.check(recipient, step.brand_id, step.channel, step.purpose, now)
-    if cap is not None:
-        return ("cap", f"cap: {cap.describe()} reached; postponed to {until:%Y-%m-%d %H:%M} UTC",
-                next_open(until, window))
-    return "due", f"due: {step.key} ({step.channel}) {step.delay.days} days after the previous " \
-                  f"touchpoint, inside {window.describe()}", None
-
-
-def _touchpoint(step: StepInfo, enrollment_id, recipient, market, locale, now, status, reason):
+def _touchpoint(step: StepInfo, enrollment_id, recipient, market, locale, now, status,
+                reason) -> tuple:
+    """A touchpoint as a tuple in `TOUCHPOINT_COLUMNS` order."""
     finished = now if status != TouchpointStatus.DUE else None
-    return DueTouchpoint(enrollment_id=enrollment_id, step_id=step.id, recipient_hash=recipient,
-                         brand_id=step.brand_id, channel=step.channel, purpose=step.purpose,
-                         market=market, locale=locale, due_at=now, status=status,
-                         reason=reason[:300], created_at=now, finished_at=finished)
+    return (enrollment_id, step.id, recipient, step.brand_id, step.channel, step.purpose,
+            market, locale, now, str(status), reason[:300], now, finished)
 
 
 TOUCHPOINT_COLUMNS = (
@@ -240,50 +426,51 @@ TOUCHPOINT_COLUMNS = (
     ("created_at", "timestamptz"), ("finished_at", "timestamptz"))
 
 
-def insert_touchpoints(touchpoints: list[DueTouchpoint]) -> None:
+def insert_touchpoints(touchpoints: list[tuple]) -> None:
     """Insert, skipping any (enrollment, step) that already has one (the unique constraint
     decides: a scheduler that died mid-batch or a racing one never makes a second). On
-    PostgreSQL one INSERT … SELECT FROM unnest(arrays) ON CONFLICT DO NOTHING."""
+    PostgreSQL one INSERT … SELECT FROM unnest(arrays) ON CONFLICT DO NOTHING, the arrays
+    bound on the server in binary."""
     if not touchpoints:
         return
+    names = [name for name, _ in TOUCHPOINT_COLUMNS]
     if connection.vendor != "postgresql":
-        DueTouchpoint.objects.bulk_create(touchpoints, batch_size=1000, ignore_conflicts=True)
+        DueTouchpoint.objects.bulk_create([DueTouchpoint(**dict(zip(names, t, strict=True)))
+                                           for t in touchpoints],
+                                          batch_size=1000, ignore_conflicts=True)
         return
-    names = ", ".join(name for name, _ in TOUCHPOINT_COLUMNS)
     arrays = ", ".join(f"%b::{kind}[]" for _, kind in TOUCHPOINT_COLUMNS)
-    params = [[str(v) if kind == "text" else v for v in
-               (getattr(t, name) for t in touchpoints)] for name, kind in TOUCHPOINT_COLUMNS]
-    with connection.cursor() as cursor:
+    with _binary_cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {DueTouchpoint._meta.db_table} ({names}, leases, errors) "
+            f"INSERT INTO {DueTouchpoint._meta.db_table} ({', '.join(names)}, leases, errors) "
             f"SELECT *, 0, '[]'::jsonb FROM unnest({arrays}) "
-            "ON CONFLICT (enrollment_id, step_id) DO NOTHING", params)
+            "ON CONFLICT (enrollment_id, step_id) DO NOTHING",
+            [list(column) for column in zip(*touchpoints, strict=True)])
 
 
-def write_profiles(updates: list[tuple]) -> None:
-    """One UPDATE … FROM (VALUES …) on PostgreSQL; bulk_update elsewhere."""
-    if not updates:
+def write_profiles(columns: tuple[list, ...]) -> None:
+    """(ids, statuses, planned steps, entered, next checks, reasons), one entry per profile:
+    one UPDATE … FROM unnest(arrays) on PostgreSQL (six array parameters bound on the
+    server in binary, not six per row), bulk_update elsewhere."""
+    ids, statuses, planned, entered, next_checks, reasons = columns
+    if not ids:
         return
+    reasons = [r[:300] for r in reasons]
     if connection.vendor == "postgresql":
-        # Six array parameters, not six per row: psycopg's client-side parsing of a query
-        # with thousands of placeholders costs more than the update itself; %b sends them
-        # in binary (no text formatting of every timestamp).
         table = EnrollmentProfile._meta.db_table
-        columns = list(zip(*updates, strict=True))
-        with connection.cursor() as cursor:
+        with _binary_cursor() as cursor:
             cursor.execute(
                 f"UPDATE {table} AS p SET status = v.status, planned_step_id = v.planned, "
                 "step_entered_at = v.entered, next_check_at = v.next_check, reason = v.reason "
                 "FROM unnest(%b::bigint[], %b::text[], %b::bigint[], %b::timestamptz[], "
                 "%b::timestamptz[], %b::text[]) AS v(id, status, planned, entered, next_check, "
                 "reason) WHERE p.id = v.id",
-                [list(columns[0]), [str(v) for v in columns[1]], list(columns[2]),
-                 list(columns[3]), list(columns[4]), [r[:300] for r in columns[5]]])
+                [ids, [str(v) for v in statuses], planned, entered, next_checks, reasons])
         return
-    profiles = [EnrollmentProfile(id=pid, status=status, planned_step_id=planned,
-                                  step_entered_at=entered, next_check_at=next_check,
-                                  reason=reason[:300])
-                for pid, status, planned, entered, next_check, reason in updates]
+    profiles = [EnrollmentProfile(id=pid, status=status, planned_step_id=step,
+                                  step_entered_at=at, next_check_at=check, reason=reason)
+                for pid, status, step, at, check, reason
+                in zip(ids, statuses, planned, entered, next_checks, reasons, strict=True)]
     EnrollmentProfile.objects.bulk_update(profiles, ["status", "planned_step_id",
                                                      "step_entered_at", "next_check_at",
                                                      "reason"], batch_size=500)

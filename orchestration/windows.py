@@ -82,3 +82,48 @@ def next_open(at: datetime, window: Window) -> datetime:
 
 def is_open(at: datetime, window: Window) -> bool:
     return next_open(at, window) <= at
+
+
+QUARTER = timedelta(minutes=15)
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_UNKNOWN = object()
+
+
+class Calendar:
+    """`next_open` for one window, remembered per quarter hour of UTC — the scheduler's
+    precomputed local-time table (no time-zone conversion per profile).
+
+    Window edges fall on whole local hours and every current UTC offset is a multiple of
+    15 minutes, so inside one UTC quarter hour whose offset does not change the answer is
+    either "open: `at` itself" or "closed: the same next opening". Each quarter is worked
+    out once, with `next_open` itself at its first and last microsecond; a quarter where
+    those disagree that way (an odd offset, a DST change inside it) answers through
+    `next_open` for every moment (tests/orchestration/test_scheduler_equivalence.py)."""
+
+    def __init__(self, window: Window):
+        self.window = window
+        self.zone = window.zone
+        self.quarters: dict[int, object] = {}
+
+    def next_open(self, at: datetime) -> datetime:
+        quarter = (at - EPOCH) // QUARTER
+        entry = self.quarters.get(quarter, _UNKNOWN)
+        if entry is _UNKNOWN:
+            entry = self.quarters[quarter] = self._work_out(quarter)
+        if entry is True:
+            return at
+        if entry is None:
+            return next_open(at, self.window)
+        return entry
+
+    def _work_out(self, quarter: int):
+        first = EPOCH + quarter * QUARTER
+        last = first + QUARTER - timedelta(microseconds=1)
+        if first.astimezone(self.zone).utcoffset() != last.astimezone(self.zone).utcoffset():
+            return None
+        opens_first, opens_last = next_open(first, self.window), next_open(last, self.window)
+        if opens_first == first and opens_last == last:
+            return True  # open throughout
+        if opens_first == opens_last and opens_first > last:
+            return opens_first  # closed throughout, one next opening
+        return None
