@@ -93,6 +93,12 @@ def serve_content(mini):
             EngagementEvent.objects.create(enrollment_id=enrollment_id, step=s["b"],
                                            event_type="opened",
                                            occurred_at=paused_at + dt.timedelta(days=1 + n % 9))
+    at_c = RecipientStep.objects.filter(journey=j, step=s["c"]).values_list(
+        "enrollment_id", "last_at").order_by("pk")[:12]
+    for enrollment_id, last_at in at_c:  # off the designed paths: c → e
+        EngagementEvent.objects.create(enrollment_id=enrollment_id, step=s["e"],
+                                       event_type="opened",
+                                       occurred_at=last_at + dt.timedelta(days=2))
     rollups.run()
 
 
@@ -132,7 +138,8 @@ def test_analytics_and_governance_pages(mini, page, live_server):
     flow = page.locator("#flows svg")
     assert flow.get_attribute("role") == "img"
     assert flow.locator("path[stroke-dasharray='3 4']").count() == 4  # a→b, a→c, b→d, c→d
-    assert flow.locator("path > title").count() >= 3
+    assert flow.locator("path > title").count() >= 4
+    assert flow.locator("path[stroke-dasharray='10 5']").count() >= 1  # c → e, off-path
     assert page.locator("#reengagement tbody tr").count() >= 2  # b and "all steps"
     assert_no_serious_axe_violations(page, "journey analytics")
     save_screenshot(page, "analytics-journey.png", full_page=True)
