@@ -31,3 +31,32 @@ def test_rebuild_analytics_reports_what_it_did(mini):
     out = io.StringIO()
     call_command("rebuild_analytics", "--incremental", stdout=out)
     assert "rolled up 0 journey-days" in out.getvalue()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_run_while_another_holds_the_watermarks_is_skipped(mini):
+    """Two rollup runs never overlap: with the watermarks held by another session (a run
+    under way), the beat task and `--incremental` return at once, doing nothing."""
+    import psycopg
+    from django.db import connection
+
+    from analytics.tasks import roll_up
+
+    add_event(mini["journey"], mini["steps"]["a"], "r1", "opened", T0)
+    call_command("rebuild_analytics", stdout=io.StringIO())
+    add_event(mini["journey"], mini["steps"]["a"], "r2", "opened", T0)
+    db = connection.settings_dict
+    with psycopg.connect(dbname=db["NAME"], user=db.get("USER") or None,
+                         password=db.get("PASSWORD") or None, host=db.get("HOST") or None,
+                         port=db.get("PORT") or None) as other:
+        assert len(other.execute("SELECT name FROM analytics_watermark FOR UPDATE").fetchall()) == 2
+        out = io.StringIO()
+        call_command("rebuild_analytics", "--incremental", stdout=out)
+        assert "skipped: another rollup run holds the watermarks" in out.getvalue()
+        assert roll_up() == {"skipped": True, "days": 0, "pairs": 0, "journeys": [],
+                             "refreshed": 0}
+        other.rollback()
+    out = io.StringIO()
+    call_command("rebuild_analytics", "--incremental", stdout=out)
+    assert "rolled up 1 journey-days, 2 recipient-steps" in out.getvalue()  # r1 re-read too
