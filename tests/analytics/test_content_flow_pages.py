@@ -190,6 +190,14 @@ def test_a_filter_reaches_the_new_sections(client, content):
     versions = {f"{v['module']} v{v['version']}" for v in later["content"]["versions"]}
     assert versions == {"CTA-X v1", "CTA-Y v1"}  # HEAD went out on the first day only
     assert client.get(API, {"channel": "portal"}).json()["content"]["versions"] == []
+    us = client.get(API, {"market": "US"}).json()
+    assert {r["step"]: r["paused"] for r in us["reengagement"]} == {"b": 6, "all steps": 6}
+    de = client.get(API, {"market": "DE"}).json()
+    assert de["content"]["versions"] == [] and de["reengagement"] == [
+        {"step": "all steps", "paused": 0, "reengaged": 0, "share": None, "median_days": None,
+         "p90_days": None}]
+    assert client.get(API, {"start": "2026-03-01", "end": "2026-03-02"}).json()[
+        "reengagement"][-1]["paused"] == 0  # the pauses fell on 2026-04-02
 
 
 # --- k-anonymity: four recipients everywhere ----------------------------------------------
