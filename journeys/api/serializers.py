@@ -22,6 +22,11 @@ class SelectorSerializer(serializers.Serializer):
     stages = SortedCodesField(source="selector_stages")
     specialties = SortedCodesField(source="selector_specialties")
     priority = serializers.IntegerField()
+    ranking = serializers.ChoiceField(
+        choices=["default", "engagement"],
+        help_text="default: the recipient's specialty, then the newest approval; engagement: "
+                  "the recipient's engagement with the candidates' topics first (next-best "
+                  "content; the manifest entry's `ranking` says why)")
 
 
 class SlotSerializer(serializers.Serializer):

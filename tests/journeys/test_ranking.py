@@ -432,3 +432,13 @@ def test_the_preview_shows_the_ranking_reason_in_its_manifest(ranked, client):
     page = client.get("/journeys/hcp-new/steps/welcome/preview/").content.decode()
     assert "CAR-CTA-INT" in page and "&quot;ranking&quot;" in page
     assert "chosen among 2 eligible candidates by specialty, then newest approval." in page
+
+
+def test_the_journey_api_says_which_selector_ranks_by_engagement(ranked):
+    _, key = token()
+    detail = token_client(key).get("/api/v1/journeys/hcp-new/").json()
+    welcome = next(s for stage in detail["stages"] for s in stage["steps"]
+                   if s["key"] == "welcome")
+    selectors = [slot["selector"] for slot in welcome["slots"] if slot["selector"]]
+    assert selectors == [{"kind": "cta", "stages": [], "specialties": [], "priority": 0,
+                          "ranking": "engagement"}]
