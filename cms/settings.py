@@ -98,6 +98,20 @@ MIDDLEWARE = [
     "simple_history.middleware.HistoryRequestMiddleware",
     "axes.middleware.AxesMiddleware",  # last: turns a lockout into the 429 answer
 ]
+# Channel-token calls to the API (Authorization: Token, a path under API_PATH_PREFIXES)
+# take this chain instead (cms/handlers.py, the WSGI application): the same security
+# headers, request id, request log and CommonMiddleware, without the layers that serve
+# people (session, CSRF cookie, sign-in, second factor, messages, htmx, history user,
+# sign-in lockouts), which a token call never uses. Same order as in MIDDLEWARE.
+API_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "cms.middleware.RequestIdMiddleware",
+    "cms.logging.RequestLogMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+API_PATH_PREFIXES = ("/api/",)
 
 ROOT_URLCONF = "cms.urls"
 # Widgets render through TEMPLATES, so templates/ can override one (the admin's date/time

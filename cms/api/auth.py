@@ -10,12 +10,15 @@ content taxonomy); it registers the function that turns a raw key into a client 
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AnonymousUser
+from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.connection import ConnectionProxy
 from rest_framework import authentication, exceptions, throttling
 
 
@@ -127,12 +130,7 @@ class ChannelTokenRateThrottle(throttling.SimpleRateThrottle):
         now = time.time()
         window = int(now // self.duration)
         key = f"{self.get_cache_key(request, view)}:{self.duration}:{window}"
-        self.cache.add(key, 0, self.duration + 1)
-        try:
-            count = self.cache.incr(key)
-        except ValueError:  # the window's entry expired between add and incr
-            self.cache.set(key, 1, self.duration + 1)
-            count = 1
+        count = count_in_window(self.cache, key, self.duration + 1)
         self.seconds_left = (window + 1) * self.duration - now
         return count <= self.num_requests
 
@@ -156,6 +154,38 @@ class ChannelTokenRateThrottle(throttling.SimpleRateThrottle):
     def parse_rate(self, rate):
         num, period = rate.split("/")
         return int(num), {"s": 1, "m": 60, "h": 3600, "d": 86400}[period[0]]
+
+
+# One Redis client per process and cache (Django's RedisCache builds a new client, with its
+# table of ~170 response callbacks, for every command).
+_REDIS_CLIENTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def count_in_window(cache, key: str, ttl: int) -> int:
+    """Add one to the counter `key` of the shared cache and return its new value; the
+    counter lives `ttl` seconds after its last increment.
+
+    On Redis one round trip (INCR and EXPIRE pipelined; INCR is atomic across processes),
+    with a client kept per process; on any other cache Django's add + incr (each atomic)."""
+    if isinstance(cache, ConnectionProxy):  # django.core.cache.cache (DRF's default)
+        cache = cache._connections[cache._alias]
+    if isinstance(cache, RedisCache):
+        backend = cache._cache
+        client = _REDIS_CLIENTS.get(backend)
+        if client is None:
+            client = _REDIS_CLIENTS[backend] = backend.get_client(write=True)
+        full_key = cache.make_and_validate_key(key)
+        pipe = client.pipeline(transaction=False)
+        pipe.incr(full_key)
+        pipe.expire(full_key, ttl)
+        count, _ = pipe.execute()
+        return int(count)
+    cache.add(key, 0, ttl)
+    try:
+        return cache.incr(key)
+    except ValueError:  # the window's entry expired between add and incr
+        cache.set(key, 1, ttl)
+        return 1
 
 
 def ensure_in_scope(user, *, channel: str | None = None, jurisdiction: str | None = None) -> None:
