@@ -24,7 +24,6 @@ import re
 from dataclasses import dataclass
 
 from django.db import transaction
-from simple_history.utils import bulk_create_with_history
 
 from journeys.models import Enrollment, Journey, Step, pseudonymous_id
 
@@ -134,10 +133,14 @@ def enroll(journey: Journey, items: list[dict], *, now) -> list[Enrolled]:
     new = [Enrollment(journey=journey, recipient_hash=h, current_step=start)
            for h in by_hash if h not in existing]
     if new:
-        bulk_create_with_history(new, Enrollment, batch_size=1000, ignore_conflicts=True)
-        existing = dict(Enrollment.objects.filter(journey=journey,
-                                                  recipient_hash__in=list(by_hash))
-                        .values_list("recipient_hash", "pk"))
+        # Not bulk_create_with_history: with ignore_conflicts it finds the rows again by one
+        # OR of every field per row (quadratic: 80 s for 10,000 on PostgreSQL, and too deep
+        # for SQLite past ~900 rows). The new rows are found by recipient hash instead.
+        Enrollment.objects.bulk_create(new, batch_size=1000, ignore_conflicts=True)
+        rows = list(Enrollment.objects.filter(journey=journey,
+                                              recipient_hash__in=[e.recipient_hash for e in new]))
+        Enrollment.history.bulk_history_create(rows, batch_size=1000)
+        existing.update((e.recipient_hash, e.pk) for e in rows)
     created = {e.recipient_hash for e in new}
     profiles = {p.enrollment_id: p for p in EnrollmentProfile.objects.filter(
         enrollment_id__in=list(existing.values()))}

@@ -141,3 +141,18 @@ def test_assemble_true_serves_what_needs_no_personal_data(world, email_client, a
     assert item["assembled"] is None
     assert {e["code"] for e in item["errors"]} == {"missing_recipient_field"}
     assert DueTouchpoint.objects.get().status == "leased"
+
+
+def test_one_request_enrolls_thousands_with_their_history(world, email_client):
+    """Up to 10,000 at once: the new enrollments and their "+" history rows (SQLite used to
+    refuse this with a 500 past ~900 rows, PostgreSQL took minutes for 10,000)."""
+    rows = [{"id": f"crm-{i}", "market": "US"} for i in range(2_000)]
+    response = enroll(email_client, *rows)
+    assert response.status_code == 200, response.content[:300]
+    assert response.json()["created"] == 2_000
+    enrollments = Enrollment.objects.filter(journey=world["journey"])
+    assert enrollments.count() == 2_000
+    assert Enrollment.history.filter(history_type="+").count() == 2_000
+    again = enroll(email_client, *rows[:10], {"id": "crm-new", "market": "US"})
+    assert (again.json()["created"], again.json()["already_enrolled"]) == (1, 10)
+    assert Enrollment.history.filter(history_type="+").count() == 2_001
