@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import TextField
 from django.db.models.functions import Cast
 
@@ -426,11 +426,16 @@ TOUCHPOINT_COLUMNS = (
     ("created_at", "timestamptz"), ("finished_at", "timestamptz"))
 
 
+NO_ERRORS = b"\x01[]"
+
+
 def insert_touchpoints(touchpoints: list[tuple]) -> None:
-    """Insert, skipping any (enrollment, step) that already has one (the unique constraint
-    decides: a scheduler that died mid-batch or a racing one never makes a second). On
-    PostgreSQL one INSERT … SELECT FROM unnest(arrays) ON CONFLICT DO NOTHING, the arrays
-    bound on the server in binary."""
+    """Insert, never a second one for an (enrollment, step) (the unique constraint decides:
+    a scheduler that died mid-batch or a racing one never makes a second). On PostgreSQL a
+    binary COPY (rows formatted in C, no per-element array dumping) inside a savepoint; if
+    the constraint refuses a row — only a race the profile locks already exclude — the
+    savepoint is rolled back and one INSERT … SELECT FROM unnest(arrays) ON CONFLICT DO
+    NOTHING inserts the others."""
     if not touchpoints:
         return
     names = [name for name, _ in TOUCHPOINT_COLUMNS]
@@ -439,10 +444,24 @@ def insert_touchpoints(touchpoints: list[tuple]) -> None:
                                            for t in touchpoints],
                                           batch_size=1000, ignore_conflicts=True)
         return
+    table, columns = DueTouchpoint._meta.db_table, ", ".join(names)
+    savepoint = transaction.savepoint()
+    try:
+        with _binary_cursor() as cursor, cursor.copy(
+                f"COPY {table} ({columns}, leases, errors) FROM STDIN (FORMAT BINARY)") as copy:
+            # `errors` is the empty list: jsonb's binary form (version 1, then the text) sent
+            # as raw bytes once — the server reads it with the column's own jsonb_recv.
+            copy.set_types([kind for _, kind in TOUCHPOINT_COLUMNS] + ["smallint", "bytea"])
+            for touchpoint in touchpoints:
+                copy.write_row((*touchpoint, 0, NO_ERRORS))
+        transaction.savepoint_commit(savepoint)
+        return
+    except IntegrityError:
+        transaction.savepoint_rollback(savepoint)
     arrays = ", ".join(f"%b::{kind}[]" for _, kind in TOUCHPOINT_COLUMNS)
     with _binary_cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {DueTouchpoint._meta.db_table} ({', '.join(names)}, leases, errors) "
+            f"INSERT INTO {table} ({columns}, leases, errors) "
             f"SELECT *, 0, '[]'::jsonb FROM unnest({arrays}) "
             "ON CONFLICT (enrollment_id, step_id) DO NOTHING",
             [list(column) for column in zip(*touchpoints, strict=True)])
