@@ -27,11 +27,11 @@ def _version() -> str:
 
 
 def _key(journey_id: int, version: str, filters: metrics.Filters) -> str:
-    return f"analytics:v1:{journey_id}:{version}:{privacy.min_cohort()}:{filters.key()}"
+    return f"analytics:v2:{journey_id}:{version}:{privacy.min_cohort()}:{filters.key()}"
 
 
 def _latest_key(journey_id: int) -> str:
-    return f"analytics:v1:latest:{journey_id}:{privacy.min_cohort()}"
+    return f"analytics:v2:latest:{journey_id}:{privacy.min_cohort()}"
 
 
 def journey_analytics(journey: Journey, filters: metrics.Filters | None = None) -> dict:
