@@ -9,17 +9,19 @@ then it jumps somewhere off the designed paths (the coherence view). A `no_engag
 transition with `pause` pauses it. The random generator is seeded (`SEED`): the same
 recipients take the same paths on every machine; dates are relative to the day of loading.
 
-Pseudonyms are sha256 of "tessera-demo:<journey>:<n>" (64 hex, like the keyed pseudonyms
-of real recipients, and never a person). Rows are bulk-inserted without history rows:
-synthetic demo facts, not records of anyone's engagement. Idempotent: a journey that
-already has its demo recipients is left alone. At the end the analytics rollups are
+A demo recipient's id is "tessera-demo:<journey>:<n>" (never a person); its enrollment's
+pseudonym is the one a channel serving that id gets (`journeys.models.pseudonymous_id`, keyed
+like every real recipient's), so the deliveries `demo.deliveries` then serves to the same ids
+join their engagement (content performance per module version). Rows are bulk-inserted
+without history rows: synthetic demo facts, not records of anyone's engagement.
+Idempotent: a journey that already has its demo recipients is left alone (and served
+again only if none of them is in the delivery log). At the end the analytics rollups are
 rebuilt (`analytics.rollups.rebuild`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import random
 import time
 from collections import defaultdict
@@ -28,7 +30,17 @@ from django.db import transaction
 from django.utils import timezone
 
 from analytics import bulk, rollups
-from journeys.models import EngagementEvent, Enrollment, EventType, Journey, Step, Transition
+from journeys.models import (
+    EngagementEvent,
+    Enrollment,
+    EventType,
+    Journey,
+    Step,
+    Transition,
+    pseudonymous_id,
+)
+
+from . import deliveries
 
 SEED = 15
 WINDOW_DAYS = 120
@@ -39,8 +51,12 @@ OFF_PATH = 0.04  # per move
 EXTRA_OPEN = 0.5
 
 
+def recipient_id(slug: str, n: int) -> str:
+    return f"tessera-demo:{slug}:{n}"
+
+
 def pseudonym(slug: str, n: int) -> str:
-    return hashlib.sha256(f"tessera-demo:{slug}:{n}".encode()).hexdigest()
+    return pseudonymous_id(recipient_id(slug, n))
 
 
 def _walk(rnd: random.Random, steps: list[Step], moves: dict[int, list[Transition]],
@@ -80,7 +96,7 @@ def _walk(rnd: random.Random, steps: list[Step], moves: dict[int, list[Transitio
     return [e for e in events if e[3] <= now], step, paused
 
 
-def generate(journey: Journey, count: int, rnd: random.Random, now: dt.datetime) -> int:
+def generate(journey: Journey, hashes: list[str], rnd: random.Random, now: dt.datetime) -> int:
     steps = list(Step.objects.filter(journey=journey).order_by("stage__order", "order", "id"))
     if not steps:
         return 0
@@ -89,7 +105,6 @@ def generate(journey: Journey, count: int, rnd: random.Random, now: dt.datetime)
         moves[t.from_step_id].append(t)
     for options in moves.values():
         options.sort(key=lambda t: (t.event_type, t.threshold, t.pk))
-    hashes = [pseudonym(journey.slug, n) for n in range(count)]
     walks = []
     for h in hashes:
         start = now - dt.timedelta(days=WINDOW_DAYS) + dt.timedelta(
@@ -112,22 +127,30 @@ def generate(journey: Journey, count: int, rnd: random.Random, now: dt.datetime)
 def load(out) -> None:
     started = time.monotonic()
     now = timezone.now().replace(minute=0, second=0, microsecond=0)
-    total = 0
+    total = served_total = 0
     for slug, count in RECIPIENTS.items():
         journey = Journey.objects.filter(slug=slug).first()
         if journey is None:
             out.write(f"events demo: {slug} skipped (no such journey)\n")
             continue
-        if Enrollment.objects.filter(journey=journey, recipient_hash=pseudonym(slug, 0)).exists():
+        ids = [recipient_id(slug, n) for n in range(count)]
+        hashes = [pseudonymous_id(i) for i in ids]
+        if Enrollment.objects.filter(journey=journey, recipient_hash=hashes[0]).exists():
             out.write(f"events demo: {slug} already has its history\n")
-            continue
-        made = generate(journey, count, random.Random(f"{SEED}:{slug}"), now)
-        total += made
-        out.write(f"events demo: {slug}: {made} events of {count} recipients over "
-                  f"{WINDOW_DAYS} days\n")
-    if total:
+        else:
+            made = generate(journey, hashes, random.Random(f"{SEED}:{slug}"), now)
+            total += made
+            out.write(f"events demo: {slug}: {made} events of {count} recipients over "
+                      f"{WINDOW_DAYS} days\n")
+        served = time.monotonic()
+        delivered, refused = deliveries.serve(journey, ids, hashes)
+        if delivered or refused:
+            served_total += delivered + refused
+            out.write(f"events demo: {slug}: served {delivered} deliveries to its recipients "
+                      f"({refused} refused) in {time.monotonic() - served:.1f} s\n")
+    if total or served_total:
         generated = time.monotonic()
         result = rollups.rebuild()
-        out.write(f"events demo: {total} events in {generated - started:.1f} s; rollups "
+        out.write(f"events demo: {total} events and deliveries in {generated - started:.1f} s; rollups "
                   f"rebuilt ({result['days']} journey-days) in "
                   f"{time.monotonic() - generated:.1f} s\n")

@@ -50,7 +50,7 @@ def _ensure_steps(journey, stages, spec: JourneySpec, *, channels, modules,
         for order, slot in enumerate(step_spec.slots):
             if isinstance(slot, SelectorSlot):
                 Slot.objects.create(step=step, order=order, selector_kind=slot.kind,
-                                    priority=slot.priority)
+                                    priority=slot.priority, ranking=slot.ranking)
             elif slot in modules:
                 Slot.objects.create(step=step, order=order, module=modules[slot])
             else:

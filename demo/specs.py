@@ -83,6 +83,7 @@ class StageInsight:
 class SelectorSlot:
     kind: str
     priority: int
+    ranking: str = "default"  # "engagement": next-best content (docs/assembly.md)
 
 
 @dataclass(frozen=True)
