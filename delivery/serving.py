@@ -191,9 +191,11 @@ def log_deliveries(deliveries: list[Delivery]) -> None:
 
 # From this many rows on, PostgreSQL gets them by COPY (one stream, values sent as text by
 # psycopg's C dumpers) rather than a multi-row INSERT whose parameters are quoted into the
-# SQL text in Python (Django's client-side cursor): measured on a batch chunk of 200
-# recipients (bench/scale.py, docs/performance.md). Fewer rows: bulk_create.
-COPY_MIN_ROWS = 20
+# SQL text in Python (Django's client-side cursor). Measured by bench/copy_threshold.py
+# (docs/performance.md, "COPY threshold"): from 2 rows COPY costs less client CPU for
+# deliveries, delivered versions and job results alike, in two runs; at 1 row the runs
+# disagree (a delivery's COPY adds a sequence query). Fewer rows: bulk_create.
+COPY_MIN_ROWS = 2
 
 
 def insert_rows(model, objs: list, *, with_ids: bool = False) -> list:
