@@ -151,6 +151,7 @@ def load(out) -> None:
     if total or served_total:
         generated = time.monotonic()
         result = rollups.rebuild()
-        out.write(f"events demo: {total} events and deliveries in {generated - started:.1f} s; rollups "
+        out.write(f"events demo: {total} events, {served_total} assemblies served, in "
+                  f"{generated - started:.1f} s; rollups "
                   f"rebuilt ({result['days']} journey-days) in "
                   f"{time.monotonic() - generated:.1f} s\n")
