@@ -22,6 +22,7 @@ rebuilt (`analytics.rollups.rebuild`).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import random
 import time
 from collections import defaultdict
@@ -132,6 +133,13 @@ def load(out) -> None:
         journey = Journey.objects.filter(slug=slug).first()
         if journey is None:
             out.write(f"events demo: {slug} skipped (no such journey)\n")
+            continue
+        legacy = hashlib.sha256(f"tessera-demo:{slug}:0".encode()).hexdigest()
+        if Enrollment.objects.filter(journey=journey, recipient_hash=legacy).exists():
+            # Loaded before the demo's pseudonyms were keyed: deliveries served now would
+            # not join those enrollments, and a second history would double the journey.
+            out.write(f"events demo: {slug} has an older demo history (unkeyed pseudonyms); "
+                      "left alone — `manage.py flush` and reload for content performance\n")
             continue
         ids = [recipient_id(slug, n) for n in range(count)]
         hashes = [pseudonymous_id(i) for i in ids]

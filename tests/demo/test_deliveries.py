@@ -49,3 +49,24 @@ def test_demo_content_performance_shows_served_versions_and_a_ranked_selector(
     demo_events.load(out)
     assert Delivery.objects.count() == deliveries
     assert "served" not in out.getvalue()
+
+
+def test_a_demo_history_with_unkeyed_pseudonyms_is_left_alone(db):
+    """A database loaded before the demo's pseudonyms were keyed: no second history (the
+    journey would double) and no deliveries that could not join its enrollments."""
+    import hashlib
+
+    from content.models import Audience, Brand, Locale
+    from journeys.models import Journey
+
+    brand = Brand.objects.create(name="Cardiozen", slug="cardiozen")
+    journey = Journey.objects.create(slug="cardiozen-patient", name="Patient", brand=brand,
+                                     audience=Audience.objects.get(code="patient"),
+                                     locale=Locale.objects.get(code="en"))
+    legacy = hashlib.sha256(b"tessera-demo:cardiozen-patient:0").hexdigest()
+    Enrollment.objects.create(journey=journey, recipient_hash=legacy)
+    out = io.StringIO()
+    demo_events.load(out)
+    assert "older demo history" in out.getvalue()
+    assert Enrollment.objects.filter(journey=journey).count() == 1
+    assert not Delivery.objects.exists()
