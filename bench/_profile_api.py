@@ -107,6 +107,25 @@ def make_request(app, endpoint: str, key: str):
     return status[0][0], dict(status[0][1]), data
 
 
+class gc_pauses:
+    """Times every collection of the garbage collector from now on, by generation."""
+
+    def __init__(self, mode: str):
+        import gc
+
+        if mode == "freeze":
+            gc.freeze()
+        self.times: dict[int, list[float]] = {0: [], 1: [], 2: []}
+        self.started = 0.0
+        gc.callbacks.append(self.callback)
+
+    def callback(self, phase, info):
+        if phase == "start":
+            self.started = time.perf_counter()
+        else:
+            self.times[info["generation"]].append(time.perf_counter() - self.started)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", default="postgres://postgres@127.0.0.1:5432/h1")
@@ -119,6 +138,9 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=45)
     parser.add_argument("--cpu", action="store_true")
     parser.add_argument("--show", action="store_true", help="print one response's headers")
+    parser.add_argument("--gc", choices=["default", "freeze"], default="",
+                        help="report the garbage collector's pauses during the N requests "
+                             "(freeze: gc.freeze() after warming, as cms/gunicorn.conf.py)")
     args = parser.parse_args()
     environment(args.database, args.redis)
     ensure_database(args.database)
@@ -138,6 +160,7 @@ def main() -> None:
         print(line)
         for name, value in headers.items():
             print(f"  {name}: {value}")
+    pauses = gc_pauses(args.gc) if args.gc else None
     profiler = cProfile.Profile() if args.profile else None
     cpu0, wall0 = time.process_time(), time.perf_counter()
     if profiler:
@@ -150,6 +173,14 @@ def main() -> None:
     if args.cpu and args.n:
         print(f"{args.endpoint}_cpu_per_request: {cpu / args.n * 1000:.3f} ms "
               f"(wall {wall / args.n * 1000:.3f} ms, load {os.getloadavg()[0]:.2f})")
+    if pauses is not None:
+        import gc
+
+        gc.callbacks.remove(pauses.callback)
+        for generation in (0, 1, 2):
+            times = pauses.times[generation]
+            print(f"gc_{args.gc}_gen{generation}: {len(times)} collections, "
+                  f"{sum(times) * 1000:.1f} ms in all, longest {max(times, default=0) * 1000:.2f} ms")
     if profiler:
         stats = pstats.Stats(profiler)
         stats.sort_stats(args.sort).print_stats(args.top)

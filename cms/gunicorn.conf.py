@@ -60,3 +60,14 @@ if os.environ["TESSERA_LOG_FORMAT"].lower() == "json":
 # gunicorn ≥ 24 opens a control socket in $HOME shared by every instance on the machine;
 # Tessera does not use it, and two deployments (or a bench beside a server) would collide.
 control_socket_disable = True
+
+
+def post_worker_init(worker):
+    """Once the worker has imported the application, move everything it holds (Django, the
+    URLconf, settings, every module) out of the garbage collector's reach: collections then
+    scan only what requests create, so a full collection cannot stall a request for the
+    time it takes to traverse the whole application (bench/_profile_api.py --gc freeze;
+    docs/performance.md, REST path round 3)."""
+    import gc
+
+    gc.freeze()
