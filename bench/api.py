@@ -140,6 +140,9 @@ def start_gunicorn(database_url: str, port: int, tmp: Path, *, workers: int | No
     return start_server(env, port, tmp)
 
 
+WRK_THREADS = 2  # --wrk-threads
+
+
 def run_wrk(url: str, key: str, *, body: dict | None, seconds: int, concurrency: int,
             tmp: Path, headers: dict | None = None) -> dict:
     script = tmp / "request.lua"
@@ -153,7 +156,7 @@ def run_wrk(url: str, key: str, *, body: dict | None, seconds: int, concurrency:
            f"wrk.body = [[{json.dumps(body)}]]\n" if body is not None else "")
     )
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{concurrency}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        ["wrk", f"-t{WRK_THREADS}", f"-c{concurrency}", f"-d{seconds}s", "--latency", "-s", str(script), url],
         capture_output=True, text=True, timeout=seconds + 60).stdout
     figures = {"rate": 0.0, "p50": float("nan"), "p99": float("nan"), "errors": 0,
                "requests": 0}
@@ -244,9 +247,13 @@ def main() -> None:
                              "with --postgres when Redis answers, else the file cache)")
     parser.add_argument("--assemble-only", action="store_true",
                         help="measure only the trivial endpoint and single assembly")
+    parser.add_argument("--wrk-threads", type=int, default=2,
+                        help="wrk's threads (-t); on 2 cores -t1 leaves more CPU to the server")
     parser.add_argument("--python-load", action="store_true",
                         help="use the Python load generator even if wrk is installed")
     args = parser.parse_args()
+    global WRK_THREADS
+    WRK_THREADS = args.wrk_threads
     with tempfile.TemporaryDirectory(prefix="tessera-bench-api-") as folder:
         tmp = Path(folder)
         database_url = (create_postgres_database(args.postgres) if args.postgres
@@ -324,7 +331,8 @@ def bench(args, tmp: Path, database_url: str) -> None:
           f"{platform.python_version()}")
     print(f"database: {database_url.split(':', 1)[0]}")
     print(f"shared_cache: {'redis' if cache else 'files'}")
-    print(f"load_tool: {tool} (concurrency {args.concurrency}, {args.seconds} s each)")
+    print(f"load_tool: {tool} (concurrency {args.concurrency}, {args.seconds} s each"
+          + (f", {WRK_THREADS} threads)" if tool == "wrk" else ")"))
     print(f"assemble_inprocess_floor_rate: {floor['assemble_rate']:.0f} assemblies/s (1 thread)")
     print(f"assemble_inprocess_floor_p50: {floor['assemble_p50_ms']:.2f} ms")
     print(f"modules_inprocess_floor_rate: {floor['modules_rate']:.0f} pages/s (1 thread)")
