@@ -157,6 +157,26 @@ def _datetime_converters() -> list:
     return found
 
 
+def approved_windows() -> list[tuple]:
+    """(valid_from, expires_at) of every approved version, as the ORM would read them."""
+    qn = connection.ops.quote_name
+    converters = _datetime_converters()
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {qn('valid_from')}, {qn('expires_at')} FROM "
+                       f"{qn(ModuleVersion._meta.db_table)} WHERE {qn('state')} = %s",
+                       [VersionState.APPROVED])
+        rows = cursor.fetchall()
+    out = []
+    for row in rows:
+        values = list(row)
+        for i, value in enumerate(values):
+            for convert, column in converters:
+                value = convert(value, column, connection)
+            values[i] = value
+        out.append(tuple(values))
+    return out
+
+
 class ModuleRows:
     """The scope's modules, ordered by code, as Django's Paginator reads an object list:
     `count()` and a slice (one statement each)."""

@@ -24,7 +24,7 @@ from rest_framework.views import APIView
 
 from cms.api.auth import channel_client, ensure_in_scope
 from cms.lru import LRUCache
-from content.models import ContentModule, ModuleVersion, VersionState
+from content.models import ContentModule, ModuleVersion
 
 from . import prepared, selectors
 from .filters import ModuleVersionFilter
@@ -136,9 +136,8 @@ def validity_boundaries(epoch: int) -> tuple:
     """Every time an approved version enters or leaves its window (one query per epoch)."""
     found = BOUNDARIES.get(epoch)
     if found is None:
-        rows = ModuleVersion.objects.filter(state=VersionState.APPROVED).values_list(
-            "valid_from", "expires_at")
-        found = tuple(sorted({t for row in rows for t in row if t is not None}))
+        found = tuple(sorted({t for row in prepared.approved_windows() for t in row
+                              if t is not None}))
         BOUNDARIES.put(epoch, found)
     return found
 

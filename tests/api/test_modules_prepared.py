@@ -170,6 +170,26 @@ def test_first_page_compiles_no_orm_query(catalog, make_token, monkeypatch):
     assert statements[1].startswith("SELECT COUNT(*)")
 
 
+def test_first_page_after_a_catalog_change_compiles_no_orm_query(catalog, make_token,
+                                                                 monkeypatch):
+    """After a catalog change (a new epoch): the token's scope and the validity
+    boundaries are read again, in plain SQL too."""
+    _, key = make_token()
+    client = token_client(key)
+    before = client.get(URL)
+    approved_version(valid_from=timezone.now() - timedelta(hours=1))
+    compiled = []
+    original = SQLCompiler.as_sql
+    monkeypatch.setattr(SQLCompiler, "as_sql",
+                        lambda self, *a, **k: compiled.append(self.query) or original(self, *a, **k))
+    with CaptureQueriesContext(connection) as queries:
+        after = client.get(URL, HTTP_IF_NONE_MATCH=before["ETag"])
+    assert after.status_code == 200 and after["ETag"] != before["ETag"]
+    assert after.json()["count"] == before.json()["count"] + 1
+    assert compiled == []
+    assert len(queries.captured_queries) == 7  # epoch, token, boundaries, 4 for the page
+
+
 def test_the_same_page_again_is_cached_and_a_poll_is_304(catalog, make_token):
     _, key = make_token()
     client = token_client(key)
