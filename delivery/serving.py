@@ -9,6 +9,10 @@ longer deliverable by the one rule in `content.deliverability`. A withdrawal tha
 committed before that check stops the content; one that commits after it waits for our
 commit — the content was delivered before the withdrawal, and the delivery log says so.
 
+A warm single assembly on PostgreSQL does the same in ONE statement, as its own
+transaction (`log_one_if_deliverable`: lock FOR SHARE, insert only if every version is
+deliverable by the same rule's SQL form, return the locked states).
+
 The delivery log keeps the manifest (versions, signatures, layout, hashes), the channel,
 token and time, and a keyed hash of the recipient id — never recipient data. The first US
 delivery of a promotional version is its FDA Form 2253 date of first use (one statement).
@@ -31,7 +35,7 @@ from cms.api.auth import ChannelClient
 from cms.db import values_for_share
 from cms.lru import LRUCache
 from content import catalog_epoch
-from content.deliverability import refusals
+from content.deliverability import deliverable_q, refusals
 from content.models import ModuleVersion
 from journeys.assembly import (
     AssemblyError,
@@ -121,24 +125,36 @@ def commit_deliveries(items: Sequence[tuple[AssemblyResult, str]], *, caller: Ca
         refusals.append(errors)
         if errors:
             continue
-        manifest = result.manifest
-        deliveries.append(Delivery(
-            served_at=now, channel=manifest["channel"], jurisdiction=manifest["jurisdiction"],
-            locale=manifest["locale"], journey_slug=manifest["journey"],
-            step_key=manifest["step"], token_id=caller.token_id, user_id=caller.user_id,
-            job_id=job_id, recipient_pseudonym=pseudonymous_id(recipient_id),
-            layout=f"{manifest['layout']['name']}:{manifest['layout']['sha256'][:12]}",
-            output_sha256=manifest["output_sha256"], manifest=manifest,
-        ))
+        deliveries.append(delivery_row(result, recipient_id, caller=caller, job_id=job_id,
+                                       now=now))
     if deliveries:
         log_deliveries(deliveries)
-        first_uses = {
-            m["version_id"] for d in deliveries if d.jurisdiction == form_2253.JURISDICTION
-            for m in d.manifest.get("modules", [])
-            if form_2253.needs_form_2253(m.get("purpose", ""), m.get("kind", ""))}
+        first_uses = {pk for d in deliveries for pk in first_use_candidates(d.manifest)}
         form_2253.record_first_uses(unrecorded_first_uses(first_uses, epoch),
                                     jurisdiction=form_2253.JURISDICTION, at=now)
     return refusals
+
+
+def delivery_row(result: AssemblyResult, recipient_id: str, *, caller: Caller, job_id=None,
+                 now: datetime) -> Delivery:
+    """The delivery log's row for a result served at `now` (unsaved)."""
+    manifest = result.manifest
+    return Delivery(
+        served_at=now, channel=manifest["channel"], jurisdiction=manifest["jurisdiction"],
+        locale=manifest["locale"], journey_slug=manifest["journey"],
+        step_key=manifest["step"], token_id=caller.token_id, user_id=caller.user_id,
+        job_id=job_id, recipient_pseudonym=pseudonymous_id(recipient_id),
+        layout=f"{manifest['layout']['name']}:{manifest['layout']['sha256'][:12]}",
+        output_sha256=manifest["output_sha256"], manifest=manifest,
+    )
+
+
+def first_use_candidates(manifest: Mapping) -> set[int]:
+    """Versions of a delivery whose US delivery is an FDA Form 2253 first use."""
+    if manifest.get("jurisdiction") != form_2253.JURISDICTION:
+        return set()
+    return {m["version_id"] for m in manifest.get("modules", [])
+            if form_2253.needs_form_2253(m.get("purpose", ""), m.get("kind", ""))}
 
 
 # US first uses this process saw committed, by (version, catalog epoch): first-use rows
@@ -158,6 +174,76 @@ def unrecorded_first_uses(version_ids: set[int], epoch: int | None = None) -> se
             RECORDED_FIRST_USES.put((pk, epoch), True)
     transaction.on_commit(remember)
     return unrecorded
+
+
+# content.deliverability's rule in its SQL form (deliverable_q), compiled once per process
+# with a stand-in time that each statement replaces by its own.
+_RULE_TIME = datetime(1970, 1, 1, 0, 0, 0, 123457, tzinfo=UTC)
+_DELIVERABLE_SQL: dict[str, tuple[str, tuple]] = {}
+
+
+def _deliverable_sql(now: datetime) -> tuple[str, list]:
+    compiled = _DELIVERABLE_SQL.get(connection.vendor)
+    if compiled is None:
+        query = ModuleVersion.objects.filter(deliverable_q(_RULE_TIME)).query
+        sql, params = query.where.as_sql(query.get_compiler(connection=connection), connection)
+        compiled = _DELIVERABLE_SQL[connection.vendor] = (sql, tuple(params))
+    sql, params = compiled
+    return sql, [now if p == _RULE_TIME else p for p in params]
+
+
+class RuleFormsDisagree(RuntimeError):
+    """The SQL form and the Python form of the deliverability rule judged one delivery
+    differently: never expected (tests/delivery/test_serve_one_statement.py)."""
+
+
+def log_one_if_deliverable(result: AssemblyResult, recipient_id: str, *, caller: Caller,
+                           now: datetime) -> list[AssemblyError]:
+    """PostgreSQL: the re-check and the delivery log of one served result in ONE statement
+    (its own transaction unless the caller opened one): the versions are locked FOR SHARE,
+    and the delivery with its versions is inserted only if every one of them is deliverable
+    at `now` by content.deliverability's rule (its SQL form, `deliverable_q`). The locked
+    states come back, and the refusals are derived from them by the same rule's Python form
+    (`recheck`), for their messages. Returns the refusals ([] = logged).
+
+    As with `commit_deliveries`: a withdrawal that committed before the lock stops the
+    content (FOR SHARE reads the row as the withdrawal left it); one that commits after it
+    waits for this statement's commit."""
+    quote_name = connection.ops.quote_name
+    delivery = delivery_row(result, recipient_id, caller=caller, now=now)
+    version_ids = used_version_ids(result)
+    locked_ids = sorted(set(version_ids))
+    versions = quote_name(ModuleVersion._meta.db_table)
+    rule, rule_params = _deliverable_sql(now)
+    fields = [f for f in Delivery._meta.local_concrete_fields if not f.primary_key]
+    values = [f.get_db_prep_save(f.pre_save(delivery, True), connection) for f in fields]
+    sql = (
+        f"WITH locked AS MATERIALIZED ("
+        f"SELECT {versions}.id, state, valid_from, expires_at, withdrawn_at, ({rule}) AS ok "
+        f"FROM {versions} WHERE {versions}.id = ANY(%s) FOR SHARE), "
+        f"d AS (INSERT INTO {quote_name(Delivery._meta.db_table)} "
+        f"({', '.join(quote_name(f.column) for f in fields)}) "
+        f"SELECT {', '.join(['%s'] * len(values))} "
+        f"WHERE (SELECT count(*) FROM locked WHERE ok) = %s RETURNING id), "
+        f"v AS (INSERT INTO {quote_name(DeliveredVersion._meta.db_table)} "
+        f"(delivery_id, version_id, channel, jurisdiction) "
+        f"SELECT d.id, x.id, %s, %s FROM d CROSS JOIN unnest(%s::bigint[]) AS x(id)) "
+        f"SELECT locked.id, state, valid_from, expires_at, withdrawn_at, (SELECT id FROM d) "
+        f"FROM locked")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*rule_params, locked_ids, *values, len(locked_ids),
+                             delivery.channel, delivery.jurisdiction, version_ids])
+        rows = cursor.fetchall()
+    logged = rows[0][-1] is not None if rows else False
+    errors = recheck(result, {pk: tuple(rest[:-1]) for pk, *rest in rows}, now)
+    if logged == bool(errors):
+        raise RuleFormsDisagree(f"versions {locked_ids}: logged={logged}, refusals={errors}")
+    return errors
+
+
+def first_uses_recorded(version_ids: set[int], epoch: int) -> bool:
+    """Whether this process saw every one of these US first uses committed (under `epoch`)."""
+    return all(RECORDED_FIRST_USES.get((pk, epoch)) is not None for pk in version_ids)
 
 
 def log_deliveries(deliveries: list[Delivery]) -> None:
@@ -303,6 +389,12 @@ def serve_one(step: Step, recipient: Mapping, *, channel: str, jurisdiction: str
     result.manifest["assembled_at"] = iso(now)
     if not result.ok:
         return result
+    if (enrollment is None and connection.vendor == "postgresql"
+            and first_uses_recorded(first_use_candidates(result.manifest), epoch)):
+        # The usual warm case: nothing to write but the delivery log, in one statement.
+        errors = log_one_if_deliverable(result, recipient_id, caller=caller,
+                                        now=timezone.now())
+        return refused(result, errors) if errors else result
     with transaction.atomic():
         errors = commit_deliveries([(result, recipient_id)], caller=caller, epoch=epoch)[0]
         if not errors and enrollment is not None:
