@@ -64,6 +64,27 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("delivery/serving.py", "insert_rows"):
         "COPY / bulk_create of the append-only delivery log, its versions and batch job "
         "results (no history models; PostgreSQL triggers guard the log)",
+    ("delivery/serving.py", "log_one_if_deliverable"):
+        "one statement locks the versions FOR SHARE and inserts the append-only delivery log "
+        "and its versions only if they are deliverable (no history model; PostgreSQL "
+        "triggers guard the log; tests/delivery/test_serve_one_statement.py)",
+    ("content/api/prepared.py", "approved_windows"):
+        "read only: the validity boundaries behind the module list's ETag",
+    ("content/api/prepared.py", "count"):
+        "read only: how many modules a prepared module-list query matches",
+    ("content/api/prepared.py", "__getitem__"):
+        "read only: a prepared module-list page of module ids",
+    ("content/api/prepared.py", "versions"):
+        "read only: the versions and tags of a prepared module-list page",
+    ("orchestration/due_queue.py", "lease"):
+        "due touchpoints' lease state, one UPDATE per outcome (no history model; every refusal "
+        "keeps its errors and reason on the row)",
+    ("orchestration/due_queue.py", "advance_many"):
+        "moved enrollments, one UPDATE per next step, with their '~' history rows written by "
+        "bulk_history_create in the same transaction; profiles have no history",
+    ("orchestration/enrollment.py", "enroll"):
+        "new enrollments (ignore_conflicts), found again by recipient hash and their '+' "
+        "history rows written by bulk_history_create in the same transaction",
     ("approvals/management/commands/flush.py", "handle"):
         "sets session_replication_role so Django's flush can empty the append-only tables in "
         "tests; it writes no rows itself",
