@@ -110,8 +110,10 @@ class DueTouchpoint(models.Model):
     """One touchpoint for one recipient, created once per recipient × step (database
     constraint), leased by a channel token and acknowledged with the delivery result."""
 
+    # No index of its own: touchpoint_once_per_step (enrollment, step) serves lookups by
+    # enrollment, and the scheduler inserts one touchpoint per due profile.
     enrollment = models.ForeignKey("journeys.Enrollment", on_delete=models.CASCADE,
-                                   related_name="touchpoints")
+                                   related_name="touchpoints", db_index=False)
     step = models.ForeignKey("journeys.Step", on_delete=models.CASCADE, related_name="+")
     recipient_hash = models.CharField(max_length=64)
     brand_id = models.IntegerField()
