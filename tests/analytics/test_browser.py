@@ -107,7 +107,8 @@ def test_analytics_and_governance_pages(mini, page, live_server):
     from demo import events as demo_events
     from tests.factories import UserFactory
 
-    demo_events.generate(mini["journey"], 300, random.Random("15:browser"),
+    demo_events.generate(mini["journey"], [demo_events.pseudonym("mini", n) for n in range(300)],
+                         random.Random("15:browser"),
                          dt.datetime.now(dt.UTC))
     rollups.run()
     serve_content(mini)
