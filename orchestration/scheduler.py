@@ -298,26 +298,8 @@ class Batch:
         return len(ids) - 1
 
 
+@transaction.atomic
 def run_batch(ids: list[int], *, plan: Plan, report: Report) -> int:
-    """Evaluate one batch of profiles in one transaction.
-
-    As the outermost transaction on PostgreSQL it commits without waiting for its WAL
-    flush (`synchronous_commit = off`, for this transaction only): everything it writes —
-    due touchpoints, rep tasks, profiles' next check — is derived from the enrollments and
-    is derived again by the next tick if a server crash loses it (once per recipient × step
-    by the unique constraint either way), and any later durable commit that acts on it (a
-    lease, an ack, a delivery-log row) flushes it first. The commit's flush was most of the
-    difference between evaluating and creating touchpoints (docs/performance.md). Inside a
-    caller's transaction the caller's durability stands."""
-    outermost = not connection.in_atomic_block
-    with transaction.atomic():
-        if outermost and connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit = off")
-        return _evaluate(ids, plan=plan, report=report)
-
-
-def _evaluate(ids: list[int], *, plan: Plan, report: Report) -> int:
     now = plan.now
     rows = lock_profiles(ids, now)
     if not rows:

@@ -85,8 +85,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("orchestration/enrollment.py", "enroll"):
         "new enrollments (ignore_conflicts), found again by recipient hash and their '+' "
         "history rows written by bulk_history_create in the same transaction",
-    ("orchestration/scheduler.py", "run_batch"):
-        "sets synchronous_commit for its own transaction only; writes no rows itself",
     ("approvals/management/commands/flush.py", "handle"):
         "sets session_replication_role so Django's flush can empty the append-only tables in "
         "tests; it writes no rows itself",
