@@ -24,7 +24,7 @@ from delivery.models import DeliveredVersion
 from journeys.models import Journey, Slot
 
 from . import privacy
-from .models import DailyRollup, RecipientStep
+from .models import RecipientStep
 
 NO_CLEAR_DIFFERENCE = "no clear difference"
 TOO_FEW = "too few recipients to compare"
@@ -108,15 +108,7 @@ def _tallies(journey: Journey, filters) -> tuple[dict, dict]:
 
 def _deliveries(journey: Journey, filters, design) -> dict[tuple[int, int], int]:
     """(version id, step id) -> deliveries that contained the version (daily rollups)."""
-    daily = DailyRollup.objects.filter(journey=journey, module_version_id__gt=0)
-    if filters.start:
-        daily = daily.filter(day__gte=filters.start)
-    if filters.end:
-        daily = daily.filter(day__lte=filters.end)
-    if filters.market:
-        daily = daily.filter(market=filters.market)
-    if filters.channel:
-        daily = daily.filter(channel=filters.channel)
+    daily = filters.rollups(journey, versions=True)
     return {(v, s): n for v, s, n in daily.values("module_version_id", "step_id")
             .annotate(n=Sum("deliveries")).values_list("module_version_id", "step_id", "n")}
 

@@ -42,6 +42,21 @@ class Filters:
     def key(self) -> str:
         return f"{self.start}|{self.end}|{self.market}|{self.channel}"
 
+    def rollups(self, journey: Journey, *, versions: bool, by_channel: bool = True):
+        """The journey's daily rollup rows inside these filters: the per-version rows, or the
+        step totals (version id 0). `by_channel=False` leaves the channel filter out."""
+        daily = (DailyRollup.objects.filter(journey=journey, module_version_id__gt=0) if versions
+                 else DailyRollup.objects.filter(journey=journey, module_version_id=0))
+        if self.start:
+            daily = daily.filter(day__gte=self.start)
+        if self.end:
+            daily = daily.filter(day__lte=self.end)
+        if self.market:
+            daily = daily.filter(market=self.market)
+        if by_channel and self.channel:
+            daily = daily.filter(channel=self.channel)
+        return daily
+
 
 @dataclass(frozen=True)
 class Design:
@@ -270,13 +285,7 @@ def touchpoints(journey: Journey, filters: Filters, design: Design) -> list[dict
         clicked=Count("pk", filter=Q(clicked=True)), declined=Count("pk", filter=Q(declined=True)),
         ignored=Count("pk", filter=Q(ignored=True)))
     people = {r["step_id"]: r for r in rows}
-    daily = DailyRollup.objects.filter(journey=journey, module_version_id=0)
-    if filters.start:
-        daily = daily.filter(day__gte=filters.start)
-    if filters.end:
-        daily = daily.filter(day__lte=filters.end)
-    if filters.market:
-        daily = daily.filter(market=filters.market)
+    daily = filters.rollups(journey, versions=False, by_channel=False)
     sent = dict(daily.values("step_id").annotate(n=Sum("deliveries")).values_list("step_id", "n"))
     out = []
     for step_id, key, _, channel in design.steps:
@@ -303,15 +312,7 @@ def paused(journey: Journey, design: Design) -> list[dict]:
 def daily_trend(journey: Journey, filters: Filters) -> list[dict]:
     """Events per day (rollups). A day is shown only when one of its cells holds at least k
     distinct recipients (so the day's distinct recipients are ≥ k)."""
-    daily = DailyRollup.objects.filter(journey=journey, module_version_id=0)
-    if filters.start:
-        daily = daily.filter(day__gte=filters.start)
-    if filters.end:
-        daily = daily.filter(day__lte=filters.end)
-    if filters.market:
-        daily = daily.filter(market=filters.market)
-    if filters.channel:
-        daily = daily.filter(channel=filters.channel)
+    daily = filters.rollups(journey, versions=False)
     rows = daily.values("day").annotate(
         most=Max("recipients"), deliveries=Sum("deliveries"), opened=Sum("opened"),
         clicked=Sum("clicked"), declined=Sum("declined"), ignored=Sum("ignored")).order_by("day")
