@@ -127,6 +127,8 @@ def test_annotate_a_selection_resolve_it_and_pages_pass_axe(in_review, live_serv
     page.wait_for_selector("#history-timeline")
     assert "annotated v1 · round 1" in page.inner_text("#history-timeline")
     # Times in the reader's zone (review/localtime.js); the server's UTC text in the title.
+    # The script is deferred: wait until it has rewritten the first time, not only until the list exists.
+    page.wait_for_selector("#history-timeline time[title]")
     first_time = page.locator("#history-timeline time").first
     assert first_time.get_attribute("title").endswith("UTC")
     assert "." not in first_time.inner_text().split(":")[-1]  # no seconds, no microseconds
