@@ -117,6 +117,8 @@ def add_step(page, stage_pk, name, key, channel):
 
 def bind(page, query, code):
     """Type into the search: htmx answers as one types (only the matching module is left)."""
+    # htmx binds the search on DOMContentLoaded: typing before that is not seen (CI did once).
+    page.wait_for_load_state("load")
     page.fill("#module-q", query)
     expect(page.locator("#module-results li")).to_have_count(1)
     page.locator(f"#module-results button[aria-label='Bind {code}']").click()
