@@ -27,7 +27,7 @@ from django.db import transaction
 from delivery import webhooks
 from delivery.models import WebhookEvent
 
-from . import due_queue, rep_tasks
+from . import due_queue, leases, rep_tasks
 
 BATCH = 100  # items per POST
 MAX_PER_TICK = 10_000  # per token and channel: the rest waits for the next tick
@@ -52,8 +52,6 @@ def event_for(channel: str) -> str:
 
 def push_due(*, now) -> PushReport:
     """Lease what is due to every token with a push subscription and queue the POSTs."""
-    from .api.serializers import leased_item
-
     report = PushReport()
     for event in (WebhookEvent.TOUCHPOINT_DUE, WebhookEvent.REP_TASK_CREATED):
         for subscription in webhooks.push_subscriptions(event):
@@ -74,7 +72,7 @@ def push_due(*, now) -> PushReport:
                         webhooks.push(subscription, event, {
                             "event": event.value, "occurred_at": now.isoformat(),
                             "channel": channel, "lease_expires_at": expires.isoformat(),
-                            "items": [leased_item(item) for item in items],
+                            "items": [leases.leased_item(item) for item in items],
                         }, expires_at=expires)
                     report.pushes += 1
                     report.items += len(items)
