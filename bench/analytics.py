@@ -43,6 +43,7 @@ import threading
 import time
 from pathlib import Path
 
+from _analytics_data import answers, bench_journey, boot
 from _gunicorn import start as start_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,59 +59,17 @@ MOVES = [("aware", "clicked", 1, "efficacy"), ("aware", "ignored", 2, "portal"),
 TYPES = ["opened", "clicked", "ignored", "declined", "attended", "downloaded"]
 
 
-def answers(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=2):
-            return True
-    except OSError:
-        return False
-
-
 def p95(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[max(0, int(round(0.95 * len(ordered))) - 1)]
 
 
 def setup(database_url: str, tmp: Path):
-    os.environ["DATABASE_URL"] = database_url
-    os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
-    os.environ.setdefault("TESSERA_HTTPS", "false")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "cms.settings"
-    os.environ["DJANGO_DEBUG"] = "0"
-    os.environ["TESSERA_LOG_LEVEL"] = "WARNING"
-    os.environ["TESSERA_MEDIA_ROOT"] = str(tmp / "media")
-    os.environ["TESSERA_CACHE_DIR"] = str(tmp / "cache")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    from content.models import Audience, Brand, Channel, Jurisdiction, Locale
-    from content.models import Stage as AudienceStage
+    boot(database_url, tmp)
     from delivery.tokens import create_token
-    from journeys.models import Journey, Stage, Step, Transition
+    from journeys.models import Transition
 
-    def term(model, code):
-        return model.objects.get_or_create(code=code, defaults={"name": code.title()})[0]
-
-    brand = Brand.objects.create(name="Bench", slug="bench", product_name="Benchamab")
-    hcp = term(Audience, "hcp")
-    us = Jurisdiction.objects.get_or_create(code="US", defaults={"name": "United States"})[0]
-    journey = Journey.objects.create(slug=SLUG, name="Bench journey", brand=brand, audience=hcp,
-                                     locale=term(Locale, "en"))
-    journey.jurisdictions.set([us])
-    stages, steps = {}, {}
-    for order, (key, stage_code, channel) in enumerate(STEPS, start=1):
-        if stage_code not in stages:
-            audience_stage = AudienceStage.objects.get_or_create(
-                audience=hcp, code=stage_code, defaults={"name": stage_code.title(),
-                                                         "order": order})[0]
-            stages[stage_code] = Stage.objects.create(journey=journey, order=order,
-                                                      audience_stage=audience_stage)
-        steps[key] = Step.objects.create(journey=journey, stage=stages[stage_code], key=key,
-                                         name=key.title(), channel=term(Channel, channel),
-                                         order=order)
+    _brand, journey, steps = bench_journey(SLUG, "Bench journey", STEPS)
     for a, event, threshold, b in MOVES:
         Transition.objects.create(from_step=steps[a], event_type=event, threshold=threshold,
                                   to_step=steps[b])

@@ -22,38 +22,17 @@ import datetime as dt
 import os
 import random
 import secrets
-import socket
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from _analytics_data import answers, bench_journey, boot, term
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DB = f"tessera_bench_sections_{os.getpid()}"
-
-
-def answers(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=2):
-            return True
-    except OSError:
-        return False
-
-
-def setup(database_url: str, tmp: Path):
-    os.environ.update({"DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "cms.settings",
-                       "DJANGO_DEBUG": "0", "TESSERA_HTTPS": "false",
-                       "TESSERA_LOG_LEVEL": "WARNING", "TESSERA_CACHE_DIR": str(tmp / "cache"),
-                       "TESSERA_MEDIA_ROOT": str(tmp / "media")})
-    os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
 
 def build(recipients: int):
@@ -61,42 +40,16 @@ def build(recipients: int):
 
     from analytics import rollups
     from analytics.models import RecipientStep
-    from content.models import (
-        Audience,
-        Brand,
-        Channel,
-        ContentModule,
-        Jurisdiction,
-        Locale,
-        ModuleVersion,
-    )
-    from content.models import Stage as AudienceStage
+    from content.models import ContentModule, Locale, ModuleVersion
     from delivery.models import DeliveredVersion, Delivery
     from demo import events as demo_events
-    from journeys.models import Enrollment, Journey, Slot, Stage, Step, Transition
-
-    def term(model, code):
-        return model.objects.get_or_create(code=code, defaults={"name": code.title()})[0]
+    from journeys.models import Enrollment, Slot, Transition
 
     owner = get_user_model().objects.create_superuser("bench-analyst", "", secrets.token_urlsafe(16))
-    brand = Brand.objects.create(name="Bench", slug="bench", product_name="Benchamab")
-    hcp, en = term(Audience, "hcp"), term(Locale, "en")
-    us = Jurisdiction.objects.get_or_create(code="US", defaults={"name": "United States"})[0]
-    journey = Journey.objects.create(slug="bench-sections", name="Bench", brand=brand,
-                                     audience=hcp, locale=en)
-    journey.jurisdictions.set([us])
-    stages, steps = {}, {}
     spec = [("a", "awareness", "email"), ("b", "interest", "portal"), ("c", "interest", "email"),
             ("d", "trial", "rep"), ("e", "trial", "email")]
-    for order, (key, code, channel) in enumerate(spec, start=1):
-        if code not in stages:
-            audience_stage = AudienceStage.objects.get_or_create(
-                audience=hcp, code=code, defaults={"name": code.title(), "order": order})[0]
-            stages[code] = Stage.objects.create(journey=journey, order=order,
-                                                audience_stage=audience_stage)
-        steps[key] = Step.objects.create(journey=journey, stage=stages[code], key=key,
-                                         name=key.upper(), channel=term(Channel, channel),
-                                         order=order)
+    brand, journey, steps = bench_journey("bench-sections", "Bench", spec)
+    en = term(Locale, "en")
     for a, event, b in [("a", "opened", "b"), ("a", "ignored", "c"), ("b", "clicked", "d"),
                         ("c", "clicked", "d")]:
         Transition.objects.create(from_step=steps[a], event_type=event, to_step=steps[b])
@@ -167,7 +120,7 @@ def main() -> int:
         conn.execute(f'CREATE DATABASE "{DB}"')
     try:
         with tempfile.TemporaryDirectory(prefix="tessera-bench-sections-") as folder:
-            setup(args.server.rsplit("/", 1)[0] + f"/{DB}", Path(folder))
+            boot(args.server.rsplit("/", 1)[0] + f"/{DB}", Path(folder))
             journey, owner, events, deliveries = build(args.recipients)
             run(journey, owner, events, deliveries, args.repeat, args.profile)
     finally:
