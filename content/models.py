@@ -560,6 +560,9 @@ class Asset(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # Image addresses name the sha256: every image request finds its asset by it
+        # (content.assets._stored_under).
+        indexes = [models.Index(fields=["content_sha256"], name="asset_content_sha256_idx")]
 
     def __str__(self) -> str:
         return self.title
