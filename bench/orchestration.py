@@ -1,6 +1,6 @@
 """Orchestration: scheduler throughput on PostgreSQL, beside a floor measured in the same run.
 
-    .venv/bin/python bench/orchestration.py [--enrollments 50000] [--batch 1000]
+    .venv/bin/python bench/orchestration.py [--enrollments 50000] [--batch N]
 
 Creates its own database `tessera_orch_<pid>` (dropped afterwards), a live journey, an
 always-open US send window and --enrollments enrolled recipients, then times one scheduler
@@ -44,7 +44,7 @@ def answers(host: str, port: int) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--enrollments", type=int, default=50_000)
-    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--batch", type=int, default=None, help="default: the scheduler's BATCH_SIZE")
     parser.add_argument("--profile", action="store_true", help="cProfile one scheduler run")
     args = parser.parse_args()
     if not answers("127.0.0.1", 5432):
@@ -86,6 +86,7 @@ def run(args) -> None:
     from orchestration.models import DueTouchpoint, EnrollmentProfile, SendWindow
     from tests.api.builders import build_world
 
+    args.batch = args.batch or scheduler.BATCH_SIZE
     world = build_world(slug="bench", step_key="welcome")
     now = timezone.now()
     lifecycle.go_live(world["journey"], now=now)

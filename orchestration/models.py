@@ -60,8 +60,10 @@ class EnrollmentProfile(models.Model):
 
     enrollment = models.OneToOneField("journeys.Enrollment", on_delete=models.CASCADE,
                                       related_name="profile")
-    # Copied from the enrollment so cap and signal queries need no join.
-    recipient_hash = models.CharField(max_length=64, db_index=True)
+    # Copied from the enrollment so the scheduler's touchpoints need no join. Not indexed:
+    # nothing looks a profile up by it, and two indexes of random 64-character keys (the
+    # B-tree and its LIKE twin) cost every scheduler update of the profile.
+    recipient_hash = models.CharField(max_length=64)
     journey = models.ForeignKey("journeys.Journey", on_delete=models.CASCADE,
                                 related_name="+")
     audience = models.CharField(max_length=40, blank=True)

@@ -46,7 +46,10 @@ from .models import (
 )
 from .windows import Calendar, Window, load_windows, window_for
 
-BATCH_SIZE = 1000
+# Profiles per transaction. Measured on PostgreSQL (bench/orchestration.py, 50,000 due
+# profiles): 1,000 → 20.6k, 2,000 → 24.0k, 5,000 → 25.3k evaluations/s; 2,000 keeps most of
+# the gain while a batch holds its row locks (an event moving one of them waits) < 0.1 s.
+BATCH_SIZE = 2000
 ACTIVE = ProfileStatus.ACTIVE
 
 
