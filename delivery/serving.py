@@ -407,10 +407,12 @@ def serve_many(step: Step, recipients: Sequence[Mapping], *, channel: str, juris
                locale: str, caller: Caller, layout: str | None = None,
                chunk_size: int | None = None) -> Iterator[AssemblyResult]:
     """Assemble and log for many recipients, in order: one result per recipient, each
-    yielded after its chunk's transaction (re-check under lock + delivery log) committed.
+    yielded after its chunk's transaction (re-check under lock + delivery log; `chunk_size`,
+    default `SERVE_CHUNK`) committed; a result the re-check refuses comes back refused.
 
-    Selector history (enrollments) is not consulted: a batch addresses a list, not the
-    journey's enrolled people."""
+    Version states are re-read per chunk; a ranked selector reads its recipients'
+    engagement profiles once per chunk. Selectors do not skip modules already served and
+    nothing is marked seen: a batch addresses a list, not the journey's enrolled people."""
     chunk_size = chunk_size or SERVE_CHUNK
     results = assemble_many(step, recipients, channel=channel, jurisdiction=jurisdiction,
                             locale=locale, layout=layout, chunk_size=chunk_size)

@@ -348,9 +348,12 @@ def _token_or_403(request) -> ChannelToken:
 class WebhookListView(generics.ListAPIView):
     """Your token's webhook subscriptions; POST registers one (its secret is shown once).
 
-    Notifications (`version.withdrawn`, `version.expired`) are POSTed as JSON with
-    `X-Tessera-Timestamp` and `X-Tessera-Signature: sha256=HMAC(secret, timestamp + "." +
-    body)`, retried with exponential backoff until a 2xx."""
+    Notifications are POSTed as JSON: `version.withdrawn` and `version.expired` to every
+    subscription, `touchpoint.due` and `rep_task.created` only to those that name them. Each
+    carries `X-Tessera-Event`, `X-Tessera-Timestamp` and `X-Tessera-Signature:
+    sha256=HMAC(secret, timestamp + "." + body)`, and is retried with exponential backoff
+    until a 2xx, at most `TESSERA_WEBHOOK_MAX_ATTEMPTS` times (then marked failed); a pushed
+    lease that has run out meanwhile is dropped unsent. Listed newest first, paginated."""
 
     serializer_class = WebhookSerializer
     filter_backends: list = []

@@ -8,7 +8,6 @@ from rest_framework import serializers
 from delivery.api.serializers import StrictSerializer
 
 from .. import leases
-from ..leases import leased_item  # noqa: F401  (the due queue view's import)
 
 
 class EnrollRequestSerializer(StrictSerializer):

@@ -17,6 +17,7 @@ from journeys.models import Journey, pseudonymous_id
 from journeys.recipients import channel_codes
 
 from .. import due_queue, enrollment, lifecycle, tasks, triggers
+from ..leases import leased_item
 from ..models import ReleaseState
 from .serializers import (
     AckRequestSerializer,
@@ -27,7 +28,6 @@ from .serializers import (
     SignalRequestSerializer,
     SignalResponseSerializer,
     TouchpointSerializer,
-    leased_item,
 )
 
 
