@@ -191,12 +191,15 @@ class Delivery(models.Model):
     token = models.ForeignKey(
         ChannelToken, null=True, blank=True, on_delete=models.PROTECT, related_name="deliveries"
     )
+    # Indexed only where set (Meta): a channel's deliveries have neither, and an index entry
+    # for NULL would be written on every one of them.
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-        related_name="+",
+        related_name="+", db_index=False,
     )
     job = models.ForeignKey(
-        AssemblyJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
+        AssemblyJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries",
+        db_index=False,
     )
     recipient_pseudonym = models.CharField(
         max_length=64, help_text="Keyed hash of the channel's recipient id; never the id itself"
@@ -211,6 +214,12 @@ class Delivery(models.Model):
     class Meta:
         ordering = ["-served_at"]
         verbose_name_plural = "deliveries"
+        indexes = [
+            models.Index(fields=["user"], condition=models.Q(user__isnull=False),
+                         name="delivery_user_set_idx"),
+            models.Index(fields=["job"], condition=models.Q(job__isnull=False),
+                         name="delivery_job_set_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.journey_slug}/{self.step_key} → {self.channel}/{self.jurisdiction} at {self.served_at:%Y-%m-%d %H:%M}"
@@ -220,8 +229,9 @@ class DeliveredVersion(models.Model):
     """Which module versions a delivery contained (the where-used index)."""
 
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE)
+    # No index of its own: (version, channel, jurisdiction) below leads with it.
     version = models.ForeignKey("content.ModuleVersion", on_delete=models.PROTECT,
-                                related_name="delivered_in")
+                                related_name="delivered_in", db_index=False)
     # Copied from the delivery so counts per channel/jurisdiction need no join.
     channel = models.CharField(max_length=40)
     jurisdiction = models.CharField(max_length=2)
