@@ -5,7 +5,8 @@ WSGI application (cms.wsgi, the bench server's settings), no HTTP server, one th
         [--endpoint trivial|assemble|modules] [--n 300] [--profile] [--cpu]
 
 --profile prints cProfile's top functions; --cpu prints CPU time per request (process
-time, not wall: other processes on the machine do not inflate it much). For instruction
+time, not wall: other processes on the machine do not inflate it much), and on a local
+PostgreSQL the CPU its backend spent per request (read from /proc). For instruction
 counts run it under valgrind twice and subtract:
 
     valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p python bench/_profile_api.py \
@@ -107,6 +108,22 @@ def make_request(app, endpoint: str, key: str):
     return status[0][0], dict(status[0][1]), data
 
 
+def backend_cpu(connection) -> float | None:
+    """CPU seconds this connection's PostgreSQL backend has used (from /proc: the server
+    must be on this machine), None elsewhere. Counts the server's share of each request
+    whatever else the machine runs."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class gc_pauses:
     """Times every collection of the garbage collector from now on, by generation."""
 
@@ -162,6 +179,9 @@ def main() -> None:
             print(f"  {name}: {value}")
     pauses = gc_pauses(args.gc) if args.gc else None
     profiler = cProfile.Profile() if args.profile else None
+    from django.db import connection
+
+    server0 = backend_cpu(connection)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     if profiler:
         profiler.enable()
@@ -170,9 +190,13 @@ def main() -> None:
     if profiler:
         profiler.disable()
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    server = backend_cpu(connection) - server0 if server0 is not None else None
     if args.cpu and args.n:
         print(f"{args.endpoint}_cpu_per_request: {cpu / args.n * 1000:.3f} ms "
               f"(wall {wall / args.n * 1000:.3f} ms, load {os.getloadavg()[0]:.2f})")
+        if server is not None:
+            print(f"{args.endpoint}_database_cpu_per_request: {server / args.n * 1000:.3f} ms "
+                  "(this connection's PostgreSQL backend, utime + stime)")
     if pauses is not None:
         import gc
 
