@@ -204,7 +204,9 @@ def log_one_if_deliverable(result: AssemblyResult, recipient_id: str, *, caller:
     and the delivery with its versions is inserted only if every one of them is deliverable
     at `now` by content.deliverability's rule (its SQL form, `deliverable_q`). The locked
     states come back, and the refusals are derived from them by the same rule's Python form
-    (`recheck`), for their messages. Returns the refusals ([] = logged).
+    (`recheck`), for their messages. Returns the refusals ([] = logged). Needs at least
+    one version (with none, nothing is locked and nothing could be judged: `serve_one`
+    takes the general path).
 
     As with `commit_deliveries`: a withdrawal that committed before the lock stops the
     content (FOR SHARE reads the row as the withdrawal left it); one that commits after it
@@ -389,7 +391,7 @@ def serve_one(step: Step, recipient: Mapping, *, channel: str, jurisdiction: str
     result.manifest["assembled_at"] = iso(now)
     if not result.ok:
         return result
-    if (enrollment is None and connection.vendor == "postgresql"
+    if (enrollment is None and connection.vendor == "postgresql" and used_version_ids(result)
             and first_uses_recorded(first_use_candidates(result.manifest), epoch)):
         # The usual warm case: nothing to write but the delivery log, in one statement.
         errors = log_one_if_deliverable(result, recipient_id, caller=caller,
