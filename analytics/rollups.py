@@ -268,14 +268,14 @@ def run(*, batch: int = BATCH, now=None) -> dict:
         ).order_by("pk").values_list("pk", "journey_slug", "served_at", "recipient_pseudonym",
                                      "jurisdiction")[:batch])
         deliveries_to = max([deliveries_mark.last_id, *(r[0] for r in delivery_rows)])
-        first_market: dict[tuple[int, str], str] = {}
-        for _, slug, served_at, pseudonym, jurisdiction in delivery_rows:
+        served_now: set[tuple[int, str]] = set()  # (journey, recipient pseudonym)
+        for _, slug, served_at, pseudonym, _jurisdiction in delivery_rows:
             journey_id = catalog.journey_ids.get(slug)
             if journey_id is None:
                 continue
             dirty_days.add((journey_id, served_at.astimezone(dt.UTC).date()))
-            first_market.setdefault((journey_id, pseudonym), jurisdiction)
-        _assign_markets(first_market, dirty_days, pairs, catalog)
+            served_now.add((journey_id, pseudonym))
+        _assign_markets(served_now, dirty_days, pairs, catalog, deliveries_to)
         _markets_from_earlier_deliveries({e for e, _ in pairs}, deliveries_to)
 
         cutoff = _cutoff_day(now)
@@ -301,27 +301,27 @@ def run(*, batch: int = BATCH, now=None) -> dict:
                 "journeys": sorted({journey_id for journey_id, _ in dirty_days})}
 
 
-def _assign_markets(first_market, dirty_days, pairs, catalog) -> None:
+def _assign_markets(served_now, dirty_days, pairs, catalog, deliveries_to: int) -> None:
     """An enrollment's market is its first delivery's jurisdiction (by delivery id, so a
-    rebuild agrees). When one is learnt, the enrollment's days and steps are dirty again."""
-    if not first_market:
+    rebuild agrees). This run's deliveries say which enrollments may learn theirs; the
+    market itself is read from the whole log up to the watermark, since a delivery before
+    this run's window (served before the recipient enrolled) may be the first. When one is
+    learnt, the enrollment's days and steps are dirty again."""
+    if not served_now:
         return
-    by_journey = defaultdict(dict)
-    for (journey_id, pseudonym), market in first_market.items():
-        by_journey[journey_id][pseudonym] = market
-    for journey_id, markets in by_journey.items():
-        for chunk in _chunks(sorted(markets), 2000):
-            enrollments = dict(Enrollment.objects.filter(
-                journey_id=journey_id, recipient_hash__in=chunk).values_list("recipient_hash", "pk"))
+    by_journey = defaultdict(set)
+    for journey_id, pseudonym in served_now:
+        by_journey[journey_id].add(pseudonym)
+    for journey_id, pseudonyms in by_journey.items():
+        for chunk in _chunks(sorted(pseudonyms), 2000):
+            enrollments = list(Enrollment.objects.filter(
+                journey_id=journey_id, recipient_hash__in=chunk).values_list("pk", flat=True))
             known = set(EnrollmentMarket.objects.filter(
-                enrollment_id__in=enrollments.values()).values_list("enrollment_id", flat=True))
-            fresh = {pk: markets[h] for h, pk in enrollments.items() if pk not in known}
+                enrollment_id__in=enrollments).values_list("enrollment_id", flat=True))
+            fresh = _first_delivery_markets([pk for pk in enrollments if pk not in known],
+                                            deliveries_to)
             if not fresh:
                 continue
-            EnrollmentMarket.objects.bulk_create(
-                [EnrollmentMarket(enrollment_id=pk, market=m) for pk, m in fresh.items()],
-                ignore_conflicts=True)
-            _set_path_markets(fresh)
             for enrollment_id, step_id, at in EngagementEvent.objects.filter(
                     enrollment_id__in=list(fresh)).values_list("enrollment_id", "step_id",
                                                                "occurred_at"):
@@ -347,21 +347,29 @@ def _markets_from_earlier_deliveries(enrollment_ids, deliveries_to: int) -> None
     for chunk in _chunks(sorted(enrollment_ids), 5000):
         known |= set(EnrollmentMarket.objects.filter(enrollment_id__in=chunk)
                      .values_list("enrollment_id", flat=True))
-    missing = sorted(set(enrollment_ids) - known)
-    for chunk in _chunks(missing, 2000):
-        enrollments = {(slug, h): pk for pk, slug, h in Enrollment.objects.filter(
-            pk__in=chunk).values_list("pk", "journey__slug", "recipient_hash")}
-        found = {}
-        for slug, pseudonym, jurisdiction in Delivery.objects.filter(
-                recipient_pseudonym__in={h for _, h in enrollments}, pk__lte=deliveries_to,
-        ).order_by("pk").values_list("journey_slug", "recipient_pseudonym", "jurisdiction"):
-            pk = enrollments.get((slug, pseudonym))
-            if pk is not None:
-                found.setdefault(pk, jurisdiction)
-        EnrollmentMarket.objects.bulk_create(
-            [EnrollmentMarket(enrollment_id=pk, market=m) for pk, m in found.items()],
-            ignore_conflicts=True)
-        _set_path_markets(found)
+    for chunk in _chunks(sorted(set(enrollment_ids) - known), 2000):
+        _first_delivery_markets(chunk, deliveries_to)
+
+
+def _first_delivery_markets(enrollment_ids, deliveries_to: int) -> dict[int, str]:
+    """Record, for enrollments without a market, the jurisdiction of the first delivery (by
+    id, up to the watermark) to their recipient in their journey; returns what was learnt."""
+    if not enrollment_ids:
+        return {}
+    enrollments = {(slug, h): pk for pk, slug, h in Enrollment.objects.filter(
+        pk__in=list(enrollment_ids)).values_list("pk", "journey__slug", "recipient_hash")}
+    found: dict[int, str] = {}
+    for slug, pseudonym, jurisdiction in Delivery.objects.filter(
+            recipient_pseudonym__in={h for _, h in enrollments}, pk__lte=deliveries_to,
+    ).order_by("pk").values_list("journey_slug", "recipient_pseudonym", "jurisdiction"):
+        pk = enrollments.get((slug, pseudonym))
+        if pk is not None:
+            found.setdefault(pk, jurisdiction)
+    EnrollmentMarket.objects.bulk_create(
+        [EnrollmentMarket(enrollment_id=pk, market=m) for pk, m in found.items()],
+        ignore_conflicts=True)
+    _set_path_markets(found)
+    return found
 
 
 def rebuild(*, now=None) -> dict:

@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 from django.core.management import call_command
 from django.db import transaction
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from analytics import rollups
@@ -159,6 +159,10 @@ def replay(mini, duo, history, *, incremental: bool) -> dict:
 @settings(max_examples=40, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(history=st.lists(STEP, min_size=1, max_size=30))
+# Found by CI: served in the US, then (a later run) in DE, then enrolled: the market is the
+# US one even though only the DE delivery is in the run that learns it.
+@example(history=[("delivery", "a", 0, "US", 0), ("event", "a", 1, "opened", 0, 0, 0), ("run",),
+                  ("delivery", "a", 0, "DE", 0), ("run",), ("event", "a", 0, "opened", 0, 0, 0)])
 def test_incremental_rollups_equal_a_recomputation(mini, history, settings):
     """Random histories over two journeys (one in two markets): events on random days in
     random order, some committed late (an id below ids already rolled up), deliveries that
