@@ -1,6 +1,7 @@
 """The setup bench/analytics.py and bench/analytics_sections.py share: the scratch
 database's Django (settings from the environment, migrated) and the bench journey (brand,
 HCP audience, US, one journey stage per audience stage, one step per spec row).
+The scratch database itself: `_postgres`.
 
 Django is imported inside the functions: the benches set the environment first.
 """
@@ -9,16 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 from pathlib import Path
-
-
-def answers(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=2):
-            return True
-    except OSError:
-        return False
 
 
 def boot(database_url: str, tmp: Path) -> None:

@@ -43,8 +43,9 @@ import threading
 import time
 from pathlib import Path
 
-from _analytics_data import answers, bench_journey, boot
+from _analytics_data import bench_journey, boot
 from _gunicorn import start as start_server
+from _postgres import answers, create_database, drop_database
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -291,11 +292,7 @@ def main() -> int:
     if not answers("127.0.0.1", 5432):
         print("analytics: skipped (PostgreSQL does not answer on 127.0.0.1:5432)")
         return 0
-    import psycopg
-
-    with psycopg.connect(args.server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{DB}"')
-    database_url = args.server.rsplit("/", 1)[0] + f"/{DB}"
+    database_url = create_database(args.server, DB)
     server = None
     try:
         with tempfile.TemporaryDirectory(prefix="tessera-bench-analytics-") as folder:
@@ -356,8 +353,7 @@ def main() -> int:
         from django.db import connections
 
         connections.close_all()
-        with psycopg.connect(args.server, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
+        drop_database(args.server, DB)
     return 0
 
 

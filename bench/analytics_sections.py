@@ -28,7 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from _analytics_data import answers, bench_journey, boot, term
+from _analytics_data import bench_journey, boot, term
+from _postgres import answers, create_database, drop_database
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -69,7 +70,9 @@ def build(recipients: int):
         Slot.objects.create(step=steps[key], module=fixed[0].module, order=1)
         Slot.objects.create(step=steps[key], selector_kind="cta", order=2)
     now = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
-    events = demo_events.generate(journey, recipients, random.Random("bench-sections"), now)
+    events = demo_events.generate(
+        journey, [demo_events.pseudonym(journey.slug, n) for n in range(recipients)],
+        random.Random("bench-sections"), now)
     rollups.rebuild()
     hashes = dict(Enrollment.objects.filter(journey=journey).values_list("pk", "recipient_hash"))
     keys = {steps[k].pk: k for k in ("a", "b", "c")}
@@ -114,21 +117,17 @@ def main() -> int:
     if not answers("127.0.0.1", 5432):
         print("analytics_sections: skipped (PostgreSQL does not answer on 127.0.0.1:5432)")
         return 0
-    import psycopg
-
-    with psycopg.connect(args.server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{DB}"')
+    database_url = create_database(args.server, DB)
     try:
         with tempfile.TemporaryDirectory(prefix="tessera-bench-sections-") as folder:
-            boot(args.server.rsplit("/", 1)[0] + f"/{DB}", Path(folder))
+            boot(database_url, Path(folder))
             journey, owner, events, deliveries = build(args.recipients)
             run(journey, owner, events, deliveries, args.repeat, args.profile)
     finally:
         from django.db import connections
 
         connections.close_all()
-        with psycopg.connect(args.server, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
+        drop_database(args.server, DB)
     return 0
 
 

@@ -43,6 +43,7 @@ import time
 from pathlib import Path
 
 from _gunicorn import start as start_server
+from _postgres import create_database, drop_database
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -256,7 +257,7 @@ def main() -> None:
     WRK_THREADS = args.wrk_threads
     with tempfile.TemporaryDirectory(prefix="tessera-bench-api-") as folder:
         tmp = Path(folder)
-        database_url = (create_postgres_database(args.postgres) if args.postgres
+        database_url = (create_database(args.postgres, BENCH_DB) if args.postgres
                         else f"sqlite:///{tmp / 'bench.sqlite3'}")
         try:
             bench(args, tmp, database_url)
@@ -265,25 +266,10 @@ def main() -> None:
                 from django.db import connections
 
                 connections.close_all()
-                drop_postgres_database(args.postgres, database_url)
+                drop_database(args.postgres, BENCH_DB)
 
 
 BENCH_DB = f"tessera_bench_api_{os.getpid()}"
-
-
-def create_postgres_database(server_url: str) -> str:
-    import psycopg
-
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    return server_url.rsplit("/", 1)[0] + f"/{BENCH_DB}"
-
-
-def drop_postgres_database(server_url: str, database_url: str) -> None:
-    import psycopg
-
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
 
 
 def delivered() -> int:

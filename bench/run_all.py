@@ -17,11 +17,12 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _postgres import answers
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -41,14 +42,6 @@ NEEDS = {
 # prefixes that run's figure names.
 BOTH_PROFILES = [("sqlite", [], ()), ("postgres", ["--postgres", PG_SERVER], (POSTGRES,))]
 PROFILES = {"api": BOTH_PROFILES, "modlist": BOTH_PROFILES}
-
-
-def answers(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=2):
-            return True
-    except OSError:
-        return False
 
 
 def main() -> int:
