@@ -80,6 +80,10 @@ class Caller:
         return cls(token_id=None, user_id=getattr(user, "pk", None))
 
 
+# An operator at the shell (`assemble_batch`, the demo's deliveries): no token, no person.
+OPERATOR = Caller(token_id=None, user_id=None)
+
+
 def used_version_ids(result: AssemblyResult) -> list[int]:
     return [m["version_id"] for m in result.manifest.get("modules", [])]
 

@@ -19,13 +19,12 @@ from __future__ import annotations
 from collections import defaultdict
 
 from delivery.models import Delivery
-from delivery.serving import Caller, serve_many
+from delivery.serving import OPERATOR, serve_many
 from journeys.models import EngagementEvent, Journey, Step
 
 SERVED_CHANNELS = ("email", "portal")
 PER_STEP = 300
 SPECIALTIES = ("cardiology", "internal_medicine", "nephrology")
-OPERATOR = Caller(token_id=None, user_id=None)
 
 
 def recipient(demo_id: str, n: int) -> dict:

@@ -13,6 +13,8 @@ from __future__ import annotations
 from django.urls import reverse
 from django.utils import timezone
 
+from delivery.output import assembly_output
+
 from .models import DueTouchpoint
 
 
@@ -45,17 +47,9 @@ def touchpoint(tp: DueTouchpoint) -> dict:
 
 
 def assembled(result) -> dict | None:
-    """An assembly served at lease (`?assemble=true`): what the channel sends."""
-    if not result:
-        return None
-    return {
-        "subject": str(result.subject),
-        "html": str(result.html),
-        "text": str(result.text),
-        "manifest": result.manifest,
-        "headers": {str(name): None if value is None else str(value)
-                    for name, value in result.headers.items()},
-    }
+    """An assembly served at lease (`?assemble=true`): what the channel sends, as the
+    assemble endpoint renders it."""
+    return assembly_output(result) if result else None
 
 
 def rep_task(tp: DueTouchpoint) -> dict | None:

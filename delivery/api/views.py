@@ -33,6 +33,7 @@ from journeys.recipients import channel_codes, clean_recipient
 
 from .. import batch, usage, webhooks
 from ..models import AssemblyJob, AssemblyJobResult, ChannelToken, JobStatus, WebhookSubscription
+from ..output import assembly_output
 from ..serving import Caller, serve_one
 from .serializers import (
     AssembleRequestSerializer,
@@ -174,16 +175,6 @@ def _plain_input(data, channels) -> dict | None:
 
 _PLAIN_KEYS = {"channel", "jurisdiction", "locale", "recipient"}
 
-
-def assembly_output(result) -> dict:
-    """AssemblyOutputSerializer's representation of a served result, built directly."""
-    return {"subject": _text(result.subject), "html": _text(result.html),
-            "text": _text(result.text), "manifest": result.manifest,
-            "headers": {str(k): _text(v) for k, v in result.headers.items()}}
-
-
-def _text(value) -> str | None:
-    return None if value is None else str(value)
 
 
 # --- batch assembly ------------------------------------------------------------------------

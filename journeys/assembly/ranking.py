@@ -224,8 +224,8 @@ def topic_scores(profile: Profile) -> dict[str, int]:
             for topic, events in profile.items() if topic.startswith(SCORED)}
 
 
-def score(topics: Iterable[str], profile: Profile) -> int:
-    weights = topic_scores(profile)
+def score(topics: Iterable[str], weights: dict[str, int]) -> int:
+    """A candidate's score: the weights (`topic_scores`) of its topics, summed."""
     return sum(weights.get(topic, 0) for topic in topics)
 
 
@@ -236,8 +236,8 @@ def choose(eligible: list, profile: Profile, catalogue: Catalogue):
         return None, None
     weights = topic_scores(profile)
     topics_of = catalogue.version_topics
-    scored = [(sum(weights.get(t, 0) for t in topics_of.get(v.id, ())) if weights else 0,
-               rank, -i, v) for i, (v, rank) in enumerate(eligible)]
+    scored = [(score(topics_of.get(v.id, ()), weights) if weights else 0, rank, -i, v)
+              for i, (v, rank) in enumerate(eligible)]
     best = max(scored, key=lambda s: s[:3])
     top, _, _, chosen = best
     tied = sum(1 for s in scored if s[0] == top) - 1
@@ -262,7 +262,8 @@ def explain(top: int, topics: dict, catalogue: Catalogue, candidates: int, tied:
                     f"among {some} by {DEFAULT_ORDER}.")
         return (f"No engagement with the topics of the {some} yet: chosen by "
                 f"{DEFAULT_ORDER}.")
-    weighted = sorted(topics, key=lambda t: (-score([t], profile), t))
+    weights = topic_scores(profile)
+    weighted = sorted(topics, key=lambda t: (-weights.get(t, 0), t))
     phrases = [f"{VERBS[event]} {catalogue.labels.get(topic, topic)} content "
                f"{times(topics[topic][event])}"
                for topic in weighted for event in ENGAGED if topics[topic].get(event)]

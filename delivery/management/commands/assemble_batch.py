@@ -28,11 +28,9 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from delivery.batch import upload_format
-from delivery.serving import Caller, serve_many
+from delivery.serving import OPERATOR, serve_many
 from journeys.models import Journey, Layout, Step, pseudonymous_id
 from journeys.recipients import RecipientsError, RowError, parse_recipients
-
-OPERATOR = Caller(token_id=None, user_id=None)
 
 
 class Command(BaseCommand):
