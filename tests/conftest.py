@@ -9,6 +9,8 @@ import shutil
 
 import pytest
 from django.conf import settings
+from django.core.cache import cache
+from django.test import override_settings
 
 # Real services: per-session PostgreSQL test database, the Celery worker fixture.
 pytest_plugins = ["tests.services"]
@@ -31,6 +33,36 @@ def pytest_collection_modifyitems(config, items):
         for marker, reason in reasons.items():
             if reason and item.get_closest_marker(marker):
                 item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _file_cache_of_this_run(tmp_path_factory):
+    """The embedded profile's file cache in a folder of this run, not var/cache: a fresh
+    test database repeats journey ids and rollup watermarks, so what an earlier run (or
+    `make run`) left there would be served as this run's answers. Processes the tests start
+    get the same folder."""
+    default = settings.CACHES["default"]
+    if not default["BACKEND"].endswith("FileBasedCache"):
+        yield None
+        return
+    folder = str(tmp_path_factory.mktemp("cache"))
+    before = os.environ.get("TESSERA_CACHE_DIR")
+    os.environ["TESSERA_CACHE_DIR"] = folder
+    try:
+        with override_settings(CACHES={"default": {**default, "LOCATION": folder}}):
+            yield folder
+    finally:
+        if before is None:
+            os.environ.pop("TESSERA_CACHE_DIR", None)
+        else:
+            os.environ["TESSERA_CACHE_DIR"] = before
+
+
+@pytest.fixture(autouse=True)
+def _empty_file_cache(_file_cache_of_this_run):
+    # Within a run too: tests repeat journey ids and watermarks (rolled-back databases).
+    if _file_cache_of_this_run:
+        cache.clear()
 
 
 @pytest.fixture(autouse=True)
