@@ -4,6 +4,8 @@ their relations prefetched): the views render these, so the schema is the code."
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from journeys.models import SelectorRanking
+
 
 @extend_schema_field(serializers.ListField(child=serializers.CharField()))
 class SortedCodesField(serializers.Field):
@@ -23,7 +25,7 @@ class SelectorSerializer(serializers.Serializer):
     specialties = SortedCodesField(source="selector_specialties")
     priority = serializers.IntegerField()
     ranking = serializers.ChoiceField(
-        choices=["default", "engagement"],
+        choices=SelectorRanking.values,
         help_text="default: the recipient's specialty, then the newest approval; engagement: "
                   "the recipient's engagement with the candidates' topics first (next-best "
                   "content; the manifest entry's `ranking` says why)")
