@@ -117,8 +117,12 @@ def add_step(page, stage_pk, name, key, channel):
 
 def bind(page, query, code):
     """Type into the search: htmx answers as one types (only the matching module is left)."""
-    # htmx binds the search on DOMContentLoaded: typing before that is not seen (CI did once).
+    # htmx binds the search when it has processed the page: after a full load, or after a
+    # boosted form's swap has settled. Typing before that is not seen (CI did, twice).
     page.wait_for_load_state("load")
+    page.wait_for_function(
+        "() => window.htmx && !document.querySelector('.htmx-request, .htmx-swapping, "
+        ".htmx-settling')")
     page.fill("#module-q", query)
     expect(page.locator("#module-results li")).to_have_count(1)
     page.locator(f"#module-results button[aria-label='Bind {code}']").click()
