@@ -207,6 +207,8 @@ def main() -> None:
                   f"{sum(times) * 1000:.1f} ms in all, longest {max(times, default=0) * 1000:.2f} ms")
     if profiler:
         stats = pstats.Stats(profiler)
+        if os.environ.get("PROFILE_DUMP"):
+            stats.dump_stats(os.environ["PROFILE_DUMP"])
         stats.sort_stats(args.sort).print_stats(args.top)
 
 

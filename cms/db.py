@@ -1,18 +1,56 @@
-"""Database locking shared by every app, one way per backend.
+"""Database helpers shared by every app: locking, one way per backend, and a cursor for hot
+statements.
 
 - SQLite: transactions begin IMMEDIATE (`DATABASES` in settings), so a transaction holds
   the single write lock from its first statement and readers inside it see a stable
   database; nothing more is needed here.
 - PostgreSQL: row locks. `values_for_share` reads rows under FOR SHARE, so concurrent
   readers do not wait for each other but a writer's FOR UPDATE waits for our commit.
+
+- `bound_cursor`: the few hand-written statements on every API request's path, bound and
+  (from their 5th run on a connection) prepared by the server.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from django.db import connection
+from django.db.backends.utils import CursorWrapper
 from django.db.models import Model
+
+
+@functools.cache
+def _postgresql_parts():
+    # Imported at first use: the PostgreSQL backend is not loaded on SQLite.
+    from django.db.backends.postgresql import base
+
+    return base.ServerBindingCursor, base.register_tzloader, base.TIMESTAMPTZ_OID, base.Format.TEXT
+
+
+def bound_cursor(conn=connection) -> CursorWrapper:
+    """A cursor whose parameters PostgreSQL binds itself (the extended query protocol), as
+    Django's own cursor with the same wrapping (errors, query logging, execute wrappers):
+    for hot hand-written statements only. Django's default cursor quotes parameters into
+    the SQL text in Python and sends a simple query; for the delivery-log statement that
+    cost the server about twice the CPU and the worker the quoting
+    (docs/performance.md, "Server-bound hot statements"). Placeholders are `%s` either way;
+    a parameter whose type the server cannot infer (NULL in a SELECT list) needs a cast.
+    Elsewhere (SQLite), Django's cursor."""
+    if conn.vendor != "postgresql":
+        return conn.cursor()
+    server_binding_cursor, register_tzloader, TIMESTAMPTZ_OID, TEXT = _postgresql_parts()
+    conn.close_if_health_check_failed()
+    conn.ensure_connection()
+    with conn.wrap_database_errors:
+        cursor = server_binding_cursor(conn.connection)
+        # As Django's create_cursor: datetimes in the connection's time zone.
+        if conn.connection.adapters.get_loader(TIMESTAMPTZ_OID, TEXT).timezone != conn.timezone:
+            register_tzloader(conn.timezone, cursor)
+        # Django's own wrapping (the last step of BaseDatabaseWrapper._cursor), so the
+        # statement is counted, logged and wrapped like any other.
+        return conn._prepare_cursor(cursor)
 
 
 def values_for_share(model: type[Model], ids: Sequence[int], fields: Sequence[str]) -> list[tuple]:
@@ -32,3 +70,4 @@ def values_for_share(model: type[Model], ids: Sequence[int], fields: Sequence[st
             return cursor.fetchall()
     # SQLite: the IMMEDIATE transaction already excludes every other writer.
     return list(model._default_manager.filter(pk__in=pks).values_list("pk", *fields))
+

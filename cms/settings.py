@@ -140,6 +140,14 @@ DATABASES = {
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # psycopg prepares a statement on the server from its 5th run on one connection — only
+    # the few hot statements sent through `cms.db.bound_cursor` (Django's own cursor binds
+    # on the client and never prepares): parsed and planned once per connection, not per
+    # request. Behind a pooler that cannot keep prepared statements across transactions
+    # (PgBouncer before 1.21 in transaction mode), set DATABASE_PREPARED_STATEMENTS=false.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "prepare_threshold", 5 if env_bool("DATABASE_PREPARED_STATEMENTS", True) else None)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Concurrent readers with one writer. WAL with synchronous=NORMAL stays crash-safe
     # but drops the fsync per commit that made every delivery-log write cost milliseconds.

@@ -24,6 +24,8 @@ import secrets
 from django.db import connections
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
+from cms.db import bound_cursor
+
 TABLE = "content_catalog_epoch"
 _READ = f"SELECT value FROM {TABLE} WHERE id = 1"
 _BUMP = (f"INSERT INTO {TABLE} (id, value) VALUES (1, %s) "
@@ -32,7 +34,7 @@ _BUMP = (f"INSERT INTO {TABLE} (id, value) VALUES (1, %s) "
 
 def current(using: str = "default") -> int:
     """The epoch now (one query)."""
-    with connections[using].cursor() as cursor:
+    with bound_cursor(connections[using]) as cursor:
         cursor.execute(_READ)
         row = cursor.fetchone()
     return row[0] if row else 0

@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from approvals import form_2253
 from cms.api.auth import ChannelClient
-from cms.db import values_for_share
+from cms.db import bound_cursor, values_for_share
 from cms.lru import LRUCache
 from content import catalog_epoch
 from content.deliverability import deliverable_q, refusals
@@ -201,6 +201,32 @@ class RuleFormsDisagree(RuntimeError):
     differently: never expected (tests/delivery/test_serve_one_statement.py)."""
 
 
+_DELIVERY_FIELDS = [f for f in Delivery._meta.local_concrete_fields if not f.primary_key]
+_LOG_ONE_SQL: dict[str, str] = {}  # by the rule's SQL: built once per process
+
+
+def _log_one_sql(rule: str) -> str:
+    """`log_one_if_deliverable`'s statement around the deliverability rule's SQL `rule`.
+    Bound by the server (`bound_cursor`, and prepared from its 5th run on a connection):
+    each value of the delivery's SELECT list names its column's type."""
+    quote_name = connection.ops.quote_name
+    versions = quote_name(ModuleVersion._meta.db_table)
+    columns = ", ".join(quote_name(f.column) for f in _DELIVERY_FIELDS)
+    casts = ", ".join(f"CAST(%s AS {f.db_type(connection)})" for f in _DELIVERY_FIELDS)
+    return (
+        f"WITH locked AS MATERIALIZED ("
+        f"SELECT {versions}.id, state, valid_from, expires_at, withdrawn_at, ({rule}) AS ok "
+        f"FROM {versions} WHERE {versions}.id = ANY(%s) FOR SHARE), "
+        f"d AS (INSERT INTO {quote_name(Delivery._meta.db_table)} ({columns}) "
+        f"SELECT {casts} "
+        f"WHERE (SELECT count(*) FROM locked WHERE ok) = %s RETURNING id), "
+        f"v AS (INSERT INTO {quote_name(DeliveredVersion._meta.db_table)} "
+        f"(delivery_id, version_id, channel, jurisdiction) "
+        f"SELECT d.id, x.id, %s::text, %s::text FROM d CROSS JOIN unnest(%s::bigint[]) AS x(id)) "
+        f"SELECT locked.id, state, valid_from, expires_at, withdrawn_at, (SELECT id FROM d) "
+        f"FROM locked")
+
+
 def log_one_if_deliverable(result: AssemblyResult, recipient_id: str, *, caller: Caller,
                            now: datetime) -> list[AssemblyError]:
     """PostgreSQL: the re-check and the delivery log of one served result in ONE statement
@@ -215,28 +241,14 @@ def log_one_if_deliverable(result: AssemblyResult, recipient_id: str, *, caller:
     As with `commit_deliveries`: a withdrawal that committed before the lock stops the
     content (FOR SHARE reads the row as the withdrawal left it); one that commits after it
     waits for this statement's commit."""
-    quote_name = connection.ops.quote_name
     delivery = delivery_row(result, recipient_id, caller=caller, now=now)
     version_ids = used_version_ids(result)
     locked_ids = sorted(set(version_ids))
-    versions = quote_name(ModuleVersion._meta.db_table)
     rule, rule_params = _deliverable_sql(now)
-    fields = [f for f in Delivery._meta.local_concrete_fields if not f.primary_key]
-    values = [f.get_db_prep_save(f.pre_save(delivery, True), connection) for f in fields]
-    sql = (
-        f"WITH locked AS MATERIALIZED ("
-        f"SELECT {versions}.id, state, valid_from, expires_at, withdrawn_at, ({rule}) AS ok "
-        f"FROM {versions} WHERE {versions}.id = ANY(%s) FOR SHARE), "
-        f"d AS (INSERT INTO {quote_name(Delivery._meta.db_table)} "
-        f"({', '.join(quote_name(f.column) for f in fields)}) "
-        f"SELECT {', '.join(['%s'] * len(values))} "
-        f"WHERE (SELECT count(*) FROM locked WHERE ok) = %s RETURNING id), "
-        f"v AS (INSERT INTO {quote_name(DeliveredVersion._meta.db_table)} "
-        f"(delivery_id, version_id, channel, jurisdiction) "
-        f"SELECT d.id, x.id, %s, %s FROM d CROSS JOIN unnest(%s::bigint[]) AS x(id)) "
-        f"SELECT locked.id, state, valid_from, expires_at, withdrawn_at, (SELECT id FROM d) "
-        f"FROM locked")
-    with connection.cursor() as cursor:
+    values = [f.get_db_prep_save(f.pre_save(delivery, True), connection)
+              for f in _DELIVERY_FIELDS]
+    sql = _LOG_ONE_SQL.get(rule) or _LOG_ONE_SQL.setdefault(rule, _log_one_sql(rule))
+    with bound_cursor() as cursor:
         cursor.execute(sql, [*rule_params, locked_ids, *values, len(locked_ids),
                              delivery.channel, delivery.jurisdiction, version_ids])
         rows = cursor.fetchall()
@@ -361,10 +373,10 @@ _ENROLLMENT_SQL = (f"SELECT id, seen_module_ids FROM {Enrollment._meta.db_table}
 
 
 def enrollment_of(journey_id: int, recipient_hash: str) -> Enrollment | None:
-    """The recipient's enrollment in the journey (id and seen modules only), in plain SQL:
-    on the hot path of every single assembly, the ORM's compilation of this one-row read
-    cost more than the query. At most one row (unique journey + recipient_hash)."""
-    with connection.cursor() as cursor:
+    """The recipient's enrollment in the journey (id and seen modules only), in plain SQL
+    bound by the server: on the hot path of every single assembly, the ORM's compilation
+    of this one-row read cost more than the query. At most one row (unique journey + recipient_hash)."""
+    with bound_cursor() as cursor:
         cursor.execute(_ENROLLMENT_SQL, [journey_id, recipient_hash])
         row = cursor.fetchone()
     if row is None:

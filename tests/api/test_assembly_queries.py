@@ -56,6 +56,18 @@ def test_warm_single_assembly_takes_at_most_the_fixed_queries(client):
         m["version_id"] for m in latest.manifest["modules"])
 
 
+@pytest.mark.skipif(not POSTGRES, reason="the one-statement path and bound cursors are PostgreSQL's")
+def test_the_server_bound_hot_statements_are_counted_like_any_other(client):
+    # cms.db.bound_cursor hands its statements to Django's own cursor wrapping: a cursor
+    # that went around it would make the count above pass by not seeing them.
+    warm_up(client)
+    with CaptureQueriesContext(connection) as queries:
+        assert client.post(URL, assemble_body(), format="json").status_code == 200
+    statements = [q["sql"] for q in queries]
+    assert [s.split()[0:2] for s in statements] == [["SELECT", "value"], ["SELECT", "id,"],
+                                                    ["WITH", "locked"]], statements
+
+
 def test_a_catalog_change_is_seen_by_the_next_warm_assembly(client, world):
     warm_up(client)
     warm_up(client)  # now from the cache
