@@ -14,8 +14,10 @@ statements.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Sequence
 
+import orjson
 from django.db import connection
 from django.db.backends.utils import CursorWrapper
 from django.db.models import Model
@@ -51,6 +53,16 @@ def bound_cursor(conn=connection) -> CursorWrapper:
         # Django's own wrapping (the last step of BaseDatabaseWrapper._cursor), so the
         # statement is counted, logged and wrapped like any other.
         return conn._prepare_cursor(cursor)
+
+
+def json_dumps(value) -> bytes | str:
+    """JSON for a json/jsonb parameter, by orjson (several times faster than the standard
+    library on a delivery manifest); what orjson refuses (an integer beyond 64 bits) by
+    the standard library, so the two fail alike. jsonb stores the same value either way."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:
+        return json.dumps(value)
 
 
 def values_for_share(model: type[Model], ids: Sequence[int], fields: Sequence[str]) -> list[tuple]:

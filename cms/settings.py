@@ -346,7 +346,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_PARSER_CLASSES": ["cms.api.parsers.GuardedJSONParser"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["cms.api.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "cms.api.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["cms.api.auth.ChannelTokenRateThrottle"],
     # Per channel token unless the token sets its own rate_limit.

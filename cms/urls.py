@@ -19,12 +19,14 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    # First: the channels' calls (one per recipient) are the most frequent requests, and
+    # Django tries the patterns in order. No other pattern starts with api/v1/.
+    path("api/v1/", include(api_v1)),
     path("admin/", admin.site.urls),
     path("", include("analytics.urls")),  # /journeys/<slug>/analytics/, /review/governance/
     path("review/", include("approvals.urls")),
     path("", include("orchestration.urls")),  # /journeys/<slug>/simulate/
     path("journeys/", include("journeys.urls")),
-    path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("healthz", healthz, name="healthz"),

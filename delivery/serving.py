@@ -29,10 +29,11 @@ from itertools import islice
 from django.db import connection, transaction
 from django.db.models.sql import InsertQuery
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 from approvals import form_2253
 from cms.api.auth import ChannelClient
-from cms.db import bound_cursor, values_for_share
+from cms.db import bound_cursor, json_dumps, values_for_share
 from cms.lru import LRUCache
 from content import catalog_epoch
 from content.deliverability import deliverable_q, refusals
@@ -245,7 +246,8 @@ def log_one_if_deliverable(result: AssemblyResult, recipient_id: str, *, caller:
     version_ids = used_version_ids(result)
     locked_ids = sorted(set(version_ids))
     rule, rule_params = _deliverable_sql(now)
-    values = [f.get_db_prep_save(f.pre_save(delivery, True), connection)
+    values = [Jsonb(delivery.manifest, dumps=json_dumps) if f.name == "manifest"
+              else f.get_db_prep_save(f.pre_save(delivery, True), connection)
               for f in _DELIVERY_FIELDS]
     sql = _LOG_ONE_SQL.get(rule) or _LOG_ONE_SQL.setdefault(rule, _log_one_sql(rule))
     with bound_cursor() as cursor:
