@@ -21,6 +21,7 @@ import orjson
 from django.db import connection
 from django.db.backends.utils import CursorWrapper
 from django.db.models import Model
+from psycopg.types.json import Jsonb
 
 
 @functools.cache
@@ -63,6 +64,16 @@ def json_dumps(value) -> bytes | str:
         return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
     except orjson.JSONEncodeError:
         return json.dumps(value)
+
+
+def db_value(field, obj, conn=connection):
+    """`field`'s value of the unsaved `obj` as an INSERT sends it (`pre_save` for
+    auto_now_add, then `get_db_prep_save`, as bulk_create does), for hand-written inserts;
+    a JSON field without its own encoder is encoded by `json_dumps`."""
+    value = field.get_db_prep_save(field.pre_save(obj, True), conn)
+    if isinstance(value, Jsonb) and getattr(field, "encoder", None) is None:
+        return Jsonb(value.obj, dumps=json_dumps)
+    return value
 
 
 def values_for_share(model: type[Model], ids: Sequence[int], fields: Sequence[str]) -> list[tuple]:

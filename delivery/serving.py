@@ -29,11 +29,10 @@ from itertools import islice
 from django.db import connection, transaction
 from django.db.models.sql import InsertQuery
 from django.utils import timezone
-from psycopg.types.json import Jsonb
 
 from approvals import form_2253
 from cms.api.auth import ChannelClient
-from cms.db import bound_cursor, json_dumps, values_for_share
+from cms.db import bound_cursor, db_value, values_for_share
 from cms.lru import LRUCache
 from content import catalog_epoch
 from content.deliverability import deliverable_q, refusals
@@ -246,9 +245,7 @@ def log_one_if_deliverable(result: AssemblyResult, recipient_id: str, *, caller:
     version_ids = used_version_ids(result)
     locked_ids = sorted(set(version_ids))
     rule, rule_params = _deliverable_sql(now)
-    values = [Jsonb(delivery.manifest, dumps=json_dumps) if f.name == "manifest"
-              else f.get_db_prep_save(f.pre_save(delivery, True), connection)
-              for f in _DELIVERY_FIELDS]
+    values = [db_value(f, delivery) for f in _DELIVERY_FIELDS]
     sql = _LOG_ONE_SQL.get(rule) or _LOG_ONE_SQL.setdefault(rule, _log_one_sql(rule))
     with bound_cursor() as cursor:
         cursor.execute(sql, [*rule_params, locked_ids, *values, len(locked_ids),
@@ -310,7 +307,7 @@ def insert_rows(model, objs: list, *, with_ids: bool = False) -> list:
 
     PostgreSQL, from COPY_MIN_ROWS rows: the ids are taken from the table's sequence in one
     query and the rows streamed with COPY, each field's value prepared by the field itself
-    (`pre_save` for auto_now_add, `get_db_prep_save`), as bulk_create would. Otherwise (and
+    (`cms.db.db_value`), as bulk_create would. Otherwise (and
     on SQLite) `bulk_create`. Either way the stored rows are the same
     (tests/integration/test_perf_copy_rows.py)."""
     if connection.vendor != "postgresql" or len(objs) < COPY_MIN_ROWS:
@@ -326,7 +323,7 @@ def insert_rows(model, objs: list, *, with_ids: bool = False) -> list:
             for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
                 obj.pk = pk
         fields = [meta.pk, *fields]
-    rows = [[f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+    rows = [[db_value(f, obj) for f in fields]
             for obj in objs]
     columns = ", ".join(quote(f.column) for f in fields)
     # COPY goes through psycopg's own cursor, outside Django's error wrapper: wrap it, so a
