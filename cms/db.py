@@ -7,8 +7,9 @@ statements.
 - PostgreSQL: row locks. `values_for_share` reads rows under FOR SHARE, so concurrent
   readers do not wait for each other but a writer's FOR UPDATE waits for our commit.
 
-- `bound_cursor`: the few hand-written statements on every API request's path, bound and
-  (from their 5th run on a connection) prepared by the server.
+The few hand-written statements on every API request's path go through `bound_cursor`:
+PostgreSQL binds their parameters and, from their 5th run on a connection, keeps them
+prepared. `db_value` prepares a model's values for a hand-written insert.
 """
 
 from __future__ import annotations
@@ -35,9 +36,9 @@ def _postgresql_parts():
 def bound_cursor(conn=connection) -> CursorWrapper:
     """A cursor whose parameters PostgreSQL binds itself (the extended query protocol), as
     Django's own cursor with the same wrapping (errors, query logging, execute wrappers):
-    for hot hand-written statements only. Django's default cursor quotes parameters into
-    the SQL text in Python and sends a simple query; for the delivery-log statement that
-    cost the server about twice the CPU and the worker the quoting
+    for hot hand-written statements only. Django's default cursor quotes the parameters
+    into the SQL text in Python and sends a simple query, which the server parses and plans
+    every time: for the delivery-log statement, twice the server's CPU
     (docs/performance.md, "Server-bound hot statements"). Placeholders are `%s` either way;
     a parameter whose type the server cannot infer (NULL in a SELECT list) needs a cast.
     Elsewhere (SQLite), Django's cursor."""
@@ -93,4 +94,3 @@ def values_for_share(model: type[Model], ids: Sequence[int], fields: Sequence[st
             return cursor.fetchall()
     # SQLite: the IMMEDIATE transaction already excludes every other writer.
     return list(model._default_manager.filter(pk__in=pks).values_list("pk", *fields))
-

@@ -307,9 +307,8 @@ def insert_rows(model, objs: list, *, with_ids: bool = False) -> list:
 
     PostgreSQL, from COPY_MIN_ROWS rows: the ids are taken from the table's sequence in one
     query and the rows streamed with COPY, each field's value prepared by the field itself
-    (`cms.db.db_value`), as bulk_create would. Otherwise (and
-    on SQLite) `bulk_create`. Either way the stored rows are the same
-    (tests/integration/test_perf_copy_rows.py)."""
+    (`cms.db.db_value`), as bulk_create would. Otherwise (and on SQLite) `bulk_create`.
+    Either way the stored rows are the same (tests/integration/test_perf_copy_rows.py)."""
     if connection.vendor != "postgresql" or len(objs) < COPY_MIN_ROWS:
         return model.objects.bulk_create(objs)
     meta = model._meta
@@ -323,8 +322,7 @@ def insert_rows(model, objs: list, *, with_ids: bool = False) -> list:
             for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
                 obj.pk = pk
         fields = [meta.pk, *fields]
-    rows = [[db_value(f, obj) for f in fields]
-            for obj in objs]
+    rows = [[db_value(f, obj) for f in fields] for obj in objs]
     columns = ", ".join(quote(f.column) for f in fields)
     # COPY goes through psycopg's own cursor, outside Django's error wrapper: wrap it, so a
     # lost connection is Django's OperationalError like everywhere else (Celery retries it).
@@ -374,7 +372,8 @@ _ENROLLMENT_SQL = (f"SELECT id, seen_module_ids FROM {Enrollment._meta.db_table}
 def enrollment_of(journey_id: int, recipient_hash: str) -> Enrollment | None:
     """The recipient's enrollment in the journey (id and seen modules only), in plain SQL
     bound by the server: on the hot path of every single assembly, the ORM's compilation
-    of this one-row read cost more than the query. At most one row (unique journey + recipient_hash)."""
+    of this one-row read cost more than the query. At most one row (unique journey +
+    recipient_hash)."""
     with bound_cursor() as cursor:
         cursor.execute(_ENROLLMENT_SQL, [journey_id, recipient_hash])
         row = cursor.fetchone()
