@@ -1,8 +1,9 @@
 """The API's JSON renderer: DRF's `JSONRenderer`, with the encoding done by orjson.
 
-Encoding the answer was about a tenth of a warm single assembly's CPU (the manifest, html
-and text of an email) with the standard library's encoder (docs/performance.md,
-"Server-bound hot statements"). The output means the same as DRF's:
+With the standard library's encoder, JSON was about a tenth of a warm single assembly's
+CPU in the web worker: this answer (an email's manifest, html and text) and the manifest
+written to the delivery log (docs/performance.md, "Server-bound hot statements"). The
+output means the same as DRF's:
 - compact and UTF-8;
 - U+2028 and U+2029 escaped;
 - dates, times, decimals, lazy strings and anything else orjson does not know are

@@ -2,7 +2,7 @@
 lz4 instead of the default pglz.
 
 A four-module manifest is about 7 KB of JSON, so every delivery stores it out of line,
-compressed; pglz made that the costliest part of the delivery statement
+compressed; with pglz that was about a third of the delivery statement's server CPU
 (docs/performance.md, "Server-bound hot statements"). Only new values are compressed
 this way; rows already written keep pglz and read as before. A server built without lz4
 (or older than PostgreSQL 14) keeps pglz and says so in a notice. Nothing on SQLite.
