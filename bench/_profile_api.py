@@ -4,7 +4,8 @@ WSGI application (cms.wsgi, the bench server's settings), no HTTP server, one th
     .venv/bin/python bench/_profile_api.py --database postgres://postgres@127.0.0.1:5432/h1 \
         [--endpoint trivial|assemble|modules] [--n 300] [--profile] [--cpu]
 
---profile prints cProfile's top functions; --cpu prints CPU time per request (process
+--profile prints cProfile's top functions (--dump FILE also saves them for pstats or
+snakeviz); --cpu prints CPU time per request (process
 time, not wall: other processes on the machine do not inflate it much), and on a local
 PostgreSQL the CPU its backend spent per request (read from /proc). For instruction
 counts run it under valgrind twice and subtract:
@@ -151,6 +152,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=300)
     parser.add_argument("--warm", type=int, default=30)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--dump", metavar="FILE", help="with --profile: save the cProfile stats")
     parser.add_argument("--sort", default="tottime")
     parser.add_argument("--top", type=int, default=45)
     parser.add_argument("--cpu", action="store_true")
@@ -207,8 +209,8 @@ def main() -> None:
                   f"{sum(times) * 1000:.1f} ms in all, longest {max(times, default=0) * 1000:.2f} ms")
     if profiler:
         stats = pstats.Stats(profiler)
-        if os.environ.get("PROFILE_DUMP"):
-            stats.dump_stats(os.environ["PROFILE_DUMP"])
+        if args.dump:
+            stats.dump_stats(args.dump)
         stats.sort_stats(args.sort).print_stats(args.top)
 
 

@@ -20,6 +20,7 @@ delivery of a promotional version is its FDA Form 2253 date of first use (one st
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -183,16 +184,18 @@ def unrecorded_first_uses(version_ids: set[int], epoch: int | None = None) -> se
 # content.deliverability's rule in its SQL form (deliverable_q), compiled once per process
 # with a stand-in time that each statement replaces by its own.
 _RULE_TIME = datetime(1970, 1, 1, 0, 0, 0, 123457, tzinfo=UTC)
-_DELIVERABLE_SQL: dict[str, tuple[str, tuple]] = {}
+
+
+@functools.cache
+def _compiled_rule(vendor: str) -> tuple[str, tuple]:
+    """The rule's WHERE clause and parameters for `vendor` (the current connection's)."""
+    query = ModuleVersion.objects.filter(deliverable_q(_RULE_TIME)).query
+    sql, params = query.where.as_sql(query.get_compiler(connection=connection), connection)
+    return sql, tuple(params)
 
 
 def _deliverable_sql(now: datetime) -> tuple[str, list]:
-    compiled = _DELIVERABLE_SQL.get(connection.vendor)
-    if compiled is None:
-        query = ModuleVersion.objects.filter(deliverable_q(_RULE_TIME)).query
-        sql, params = query.where.as_sql(query.get_compiler(connection=connection), connection)
-        compiled = _DELIVERABLE_SQL[connection.vendor] = (sql, tuple(params))
-    sql, params = compiled
+    sql, params = _compiled_rule(connection.vendor)
     return sql, [now if p == _RULE_TIME else p for p in params]
 
 
@@ -202,9 +205,9 @@ class RuleFormsDisagree(RuntimeError):
 
 
 _DELIVERY_FIELDS = [f for f in Delivery._meta.local_concrete_fields if not f.primary_key]
-_LOG_ONE_SQL: dict[str, str] = {}  # by the rule's SQL: built once per process
 
 
+@functools.cache  # by the rule's SQL: built once per process
 def _log_one_sql(rule: str) -> str:
     """`log_one_if_deliverable`'s statement around the deliverability rule's SQL `rule`.
     Bound by the server (`bound_cursor`, and prepared from its 5th run on a connection):
@@ -246,9 +249,8 @@ def log_one_if_deliverable(result: AssemblyResult, recipient_id: str, *, caller:
     locked_ids = sorted(set(version_ids))
     rule, rule_params = _deliverable_sql(now)
     values = [db_value(f, delivery) for f in _DELIVERY_FIELDS]
-    sql = _LOG_ONE_SQL.get(rule) or _LOG_ONE_SQL.setdefault(rule, _log_one_sql(rule))
     with bound_cursor() as cursor:
-        cursor.execute(sql, [*rule_params, locked_ids, *values, len(locked_ids),
+        cursor.execute(_log_one_sql(rule), [*rule_params, locked_ids, *values, len(locked_ids),
                              delivery.channel, delivery.jurisdiction, version_ids])
         rows = cursor.fetchall()
     logged = rows[0][-1] is not None if rows else False

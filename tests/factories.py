@@ -15,6 +15,13 @@ from content.models import (
     Stage,
 )
 
+# Staff names are fixed rather than drawn by Faker: tests look for the test recipients' names
+# ("Alex Morgan") in stored records to prove they are absent, and a random signer once
+# called "Alexa Mercer" made such a check fail. None of these contains a recipient's name.
+STAFF_FIRST_NAMES = ("Amanda", "Priya", "Jonas", "Keiko", "Rafael", "Ingrid", "Tomasz")
+STAFF_LAST_NAMES = ("Gomez", "Sharp", "Okafor", "Lindqvist", "Tanaka", "Rossi", "Novak",
+                    "Haddad", "Brennan", "Ferreira", "Kowalczyk")
+
 
 class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
@@ -22,8 +29,8 @@ class UserFactory(factory.django.DjangoModelFactory):
         django_get_or_create = ("username",)
 
     username = factory.Sequence(lambda n: f"user{n}")
-    first_name = factory.Faker("first_name")
-    last_name = factory.Faker("last_name")
+    first_name = factory.Sequence(lambda n: STAFF_FIRST_NAMES[n % len(STAFF_FIRST_NAMES)])
+    last_name = factory.Sequence(lambda n: STAFF_LAST_NAMES[n % len(STAFF_LAST_NAMES)])
     email = factory.LazyAttribute(lambda u: f"{u.username}@example.test")
     password = factory.django.Password("correct-horse-battery")
 
