@@ -306,6 +306,11 @@ CELERY_TASK_ANNOTATIONS = {"*": {
     "retry_backoff": 1, "retry_backoff_max": 30, "retry_jitter": True,
     "retry_kwargs": {"max_retries": 10},
 }}
+# Celery's Django fixup closes the database connection before and after every task unless
+# this is set, whatever DATABASE_CONN_MAX_AGE says: each batch chunk then paid for a new
+# PostgreSQL backend with cold caches. Set, the fixup closes only every 1,000 tasks, and
+# cms/celery.py applies Django's own rule at each task's start and end instead.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -155,8 +155,9 @@ class CeleryWorkerProcess:
     """A `celery worker` subprocess on this session's queue and test database."""
 
     def __init__(self, *, database_url: str, log_path: Path, media_root: Path,
-                 queue: str = SESSION_QUEUE, concurrency: int = 1):
+                 queue: str = SESSION_QUEUE, concurrency: int = 1, conn_max_age: int = 0):
         self.database_url = database_url
+        self.conn_max_age = conn_max_age
         self.log_path = log_path
         self.media_root = media_root
         self.queue = queue
@@ -170,7 +171,7 @@ class CeleryWorkerProcess:
         env.update({
             "DJANGO_SETTINGS_MODULE": "cms.settings",
             "DATABASE_URL": self.database_url,
-            "DATABASE_CONN_MAX_AGE": "0",
+            "DATABASE_CONN_MAX_AGE": str(self.conn_max_age),
             "CELERY_BROKER_URL": _broker(),
             "CELERY_TASK_ALWAYS_EAGER": "false",
             "CELERY_TASK_DEFAULT_QUEUE": self.queue,

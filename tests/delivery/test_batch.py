@@ -68,7 +68,9 @@ def test_batch_is_accepted_run_in_chunks_and_reports_results(client, settings):
     assert (status["status"], status["total"], status["done"], status["failed"]) == ("done", 5, 5, 1)
     results = all_results(client, job["id"])
     assert [r["index"] for r in results] == [0, 1, 2, 3, 4]
-    assert results[0]["ok"] and "Dr. Name0" in results[0]["html"]
+    # Each chunk assembled its own recipients (chunks 2-3 and 4 read from an offset).
+    for result in results:
+        assert result["index"] == 3 or f"Dr. Name{result['index']}" in result["html"], result
     assert results[3] == {"index": 3, "ok": False, "errors": [
         {"code": "no_consent", "detail": "The recipient has not consented to the email channel."}]}
     assert Delivery.objects.filter(job_id=job["id"]).count() == 4
@@ -90,6 +92,17 @@ def test_rerun_of_a_chunk_assembles_nobody_twice(client, settings):
     assert sorted(AssemblyJobResult.objects.filter(job=job).values_list("index", flat=True)) == [0, 1, 2, 3]
     assert Delivery.objects.filter(job=job).count() == 6  # 4 first run + 2 re-run, none doubled
     assert AssemblyJob.objects.get(pk=job_id).status == JobStatus.DONE
+
+
+def test_a_chunk_reads_only_its_own_recipients_and_an_emptied_job_reads_none(client, settings):
+    settings.TESSERA_BATCH_CHUNK_SIZE = 10
+    job_id = client.post(URL, job_request(7), format="json").json()["id"]
+    AssemblyJob.objects.filter(pk=job_id).update(recipients=recipients(7))
+    assert [r["id"] for r in batch._recipients_slice(job_id, 2, 5)] == ["crm-2", "crm-3", "crm-4"]
+    assert [r["id"] for r in batch._recipients_slice(job_id, 5, 10)] == ["crm-5", "crm-6"]
+    assert batch._recipients_slice(job_id, 8, 10) == []
+    AssemblyJob.objects.filter(pk=job_id).update(recipients=[])
+    assert batch._recipients_slice(job_id, 0, 10) == []
 
 
 def test_idempotency_key_returns_the_same_job(client):
