@@ -43,10 +43,10 @@ def test_killed_worker_finishes_job_with_each_recipient_exactly_once(celery_work
     celery_worker.kill()
     celery_worker.restart()
     # A chunk the dead worker had taken comes back from Redis after the visibility timeout.
-    # One it had popped but not yet recorded as unacknowledged (kombu's Redis transport has
-    # such a window, a fraction of a millisecond per task) comes back only through beat's
-    # stall requeue, which production runs every minute; here it runs every 5 s. Without it
-    # this test once waited 240 s for a chunk that never came back.
+    # Without beat's stall requeue (production runs it every minute; here every 5 s) this
+    # test once waited 240 s for a chunk that never came back: most likely one the worker
+    # had popped but not yet recorded as unacknowledged, a window in kombu's Redis
+    # transport (not proven).
     settings.TESSERA_BATCH_STALL_SECONDS = 15
     wait_until(lambda: AssemblyJob.objects.get(pk=job_id).status == "done", timeout=240,
                worker=celery_worker, what="the job to finish after the restart",
